@@ -1,0 +1,344 @@
+/*
+ * needle.h -- the one public header of libneedle, an embeddable vector database.
+ *
+ * A database is a directory holding collections. A collection holds vectors of
+ * one dimension and one metric, each with an id (u64 or UTF-8 string), and an
+ * index (exact "flat" or HNSW) over them. See docs/DESIGN.md for the design and
+ * the on-disk formats.
+ *
+ * Conventions
+ *   - Every fallible function returns an ndl_status. NDL_OK is 0.
+ *   - Every such function takes an optional, caller-owned `ndl_error *err`
+ *     (may be NULL). On failure it receives the status and a message that
+ *     names the problem ("vector has 127 values; collection 'sift' has
+ *     dimension 128"). There is no global or per-handle "last error".
+ *   - Output handles are set to NULL on failure. Closing or freeing NULL is a
+ *     harmless no-op.
+ *   - The library never calls exit() or abort() and never prints, except
+ *     through callbacks the caller installs.
+ *
+ * Thread safety
+ *   - ndl_db: open/close from one thread. Collection create/open/drop/list may
+ *     be called from many threads at once.
+ *   - ndl_collection: every function may be called from many threads at once.
+ *     Searches run concurrently with each other and with one or more writers
+ *     (upsert/delete); a search sees each point either entirely before or
+ *     entirely after a concurrent write to it. Closing a collection while
+ *     other threads use it is the caller's error.
+ *   - ndl_results: owned by the caller; not shared.
+ *
+ * ABI: same major version = binary compatible. Option structs begin with a
+ * `version` field set by their *_init() function so fields can be added.
+ */
+#ifndef NEEDLE_H
+#define NEEDLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define NDL_API __attribute__((visibility("default")))
+#else
+#define NDL_API
+#endif
+
+#define NDL_VERSION_MAJOR 0
+#define NDL_VERSION_MINOR 1
+#define NDL_VERSION_PATCH 0
+#define NDL_VERSION_STRING "0.1.0"
+
+/* Returns the library version string, e.g. "0.1.0". Static storage. */
+NDL_API const char *ndl_version(void);
+
+/* ---------------------------------------------------------------- status */
+
+/* X(NAME, value, code name (as in HTTP error bodies), message) */
+#define NDL_STATUS_MAP(X)                                                      \
+    X(OK,          0,  "ok",               "ok")                               \
+    X(INVALID,     1,  "invalid_argument", "invalid argument")                 \
+    X(NOT_FOUND,   2,  "not_found",        "not found")                        \
+    X(EXISTS,      3,  "already_exists",   "already exists")                   \
+    X(NOMEM,       4,  "out_of_memory",    "out of memory")                    \
+    X(IO,          5,  "io_error",         "I/O error")                        \
+    X(CORRUPT,     6,  "corrupt",          "data is corrupt")                  \
+    X(READ_ONLY,   7,  "read_only",        "read-only")                        \
+    X(DISK_FULL,   8,  "disk_full",        "disk full")                        \
+    X(BUSY,        9,  "busy",             "busy")                             \
+    X(UNSUPPORTED, 10, "unsupported",      "not supported")                    \
+    X(INTERNAL,    11, "internal",         "internal error")
+
+typedef enum ndl_status {
+#define NDL_STATUS_ENUM_(name, value, code, msg) NDL_##name = value,
+    NDL_STATUS_MAP(NDL_STATUS_ENUM_)
+#undef NDL_STATUS_ENUM_
+} ndl_status;
+
+/* Stable snake_case code name of a status ("invalid_argument"); "unknown" for
+ * values outside the table. Static storage. */
+NDL_API const char *ndl_status_name(ndl_status s);
+/* Short human message of a status ("invalid argument"). Static storage. */
+NDL_API const char *ndl_status_str(ndl_status s);
+
+/* Caller-owned error detail. Functions fill it only on failure. */
+typedef struct ndl_error {
+    ndl_status status;
+    char msg[256];
+} ndl_error;
+
+/* ---------------------------------------------------------------- enums */
+
+typedef enum ndl_metric {
+    NDL_METRIC_L2 = 0,      /* distance = Euclidean (not squared) */
+    NDL_METRIC_COSINE = 1,  /* distance = 1 - cos; zero vectors have cos = 0 */
+    NDL_METRIC_IP = 2,      /* distance = -dot */
+    NDL_METRIC_L1 = 3,      /* distance = sum |a-b| */
+    NDL_METRIC_HAMMING = 4  /* distance = differing bits; vectors given as 0/1 floats */
+} ndl_metric;
+
+typedef enum ndl_index_type {
+    NDL_INDEX_FLAT = 0, /* exact search */
+    NDL_INDEX_HNSW = 1
+} ndl_index_type;
+
+/* Parse "l2", "cosine", ... Returns NDL_OK or NDL_INVALID (naming the
+ * accepted values in err). */
+NDL_API ndl_status ndl_metric_parse(const char *s, ndl_metric *out, ndl_error *err);
+NDL_API const char *ndl_metric_name(ndl_metric m);
+NDL_API ndl_status ndl_index_parse(const char *s, ndl_index_type *out, ndl_error *err);
+NDL_API const char *ndl_index_name(ndl_index_type t);
+
+/* ---------------------------------------------------------------- limits */
+
+#define NDL_DIM_MIN 1
+#define NDL_DIM_MAX 65536
+#define NDL_K_MIN 1
+#define NDL_K_MAX 10000
+#define NDL_ID_STR_MAX 256          /* bytes of a string id */
+#define NDL_NAME_MAX 64             /* collection names: [A-Za-z0-9_-]{1,64} */
+
+#define NDL_HNSW_M_DEFAULT 16
+#define NDL_HNSW_M_MIN 2
+#define NDL_HNSW_M_MAX 128
+#define NDL_HNSW_EF_CONSTRUCTION_DEFAULT 200
+#define NDL_HNSW_EF_CONSTRUCTION_MIN 4
+#define NDL_HNSW_EF_CONSTRUCTION_MAX 4096
+#define NDL_HNSW_EF_DEFAULT 64      /* search ef when none is given (raised to k) */
+#define NDL_HNSW_EF_MIN 1
+#define NDL_HNSW_EF_MAX 65536
+#define NDL_HNSW_SEED_DEFAULT 100
+
+/* ---------------------------------------------------------------- ids */
+
+/* A point id: a u64 (str == NULL) or a UTF-8 string of 1..256 bytes
+ * (str != NULL, len bytes, need not be NUL-terminated). */
+typedef struct ndl_id {
+    const char *str;
+    uint32_t len;
+    uint64_t num;
+} ndl_id;
+
+/* Convenience constructors. ndl_id_str borrows s (NUL-terminated). */
+NDL_API ndl_id ndl_id_u64(uint64_t num);
+NDL_API ndl_id ndl_id_str(const char *s);
+
+/* ---------------------------------------------------------------- database */
+
+typedef struct ndl_db ndl_db;
+typedef struct ndl_collection ndl_collection;
+
+typedef struct ndl_db_options {
+    uint32_t version;
+    int create_if_missing;  /* default 1: create the directory if absent */
+    int read_only;          /* default 0 */
+} ndl_db_options;
+
+NDL_API void ndl_db_options_init(ndl_db_options *o);
+
+/* Open (or create) the database directory `path`.
+ * Returns: NDL_OK; NDL_NOT_FOUND if absent and !create_if_missing;
+ *   NDL_INVALID if the directory exists, is not empty and is not a needle
+ *   database; NDL_IO on file-system errors; NDL_CORRUPT on a damaged marker.
+ * Ownership: *out is owned by the caller; release with ndl_db_close().
+ * opts may be NULL for defaults. */
+NDL_API ndl_status ndl_db_open(const char *path, const ndl_db_options *opts,
+                               ndl_db **out, ndl_error *err);
+
+/* Close the database, closing (and saving) every collection still open.
+ * NULL is a no-op. Returns NDL_OK or the first save error. */
+NDL_API ndl_status ndl_db_close(ndl_db *db, ndl_error *err);
+
+/* ---------------------------------------------------------------- collections */
+
+typedef struct ndl_collection_config {
+    uint32_t version;
+    uint32_t dimension;          /* 1..65536; required */
+    ndl_metric metric;           /* default l2 */
+    ndl_index_type index;        /* default hnsw */
+    uint32_t hnsw_m;             /* default 16 */
+    uint32_t hnsw_ef_construction; /* default 200 */
+    uint64_t seed;               /* HNSW level generator seed, default 100 */
+} ndl_collection_config;
+
+NDL_API void ndl_collection_config_init(ndl_collection_config *c);
+
+/* Returns 1 if name matches [A-Za-z0-9_-]{1,64}, else 0. */
+NDL_API int ndl_name_valid(const char *name);
+
+/* Create collection `name` and return an open handle.
+ * Returns: NDL_OK; NDL_INVALID (bad name, dimension, metric/index values or
+ *   HNSW parameters, each named); NDL_EXISTS; NDL_IO.
+ * Ownership: *out belongs to the database; release with
+ *   ndl_collection_close() (the db keeps it until then). out may be NULL. */
+NDL_API ndl_status ndl_collection_create(ndl_db *db, const char *name,
+                                         const ndl_collection_config *cfg,
+                                         ndl_collection **out, ndl_error *err);
+
+/* Open an existing collection: maps its vectors, loads its index.
+ * Opening the same name twice returns the same handle with a second
+ * reference; each open needs one close.
+ * Returns: NDL_OK; NDL_NOT_FOUND; NDL_INVALID (bad name); NDL_CORRUPT (names
+ *   the damaged file); NDL_IO. */
+NDL_API ndl_status ndl_collection_open(ndl_db *db, const char *name,
+                                       ndl_collection **out, ndl_error *err);
+
+/* Save pending changes so the collection reopens without rebuilding.
+ * Returns NDL_OK, NDL_IO, NDL_DISK_FULL. */
+NDL_API ndl_status ndl_collection_flush(ndl_collection *c, ndl_error *err);
+
+/* Drop one reference; the last one saves and frees the collection.
+ * NULL is a no-op. Returns NDL_OK or a save error. */
+NDL_API ndl_status ndl_collection_close(ndl_collection *c, ndl_error *err);
+
+/* Delete collection `name` and its files. It must not be open.
+ * Returns: NDL_OK; NDL_NOT_FOUND; NDL_BUSY (still open); NDL_INVALID. */
+NDL_API ndl_status ndl_collection_drop(ndl_db *db, const char *name, ndl_error *err);
+
+/* List collection names, sorted. *names is one allocation holding the array
+ * and the strings; free it with ndl_free(). */
+NDL_API ndl_status ndl_collection_list(ndl_db *db, char ***names, size_t *count,
+                                       ndl_error *err);
+
+typedef struct ndl_collection_info {
+    char name[NDL_NAME_MAX + 1];
+    ndl_collection_config config;
+    uint64_t count;          /* live points */
+    uint64_t deleted;        /* tombstoned slots not yet reclaimed */
+    uint64_t memory_bytes;   /* heap + resident-capable mappings of this collection */
+    uint64_t disk_bytes;     /* bytes of its files */
+} ndl_collection_info;
+
+NDL_API ndl_status ndl_collection_info_get(ndl_collection *c, ndl_collection_info *out,
+                                           ndl_error *err);
+
+/* Frees memory the library handed to the caller (lists, ...). NULL no-op. */
+NDL_API void ndl_free(void *p);
+
+/* ---------------------------------------------------------------- writes */
+
+/* Progress callback for long operations: done of total units. Called from
+ * the calling thread; the return value is reserved (return 0). */
+typedef int (*ndl_progress_fn)(void *ctx, uint64_t done, uint64_t total);
+
+typedef struct ndl_write_options {
+    uint32_t version;
+    uint32_t threads;          /* index build threads for this call; default 1 */
+    ndl_progress_fn progress;  /* optional */
+    void *progress_ctx;
+} ndl_write_options;
+
+NDL_API void ndl_write_options_init(ndl_write_options *o);
+
+/* Insert or replace n points. vectors holds n * dimension floats, row-major
+ * (for hamming: 0/1 values). Validation happens for the whole batch before
+ * anything is applied: on NDL_INVALID (wrong dimension is impossible here;
+ * NaN/Inf values, bad or duplicate-length ids, non-0/1 hamming values) nothing
+ * is written. A search running meanwhile sees an id's old vector or its new
+ * one, never a mix and never both.
+ * Within one batch a repeated id keeps its last vector.
+ * opts may be NULL. Returns NDL_OK, NDL_INVALID, NDL_NOMEM, NDL_READ_ONLY.
+ * Ownership: ids and vectors are borrowed for the call. */
+NDL_API ndl_status ndl_collection_upsert(ndl_collection *c, size_t n, const ndl_id *ids,
+                                         const float *vectors,
+                                         const ndl_write_options *opts, ndl_error *err);
+
+/* Delete n ids; absent ids are skipped. *deleted (may be NULL) receives how
+ * many were present. Returns NDL_OK, NDL_INVALID (bad id), NDL_READ_ONLY. */
+NDL_API ndl_status ndl_collection_delete(ndl_collection *c, size_t n, const ndl_id *ids,
+                                         size_t *deleted, ndl_error *err);
+
+/* Copy the stored vector of id into out (dimension floats; for cosine the
+ * unit-normalized vector, as stored; for hamming 0/1 values).
+ * Returns NDL_OK or NDL_NOT_FOUND. */
+NDL_API ndl_status ndl_collection_get(ndl_collection *c, ndl_id id, float *out,
+                                      ndl_error *err);
+
+/* Number of live points. */
+NDL_API uint64_t ndl_collection_count(ndl_collection *c);
+
+/* ---------------------------------------------------------------- search */
+
+/* Filter over internal ids (dense slots): return nonzero to allow slot.
+ * Called from the searching thread during index traversal; must be
+ * thread-safe if the same filter is used by concurrent searches. Use
+ * ndl_collection_slot_id() to learn the external id of a slot. */
+typedef int (*ndl_filter_fn)(void *ctx, uint32_t slot);
+
+typedef struct ndl_search_params {
+    uint32_t version;
+    uint32_t k;          /* 1..10000; default 10 */
+    uint32_t ef;         /* HNSW candidate list; 0 = default (max(64, k)); must be >= k */
+    int exact;           /* nonzero forces exhaustive search */
+    ndl_filter_fn filter;  /* optional */
+    void *filter_ctx;
+    uint32_t threads;    /* batch search threads; default 1 */
+} ndl_search_params;
+
+NDL_API void ndl_search_params_init(ndl_search_params *p);
+
+typedef struct ndl_hit {
+    ndl_id id;          /* str points into the results object */
+    uint32_t slot;      /* internal id */
+    float distance;     /* raw distance, SPEC section 1 */
+    float score;        /* higher is more similar */
+} ndl_hit;
+
+typedef struct ndl_results ndl_results;
+
+/* Search the k nearest points to query (dimension floats).
+ * With a filter, returns exactly min(k, matching live points) hits.
+ * Returns: NDL_OK; NDL_INVALID (k out of 1..10000, ef < k, NaN/Inf query).
+ * Ownership: *out is the caller's; free with ndl_results_free(). */
+NDL_API ndl_status ndl_collection_search(ndl_collection *c, const float *query,
+                                         const ndl_search_params *p,
+                                         ndl_results **out, ndl_error *err);
+
+/* Search nq queries (nq * dimension floats) at once; exact search of many
+ * queries uses BLAS. The results object holds nq lists. */
+NDL_API ndl_status ndl_collection_search_batch(ndl_collection *c, size_t nq,
+                                               const float *queries,
+                                               const ndl_search_params *p,
+                                               ndl_results **out, ndl_error *err);
+
+NDL_API size_t ndl_results_queries(const ndl_results *r);
+NDL_API size_t ndl_results_count(const ndl_results *r, size_t query);
+/* Hits of one query, best first; valid until ndl_results_free(). */
+NDL_API const ndl_hit *ndl_results_hits(const ndl_results *r, size_t query);
+/* Which plan ran ("hnsw" or "exact") and how many graph nodes were visited
+ * (0 for exact), summed over queries. */
+NDL_API const char *ndl_results_plan(const ndl_results *r);
+NDL_API uint64_t ndl_results_visited(const ndl_results *r);
+NDL_API void ndl_results_free(ndl_results *r);
+
+/* External id of an internal slot, for filter callbacks. String ids point
+ * into the collection and stay valid until the slot is reclaimed; copy them.
+ * Returns NDL_OK or NDL_NOT_FOUND (free or deleted slot). */
+NDL_API ndl_status ndl_collection_slot_id(ndl_collection *c, uint32_t slot, ndl_id *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* NEEDLE_H */

@@ -1,0 +1,67 @@
+/*
+ * arena.h -- the vector arena of a collection: fixed-size records (one per
+ * internal slot) stored in chunks of ARENA_CHUNK_SLOTS records. Chunks never
+ * move once created, so readers may hold pointers while a writer appends;
+ * the chunk table is allocated once at full size (ARENA_MAX_CHUNKS) and never
+ * reallocated. A chunk is either anonymous memory or a read-only mapping of a
+ * checkpoint file (arena_map_file), so reopening maps vectors without reading
+ * them.
+ *
+ * Concurrency: one appender at a time (the caller serializes appends);
+ * any number of readers. arena_count() is published with release semantics
+ * after the record is written.
+ */
+#ifndef NDL_STORAGE_ARENA_H
+#define NDL_STORAGE_ARENA_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/base.h"
+
+#define ARENA_CHUNK_SHIFT 16
+#define ARENA_CHUNK_SLOTS (1u << ARENA_CHUNK_SHIFT)
+#define ARENA_MAX_CHUNKS (1u << (32 - ARENA_CHUNK_SHIFT))
+#define ARENA_ALIGN 64
+
+typedef struct vec_arena {
+    size_t rec_bytes;          /* bytes per record (a vector), fixed */
+    _Atomic uint32_t count;    /* records written: slots 0..count-1 are valid */
+    char **chunks;             /* ARENA_MAX_CHUNKS entries; NULL = not created */
+    uint8_t *chunk_mapped;     /* 1 if the chunk points into `map` (do not free) */
+    void *map;                 /* file mapping (NULL if none) */
+    size_t map_len;
+    uint32_t nchunks;          /* chunks created */
+} vec_arena;
+
+ndl_status arena_init(vec_arena *a, size_t rec_bytes, ndl_error *err);
+void arena_destroy(vec_arena *a);
+
+/* Pointer to the record of slot (slot < capacity of created chunks). */
+static inline void *arena_rec(const vec_arena *a, uint32_t slot)
+{
+    return a->chunks[slot >> ARENA_CHUNK_SHIFT] + (size_t)(slot & (ARENA_CHUNK_SLOTS - 1)) * a->rec_bytes;
+}
+
+static inline uint32_t arena_count(const vec_arena *a)
+{
+    return atomic_load_explicit(&a->count, memory_order_acquire);
+}
+
+/* Reserve the next slot (creating a chunk if needed) and return its record
+ * pointer for the caller to fill; publish with arena_publish(). */
+ndl_status arena_reserve(vec_arena *a, uint32_t *slot, void **rec, ndl_error *err);
+void arena_publish(vec_arena *a, uint32_t new_count);
+
+/* Adopt `count` records that lie contiguously at `data` inside a read-only
+ * mapping [map, map+map_len) (ownership of the mapping passes to the arena).
+ * Full chunks point into the mapping; a last partial chunk is copied to
+ * anonymous memory so appends can continue. The arena must be empty. */
+ndl_status arena_adopt_mapping(vec_arena *a, void *map, size_t map_len, const void *data,
+                               uint32_t count, ndl_error *err);
+
+/* Bytes of memory owned (anonymous chunks) and mapped. */
+size_t arena_memory_bytes(const vec_arena *a);
+
+#endif
