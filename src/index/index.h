@@ -57,31 +57,32 @@ typedef struct index_stats {
     uint64_t visited;         /* graph nodes whose distance was computed */
 } index_stats;
 
-typedef struct index index;
+/* NOTE: named vindex, not index: <strings.h> declares a function index(). */
+typedef struct vindex vindex;
 
 typedef struct index_methods {
     uint32_t version;         /* 1 */
     const char *name;         /* "flat", "hnsw" */
     /* Add slot (its vector is already in the arena and published). Safe to
      * call from many threads at once and concurrently with search. */
-    ndl_status (*insert)(index *ix, uint32_t slot, ndl_error *err);
+    ndl_status (*insert)(vindex *ix, uint32_t slot, ndl_error *err);
     /* slot has just been marked in the deleted bitset: repair neighbours.
      * Serialized by the caller with respect to other removes; concurrent with
      * inserts and searches. */
-    void (*remove)(index *ix, uint32_t slot);
+    void (*remove)(vindex *ix, uint32_t slot);
     /* Up to q->k hits, best first; returns how many. */
-    size_t (*search)(index *ix, const void *query, const index_query *q, index_hit *out,
+    size_t (*search)(vindex *ix, const void *query, const index_query *q, index_hit *out,
                      index_stats *st);
     /* Persist to / restore from `path` (a storage/sfile file). load is called
      * on a freshly created index over an arena that already holds the vectors. */
-    ndl_status (*save)(index *ix, const char *path, ndl_error *err);
-    ndl_status (*load)(index *ix, const char *path, ndl_error *err);
-    size_t (*memory_bytes)(const index *ix);
-    void (*destroy)(index *ix);
+    ndl_status (*save)(vindex *ix, const char *path, ndl_error *err);
+    ndl_status (*load)(vindex *ix, const char *path, ndl_error *err);
+    size_t (*memory_bytes)(const vindex *ix);
+    void (*destroy)(vindex *ix);
 } index_methods;
 
 /* Common header of every index object (first member of each implementation). */
-struct index {
+struct vindex {
     const index_methods *m;
     const index_space *space;   /* borrowed from the collection */
     const vec_arena *arena;     /* borrowed from the collection */
@@ -94,10 +95,10 @@ typedef struct hnsw_params {
     uint64_t seed;
 } hnsw_params;
 
-ndl_status flat_index_create(const index_space *space, const vec_arena *arena, index **out,
+ndl_status flat_index_create(const index_space *space, const vec_arena *arena, vindex **out,
                              ndl_error *err);
 ndl_status hnsw_index_create(const index_space *space, const vec_arena *arena,
-                             const hnsw_params *p, index **out, ndl_error *err);
+                             const hnsw_params *p, vindex **out, ndl_error *err);
 
 /* Exact search of many queries at once over slots 0..arena_count-1.
  * out holds nq * q->k hits (row per query), counts[i] receives how many hits

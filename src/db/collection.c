@@ -1,0 +1,535 @@
+/*
+ * collection.c -- a collection's life: config checks, creation, loading a
+ * checkpoint (vectors mapped, ids and graph read, nothing rebuilt), writing a
+ * checkpoint (new generation files, then MANIFEST by atomic rename, then the
+ * old generation removed), and the read-only accessors.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "db/db_internal.h"
+#include "index/hnsw.h"
+#include "storage/sfile.h"
+#include "util/alloc.h"
+
+#define MANI_KIND SFILE_KIND('M', 'A', 'N', 'I')
+#define VECS_KIND SFILE_KIND('V', 'E', 'C', 'S')
+#define IDS_KIND SFILE_KIND('I', 'D', 'S', ' ')
+
+/* ids file record state */
+enum { SLOT_DEAD = 0, SLOT_U64 = 1, SLOT_STR = 2 };
+
+ndl_status coll_check_config(const ndl_collection_config *cfg, ndl_error *err)
+{
+    if (cfg->dimension < NDL_DIM_MIN || cfg->dimension > NDL_DIM_MAX)
+        return ndl_err(err, NDL_INVALID, "dimension %u is out of range %d..%d", cfg->dimension,
+                       NDL_DIM_MIN, NDL_DIM_MAX);
+    if ((unsigned)cfg->metric > NDL_METRIC_HAMMING)
+        return ndl_err(err, NDL_INVALID, "unknown metric %d", (int)cfg->metric);
+    if ((unsigned)cfg->index > NDL_INDEX_HNSW)
+        return ndl_err(err, NDL_INVALID, "unknown index type %d", (int)cfg->index);
+    if (cfg->index == NDL_INDEX_HNSW) {
+        if (cfg->hnsw_m < NDL_HNSW_M_MIN || cfg->hnsw_m > NDL_HNSW_M_MAX)
+            return ndl_err(err, NDL_INVALID, "m %u is out of range %d..%d", cfg->hnsw_m,
+                           NDL_HNSW_M_MIN, NDL_HNSW_M_MAX);
+        if (cfg->hnsw_ef_construction < NDL_HNSW_EF_CONSTRUCTION_MIN ||
+            cfg->hnsw_ef_construction > NDL_HNSW_EF_CONSTRUCTION_MAX)
+            return ndl_err(err, NDL_INVALID, "ef_construction %u is out of range %d..%d",
+                           cfg->hnsw_ef_construction, NDL_HNSW_EF_CONSTRUCTION_MIN,
+                           NDL_HNSW_EF_CONSTRUCTION_MAX);
+    }
+    return NDL_OK;
+}
+
+static char *gen_path(const char *dir, const char *base, uint64_t gen)
+{
+    size_t n = strlen(dir) + strlen(base) + 32;
+    char *p = ndl_malloc(n);
+    if (p)
+        snprintf(p, n, "%s/%s.%llu", dir, base, (unsigned long long)gen);
+    return p;
+}
+
+/* ---------------------------------------------------------------- manifest
+ * MANIFEST data (version 1), little-endian u32/u64 fields in this order:
+ *   dimension, metric, index, hnsw_m, hnsw_ef_construction, seed (u64),
+ *   generation (u64; 0 = no data files yet), slots (u32), live (u64)
+ */
+typedef struct manifest {
+    ndl_collection_config cfg;
+    uint64_t generation;
+    uint32_t slots;
+    uint64_t live;
+} manifest;
+
+static ndl_status put_u32(sfile_writer *w, uint32_t v, ndl_error *err)
+{
+    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    return sfile_write(w, b, 4, err);
+}
+
+static ndl_status put_u64(sfile_writer *w, uint64_t v, ndl_error *err)
+{
+    ndl_status rc = put_u32(w, (uint32_t)v, err);
+    return rc != NDL_OK ? rc : put_u32(w, (uint32_t)(v >> 32), err);
+}
+
+static ndl_status manifest_write(const char *dir, const manifest *m, ndl_error *err)
+{
+    char *path = db_path_join(dir, COLL_MANIFEST);
+    if (!path)
+        return ndl_err(err, NDL_NOMEM, "out of memory");
+    sfile_writer *w;
+    ndl_status rc = sfile_create(path, MANI_KIND, MANIFEST_VERSION, &w, err);
+    ndl_free(path);
+    if (rc != NDL_OK)
+        return rc;
+    const ndl_collection_config *c = &m->cfg;
+    if ((rc = put_u32(w, c->dimension, err)) || (rc = put_u32(w, (uint32_t)c->metric, err)) ||
+        (rc = put_u32(w, (uint32_t)c->index, err)) || (rc = put_u32(w, c->hnsw_m, err)) ||
+        (rc = put_u32(w, c->hnsw_ef_construction, err)) || (rc = put_u64(w, c->seed, err)) ||
+        (rc = put_u64(w, m->generation, err)) || (rc = put_u32(w, m->slots, err)) ||
+        (rc = put_u64(w, m->live, err))) {
+        sfile_abort(w);
+        return rc;
+    }
+    return sfile_commit(w, err);
+}
+
+static ndl_status manifest_read(const char *dir, manifest *m, ndl_error *err)
+{
+    char *path = db_path_join(dir, COLL_MANIFEST);
+    if (!path)
+        return ndl_err(err, NDL_NOMEM, "out of memory");
+    sfile_map map;
+    ndl_status rc = sfile_map_open(path, MANI_KIND, MANIFEST_VERSION, 1, &map, err);
+    if (rc == NDL_OK) {
+        sfile_cursor cur;
+        sfile_cursor_init(&cur, &map);
+        ndl_collection_config_init(&m->cfg);
+        m->cfg.dimension = sfile_get_u32(&cur);
+        m->cfg.metric = (ndl_metric)sfile_get_u32(&cur);
+        m->cfg.index = (ndl_index_type)sfile_get_u32(&cur);
+        m->cfg.hnsw_m = sfile_get_u32(&cur);
+        m->cfg.hnsw_ef_construction = sfile_get_u32(&cur);
+        m->cfg.seed = sfile_get_u64(&cur);
+        m->generation = sfile_get_u64(&cur);
+        m->slots = sfile_get_u32(&cur);
+        m->live = sfile_get_u64(&cur);
+        ndl_error e2;
+        if (cur.overrun)
+            rc = ndl_err(err, NDL_CORRUPT, "'%s' is too short for a manifest", path);
+        else if (coll_check_config(&m->cfg, &e2) != NDL_OK)
+            rc = ndl_err(err, NDL_CORRUPT, "'%s' holds a bad config: %s", path, e2.msg);
+        else if (m->live > m->slots)
+            rc = ndl_err(err, NDL_CORRUPT, "'%s': live count %llu exceeds slots %u", path,
+                         (unsigned long long)m->live, m->slots);
+        sfile_map_close(&map);
+    } else if (rc == NDL_NOT_FOUND) {
+        rc = ndl_err(err, NDL_NOT_FOUND, "collection directory '%s' has no manifest", dir);
+    }
+    ndl_free(path);
+    return rc;
+}
+
+ndl_status coll_create_files(ndl_db *db, const char *name, const ndl_collection_config *cfg,
+                             ndl_error *err)
+{
+    char *dir = db_path_join(db->path, name);
+    char *tmp = NULL;
+    ndl_status rc = NDL_OK;
+    struct stat st;
+    if (!dir) {
+        rc = ndl_err(err, NDL_NOMEM, "out of memory");
+        goto leave;
+    }
+    if (stat(dir, &st) == 0) {
+        rc = ndl_err(err, NDL_EXISTS, "collection '%s' already exists", name);
+        goto leave;
+    }
+    /* build in a temporary directory, publish by rename: all or nothing */
+    size_t n = strlen(db->path) + strlen(name) + 16;
+    tmp = ndl_malloc(n);
+    snprintf(tmp, n, "%s/.new-%s", db->path, name);
+    char *man = db_path_join(tmp, COLL_MANIFEST);
+    if (man) { /* leftovers of a crashed create */
+        unlink(man);
+        ndl_free(man);
+    }
+    rmdir(tmp);
+    if (mkdir(tmp, 0755) != 0) {
+        rc = ndl_err(err, NDL_IO, "cannot create '%s': %s", tmp, strerror(errno));
+        goto leave;
+    }
+    manifest m = {.cfg = *cfg, .generation = 0, .slots = 0, .live = 0};
+    m.cfg.version = 1;
+    if ((rc = manifest_write(tmp, &m, err)) != NDL_OK)
+        goto leave;
+    if (rename(tmp, dir) != 0) {
+        rc = ndl_err(err, NDL_IO, "cannot create '%s': %s", dir, strerror(errno));
+        goto leave;
+    }
+    rc = sfile_sync_dir(db->path, err);
+leave:
+    ndl_free(dir);
+    ndl_free(tmp);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- ids file
+ * IDS data (version 1): slots (u32), reserved (u32), then per slot a 16-byte
+ * record {u64 value, u32 length, u32 state}: state 0 = dead (deleted or
+ * replaced), 1 = u64 id in value, 2 = string id of `length` bytes at offset
+ * `value` in the string area that follows the records.
+ */
+static ndl_status ids_write(ndl_collection *c, const char *path, uint32_t slots, ndl_error *err)
+{
+    sfile_writer *w;
+    ndl_status rc = sfile_create(path, IDS_KIND, IDS_VERSION, &w, err);
+    if (rc != NDL_OK)
+        return rc;
+    if ((rc = put_u32(w, slots, err)) || (rc = put_u32(w, 0, err)))
+        goto fail;
+    uint64_t str_off = 0;
+    for (uint32_t s = 0; s < slots; s++) {
+        const slot_id *r = idmap_slot(&c->ids, s);
+        uint32_t state = bitset_test(&c->hidden, s) ? SLOT_DEAD : r->str ? SLOT_STR : SLOT_U64;
+        uint64_t value = state == SLOT_STR ? str_off : state == SLOT_U64 ? r->num : 0;
+        uint32_t len = state == SLOT_STR ? (uint32_t)r->num : 0;
+        str_off += len;
+        if ((rc = put_u64(w, value, err)) || (rc = put_u32(w, len, err)) ||
+            (rc = put_u32(w, state, err)))
+            goto fail;
+    }
+    for (uint32_t s = 0; s < slots; s++) {
+        const slot_id *r = idmap_slot(&c->ids, s);
+        if (r->str && !bitset_test(&c->hidden, s) &&
+            (rc = sfile_write(w, r->str, (size_t)r->num, err)) != NDL_OK)
+            goto fail;
+    }
+    return sfile_commit(w, err);
+fail:
+    sfile_abort(w);
+    return rc;
+}
+
+static ndl_status ids_load(ndl_collection *c, const char *path, uint32_t slots, ndl_error *err)
+{
+    sfile_map map;
+    ndl_status rc = sfile_map_open(path, IDS_KIND, IDS_VERSION, 1, &map, err);
+    if (rc != NDL_OK)
+        return rc;
+    sfile_cursor cur;
+    sfile_cursor_init(&cur, &map);
+    uint32_t n = sfile_get_u32(&cur);
+    sfile_get_u32(&cur);
+    const uint8_t *recs = sfile_get_bytes(&cur, (size_t)n * 16);
+    if (cur.overrun || n != slots) {
+        rc = ndl_err(err, NDL_CORRUPT, "'%s' holds %u slots; the manifest says %u", path, n, slots);
+        goto leave;
+    }
+    const char *strs = (const char *)cur.p;
+    size_t str_len = (size_t)(cur.end - cur.p);
+    uint64_t live = 0;
+    for (uint32_t s = 0; s < n && rc == NDL_OK; s++) {
+        const uint8_t *r = recs + (size_t)s * 16;
+        uint64_t value;
+        uint32_t len, state;
+        memcpy(&value, r, 8); /* little-endian hosts only (x86-64, arm64) */
+        memcpy(&len, r + 8, 4);
+        memcpy(&state, r + 12, 4);
+        ndl_id id = {NULL, 0, 0};
+        if (state == SLOT_U64) {
+            id.num = value;
+        } else if (state == SLOT_STR) {
+            if (len == 0 || len > NDL_ID_STR_MAX || value > str_len || len > str_len - value) {
+                rc = ndl_err(err, NDL_CORRUPT, "'%s': slot %u has a bad string id", path, s);
+                break;
+            }
+            id.str = strs + value;
+            id.len = len;
+        } else if (state != SLOT_DEAD) {
+            rc = ndl_err(err, NDL_CORRUPT, "'%s': slot %u has bad state %u", path, s, state);
+            break;
+        }
+        if ((rc = idmap_set_slot(&c->ids, s, id, err)) != NDL_OK)
+            break;
+        if (state == SLOT_DEAD) {
+            bitset_set(&c->hidden, s);
+            continue;
+        }
+        uint32_t old;
+        if ((rc = idmap_put(&c->ids, id, s, &old, err)) != NDL_OK)
+            break;
+        if (old != IDMAP_EMPTY)
+            rc = ndl_err(err, NDL_CORRUPT, "'%s': slots %u and %u hold the same id", path, old, s);
+        live++;
+    }
+    atomic_store(&c->live, live);
+leave:
+    sfile_map_close(&map);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- vectors file */
+
+static ndl_status vectors_write(ndl_collection *c, const char *path, uint32_t slots,
+                                ndl_error *err)
+{
+    sfile_writer *w;
+    ndl_status rc = sfile_create(path, VECS_KIND, VECS_VERSION, &w, err);
+    if (rc != NDL_OK)
+        return rc;
+    size_t rb = c->vectors.rec_bytes;
+    for (uint32_t s = 0; s < slots && rc == NDL_OK; s += ARENA_CHUNK_SLOTS) {
+        uint32_t n = NDL_MIN(ARENA_CHUNK_SLOTS, slots - s);
+        rc = sfile_write(w, arena_rec(&c->vectors, s), (size_t)n * rb, err);
+    }
+    if (rc != NDL_OK) {
+        sfile_abort(w);
+        return rc;
+    }
+    return sfile_commit(w, err);
+}
+
+static ndl_status vectors_load(ndl_collection *c, const char *path, uint32_t slots,
+                               ndl_error *err)
+{
+    sfile_map map;
+    ndl_status rc = sfile_map_open(path, VECS_KIND, VECS_VERSION, 0, &map, err);
+    if (rc != NDL_OK)
+        return rc;
+    if (map.data_len != (uint64_t)slots * c->vectors.rec_bytes) {
+        rc = ndl_err(err, NDL_CORRUPT, "'%s' holds %llu bytes; %u vectors of %zu bytes expected",
+                     path, (unsigned long long)map.data_len, slots, c->vectors.rec_bytes);
+        sfile_map_close(&map);
+        return rc;
+    }
+    rc = arena_adopt_mapping(&c->vectors, map.base, map.len, map.data, slots, err);
+    if (rc != NDL_OK)
+        sfile_map_close(&map);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- life cycle */
+
+static ndl_status coll_alloc(ndl_db *db, const char *name, const ndl_collection_config *cfg,
+                             ndl_collection **out, ndl_error *err)
+{
+    ndl_collection *c = ndl_calloc(1, sizeof *c);
+    if (!c)
+        return ndl_err(err, NDL_NOMEM, "out of memory");
+    c->db = db;
+    snprintf(c->name, sizeof c->name, "%s", name);
+    c->cfg = *cfg;
+    c->dir = db_path_join(db->path, name);
+    pthread_mutex_init(&c->write_lock, NULL);
+    pthread_rwlock_init(&c->map_lock, NULL);
+    index_space_init(&c->space, cfg->metric, cfg->dimension);
+    ndl_status rc = NDL_OK;
+    if (!c->dir)
+        rc = ndl_err(err, NDL_NOMEM, "out of memory");
+    if (rc == NDL_OK)
+        rc = arena_init(&c->vectors, c->space.vec_bytes, err);
+    if (rc == NDL_OK)
+        rc = idmap_init(&c->ids, err);
+    if (rc == NDL_OK)
+        rc = bitset_init(&c->hidden, err);
+    if (rc == NDL_OK)
+        rc = flat_index_create(&c->space, &c->vectors, &c->flat, err);
+    if (rc == NDL_OK && cfg->index == NDL_INDEX_HNSW) {
+        hnsw_params hp = {cfg->hnsw_m, cfg->hnsw_ef_construction, cfg->seed};
+        rc = hnsw_index_create(&c->space, &c->vectors, &hp, &c->ann, err);
+        if (rc == NDL_OK)
+            hnsw_set_deleted(c->ann, &c->hidden);
+    }
+    if (rc != NDL_OK) {
+        coll_free(c);
+        return rc;
+    }
+    *out = c;
+    return NDL_OK;
+}
+
+void coll_free(ndl_collection *c)
+{
+    if (!c)
+        return;
+    if (c->ann)
+        c->ann->m->destroy(c->ann);
+    if (c->flat)
+        c->flat->m->destroy(c->flat);
+    bitset_destroy(&c->hidden);
+    idmap_destroy(&c->ids);
+    arena_destroy(&c->vectors);
+    pthread_mutex_destroy(&c->write_lock);
+    pthread_rwlock_destroy(&c->map_lock);
+    ndl_free(c->dir);
+    ndl_free(c);
+}
+
+ndl_status coll_load(ndl_db *db, const char *name, ndl_collection **out, ndl_error *err)
+{
+    *out = NULL;
+    char *dir = db_path_join(db->path, name);
+    if (!dir)
+        return ndl_err(err, NDL_NOMEM, "out of memory");
+    struct stat st;
+    if (stat(dir, &st) != 0) {
+        ndl_free(dir);
+        return ndl_err(err, NDL_NOT_FOUND, "collection '%s' does not exist", name);
+    }
+    manifest m;
+    ndl_status rc = manifest_read(dir, &m, err);
+    ndl_collection *c = NULL;
+    if (rc == NDL_OK)
+        rc = coll_alloc(db, name, &m.cfg, &c, err);
+    ndl_free(dir);
+    if (rc != NDL_OK)
+        return rc;
+    c->generation = m.generation;
+    if (m.generation > 0) {
+        char *vp = gen_path(c->dir, "vectors", m.generation);
+        char *ip = gen_path(c->dir, "ids", m.generation);
+        char *gp = gen_path(c->dir, "graph", m.generation);
+        if (!vp || !ip || !gp)
+            rc = ndl_err(err, NDL_NOMEM, "out of memory");
+        if (rc == NDL_OK)
+            rc = vectors_load(c, vp, m.slots, err);
+        if (rc == NDL_OK)
+            rc = ids_load(c, ip, m.slots, err);
+        if (rc == NDL_OK && c->ann)
+            rc = c->ann->m->load(c->ann, gp, err);
+        if (rc == NDL_OK && atomic_load(&c->live) != m.live)
+            rc = ndl_err(err, NDL_CORRUPT, "'%s' lists %llu live points; the manifest says %llu",
+                         ip, (unsigned long long)atomic_load(&c->live),
+                         (unsigned long long)m.live);
+        ndl_free(vp);
+        ndl_free(ip);
+        ndl_free(gp);
+    }
+    if (rc != NDL_OK) {
+        coll_free(c);
+        return rc;
+    }
+    *out = c;
+    return NDL_OK;
+}
+
+static void remove_generation(const char *dir, uint64_t gen)
+{
+    static const char *const bases[] = {"vectors", "ids", "graph"};
+    for (size_t i = 0; i < NDL_ARRAY_LEN(bases); i++) {
+        char *p = gen_path(dir, bases[i], gen);
+        if (p)
+            unlink(p);
+        ndl_free(p);
+    }
+}
+
+/* Caller holds write_lock (or is the only user). */
+static ndl_status checkpoint_locked(ndl_collection *c, ndl_error *err)
+{
+    if (!c->dirty)
+        return NDL_OK;
+    uint64_t gen = c->generation + 1;
+    uint32_t slots = arena_count(&c->vectors);
+    char *vp = gen_path(c->dir, "vectors", gen);
+    char *ip = gen_path(c->dir, "ids", gen);
+    char *gp = gen_path(c->dir, "graph", gen);
+    ndl_status rc = (!vp || !ip || !gp) ? ndl_err(err, NDL_NOMEM, "out of memory") : NDL_OK;
+    if (rc == NDL_OK)
+        rc = vectors_write(c, vp, slots, err);
+    if (rc == NDL_OK)
+        rc = ids_write(c, ip, slots, err);
+    if (rc == NDL_OK && c->ann)
+        rc = c->ann->m->save(c->ann, gp, err);
+    if (rc == NDL_OK) {
+        manifest m = {.cfg = c->cfg, .generation = gen, .slots = slots, .live = atomic_load(&c->live)};
+        rc = manifest_write(c->dir, &m, err);
+    }
+    if (rc == NDL_OK) {
+        remove_generation(c->dir, c->generation);
+        c->generation = gen;
+        c->dirty = false;
+    } else {
+        remove_generation(c->dir, gen);
+    }
+    ndl_free(vp);
+    ndl_free(ip);
+    ndl_free(gp);
+    return rc;
+}
+
+ndl_status coll_checkpoint(ndl_collection *c, ndl_error *err)
+{
+    pthread_mutex_lock(&c->write_lock);
+    ndl_status rc = checkpoint_locked(c, err);
+    pthread_mutex_unlock(&c->write_lock);
+    return rc;
+}
+
+NDL_API ndl_status ndl_collection_flush(ndl_collection *c, ndl_error *err)
+{
+    if (c->db->read_only)
+        return NDL_OK;
+    return coll_checkpoint(c, err);
+}
+
+/* ---------------------------------------------------------------- accessors */
+
+NDL_API uint64_t ndl_collection_count(ndl_collection *c) { return atomic_load(&c->live); }
+
+static uint64_t dir_bytes(const char *dir, uint64_t gen)
+{
+    static const char *const bases[] = {"vectors", "ids", "graph"};
+    uint64_t total = 0;
+    struct stat st;
+    char *man = db_path_join(dir, COLL_MANIFEST);
+    if (man && stat(man, &st) == 0)
+        total += (uint64_t)st.st_size;
+    ndl_free(man);
+    for (size_t i = 0; gen && i < NDL_ARRAY_LEN(bases); i++) {
+        char *p = gen_path(dir, bases[i], gen);
+        if (p && stat(p, &st) == 0)
+            total += (uint64_t)st.st_size;
+        ndl_free(p);
+    }
+    return total;
+}
+
+NDL_API ndl_status ndl_collection_info_get(ndl_collection *c, ndl_collection_info *out,
+                                           ndl_error *err)
+{
+    (void)err;
+    memset(out, 0, sizeof *out);
+    snprintf(out->name, sizeof out->name, "%s", c->name);
+    out->config = c->cfg;
+    out->count = atomic_load(&c->live);
+    uint32_t slots = arena_count(&c->vectors);
+    out->deleted = slots > out->count ? slots - out->count : 0;
+    pthread_rwlock_rdlock(&c->map_lock);
+    size_t mem = sizeof *c + arena_memory_bytes(&c->vectors) + idmap_memory_bytes(&c->ids) +
+                 (slots + 7) / 8 + c->flat->m->memory_bytes(c->flat);
+    pthread_rwlock_unlock(&c->map_lock);
+    if (c->ann)
+        mem += c->ann->m->memory_bytes(c->ann);
+    out->memory_bytes = mem;
+    pthread_mutex_lock(&c->write_lock);
+    out->disk_bytes = dir_bytes(c->dir, c->generation);
+    pthread_mutex_unlock(&c->write_lock);
+    return NDL_OK;
+}
+
+NDL_API ndl_status ndl_collection_slot_id(ndl_collection *c, uint32_t slot, ndl_id *out)
+{
+    if (slot >= arena_count(&c->ids.slots) || bitset_test(&c->hidden, slot))
+        return NDL_NOT_FOUND;
+    *out = idmap_slot_to_id(idmap_slot(&c->ids, slot));
+    return NDL_OK;
+}

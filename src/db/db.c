@@ -1,0 +1,368 @@
+/*
+ * db.c -- the database: a directory marked by a NEEDLE_DB file, locked by one
+ * process at a time (flock on LOCK), with a registry of open collections so
+ * each collection is loaded once and reference counted.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "db/db_internal.h"
+#include "storage/sfile.h"
+#include "util/alloc.h"
+
+#define DB_MARKER_KIND SFILE_KIND('N', 'D', 'D', 'B')
+#define DB_MARKER_VERSION 1
+
+char *db_path_join(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    char *p = ndl_malloc(la + lb + 2);
+    if (p) {
+        memcpy(p, a, la);
+        p[la] = '/';
+        memcpy(p + la + 1, b, lb + 1);
+    }
+    return p;
+}
+
+static bool dir_is_empty(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d)
+        return false;
+    struct dirent *e;
+    bool empty = true;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            empty = false;
+            break;
+        }
+    closedir(d);
+    return empty;
+}
+
+static ndl_status write_marker(const char *marker, ndl_error *err)
+{
+    sfile_writer *w;
+    ndl_status rc = sfile_create(marker, DB_MARKER_KIND, DB_MARKER_VERSION, &w, err);
+    if (rc != NDL_OK)
+        return rc;
+    static const char text[] = "needle database\n";
+    rc = sfile_write(w, text, sizeof text - 1, err);
+    if (rc != NDL_OK) {
+        sfile_abort(w);
+        return rc;
+    }
+    return sfile_commit(w, err);
+}
+
+static ndl_status check_or_make_marker(const char *path, const ndl_db_options *o, ndl_error *err)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        if (errno != ENOENT)
+            return ndl_err(err, NDL_IO, "cannot access '%s': %s", path, strerror(errno));
+        if (!o->create_if_missing || o->read_only)
+            return ndl_err(err, NDL_NOT_FOUND, "database '%s' does not exist", path);
+        if (mkdir(path, 0755) != 0 && errno != EEXIST)
+            return ndl_err(err, NDL_IO, "cannot create '%s': %s", path, strerror(errno));
+    } else if (!S_ISDIR(st.st_mode)) {
+        return ndl_err(err, NDL_INVALID, "'%s' is not a directory", path);
+    }
+    char *marker = db_path_join(path, DB_MARKER_FILE);
+    if (!marker)
+        return ndl_err(err, NDL_NOMEM, "out of memory");
+    ndl_status rc;
+    sfile_map m;
+    ndl_error e2;
+    rc = sfile_map_open(marker, DB_MARKER_KIND, DB_MARKER_VERSION, 1, &m, &e2);
+    if (rc == NDL_OK) {
+        sfile_map_close(&m);
+    } else if (rc == NDL_NOT_FOUND) {
+        if (!dir_is_empty(path))
+            rc = ndl_err(err, NDL_INVALID,
+                         "'%s' is not a needle database (it is not empty and has no %s file)",
+                         path, DB_MARKER_FILE);
+        else if (o->read_only)
+            rc = ndl_err(err, NDL_NOT_FOUND, "database '%s' does not exist", path);
+        else
+            rc = write_marker(marker, err);
+    } else if (rc == NDL_CORRUPT) {
+        rc = ndl_err(err, NDL_INVALID, "'%s' is not a needle database: %s", path, e2.msg);
+    } else if (err) {
+        *err = e2;
+    }
+    ndl_free(marker);
+    return rc;
+}
+
+NDL_API ndl_status ndl_db_open(const char *path, const ndl_db_options *opts, ndl_db **out,
+                               ndl_error *err)
+{
+    *out = NULL;
+    ndl_db_options defaults;
+    if (!opts) {
+        ndl_db_options_init(&defaults);
+        opts = &defaults;
+    }
+    if (!path || !*path)
+        return ndl_err(err, NDL_INVALID, "database path is empty");
+    ndl_status rc = check_or_make_marker(path, opts, err);
+    if (rc != NDL_OK)
+        return rc;
+
+    ndl_db *db = ndl_calloc(1, sizeof *db);
+    if (!db || !(db->path = ndl_strndup(path, strlen(path)))) {
+        ndl_free(db);
+        return ndl_err(err, NDL_NOMEM, "out of memory");
+    }
+    db->read_only = opts->read_only != 0;
+    char *lock = db_path_join(path, DB_LOCK_FILE);
+    db->lock_fd = lock ? open(lock, (db->read_only ? O_RDONLY : O_RDWR) | O_CREAT | O_CLOEXEC, 0644)
+                       : -1;
+    if (db->lock_fd < 0 && db->read_only && lock)
+        db->lock_fd = open(lock, O_RDONLY | O_CLOEXEC);
+    ndl_free(lock);
+    if (db->lock_fd < 0) {
+        rc = ndl_err(err, NDL_IO, "cannot open lock file in '%s': %s", path, strerror(errno));
+        goto fail;
+    }
+    if (flock(db->lock_fd, (db->read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
+        rc = ndl_err(err, NDL_BUSY, "database '%s' is in use by another process", path);
+        goto fail;
+    }
+    pthread_mutex_init(&db->lock, NULL);
+    *out = db;
+    return NDL_OK;
+fail:
+    if (db->lock_fd >= 0)
+        close(db->lock_fd);
+    ndl_free(db->path);
+    ndl_free(db);
+    return rc;
+}
+
+NDL_API ndl_status ndl_db_close(ndl_db *db, ndl_error *err)
+{
+    if (!db)
+        return NDL_OK;
+    ndl_status first = NDL_OK;
+    while (db->open) {
+        ndl_collection *c = db->open;
+        db->open = c->next;
+        ndl_status rc = db->read_only ? NDL_OK : coll_checkpoint(c, err);
+        if (first == NDL_OK)
+            first = rc;
+        coll_free(c);
+    }
+    pthread_mutex_destroy(&db->lock);
+    close(db->lock_fd);
+    ndl_free(db->path);
+    ndl_free(db);
+    return first;
+}
+
+static ndl_status check_name(const char *name, ndl_error *err)
+{
+    if (!ndl_name_valid(name))
+        return ndl_err(err, NDL_INVALID,
+                       "bad collection name '%.80s': use 1 to 64 of A-Z a-z 0-9 _ -",
+                       name ? name : "");
+    return NDL_OK;
+}
+
+static ndl_collection *registry_find(ndl_db *db, const char *name)
+{
+    for (ndl_collection *c = db->open; c; c = c->next)
+        if (strcmp(c->name, name) == 0)
+            return c;
+    return NULL;
+}
+
+NDL_API ndl_status ndl_collection_create(ndl_db *db, const char *name,
+                                         const ndl_collection_config *cfg, ndl_collection **out,
+                                         ndl_error *err)
+{
+    if (out)
+        *out = NULL;
+    ndl_status rc = check_name(name, err);
+    if (rc != NDL_OK)
+        return rc;
+    if (!cfg)
+        return ndl_err(err, NDL_INVALID, "collection config is missing");
+    if ((rc = coll_check_config(cfg, err)) != NDL_OK)
+        return rc;
+    if (db->read_only)
+        return ndl_err(err, NDL_READ_ONLY, "database '%s' is open read-only", db->path);
+    pthread_mutex_lock(&db->lock);
+    rc = coll_create_files(db, name, cfg, err);
+    pthread_mutex_unlock(&db->lock);
+    if (rc != NDL_OK || !out)
+        return rc;
+    return ndl_collection_open(db, name, out, err);
+}
+
+NDL_API ndl_status ndl_collection_open(ndl_db *db, const char *name, ndl_collection **out,
+                                       ndl_error *err)
+{
+    *out = NULL;
+    ndl_status rc = check_name(name, err);
+    if (rc != NDL_OK)
+        return rc;
+    pthread_mutex_lock(&db->lock);
+    ndl_collection *c = registry_find(db, name);
+    if (c) {
+        c->refs++;
+    } else if ((rc = coll_load(db, name, &c, err)) == NDL_OK) {
+        c->refs = 1;
+        c->next = db->open;
+        db->open = c;
+    }
+    pthread_mutex_unlock(&db->lock);
+    if (rc == NDL_OK)
+        *out = c;
+    return rc;
+}
+
+NDL_API ndl_status ndl_collection_close(ndl_collection *c, ndl_error *err)
+{
+    if (!c)
+        return NDL_OK;
+    ndl_db *db = c->db;
+    pthread_mutex_lock(&db->lock);
+    if (--c->refs > 0) {
+        pthread_mutex_unlock(&db->lock);
+        return NDL_OK;
+    }
+    for (ndl_collection **p = &db->open; *p; p = &(*p)->next)
+        if (*p == c) {
+            *p = c->next;
+            break;
+        }
+    pthread_mutex_unlock(&db->lock);
+    ndl_status rc = db->read_only ? NDL_OK : coll_checkpoint(c, err);
+    coll_free(c);
+    return rc;
+}
+
+static ndl_status remove_tree(const char *dir, ndl_error *err)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return ndl_err(err, NDL_IO, "cannot open '%s': %s", dir, strerror(errno));
+    struct dirent *e;
+    ndl_status rc = NDL_OK;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        char *p = db_path_join(dir, e->d_name);
+        if (!p || unlink(p) != 0)
+            rc = ndl_err(err, NDL_IO, "cannot remove '%s': %s", p ? p : e->d_name, strerror(errno));
+        ndl_free(p);
+    }
+    closedir(d);
+    if (rc == NDL_OK && rmdir(dir) != 0)
+        rc = ndl_err(err, NDL_IO, "cannot remove '%s': %s", dir, strerror(errno));
+    return rc;
+}
+
+NDL_API ndl_status ndl_collection_drop(ndl_db *db, const char *name, ndl_error *err)
+{
+    ndl_status rc = check_name(name, err);
+    if (rc != NDL_OK)
+        return rc;
+    if (db->read_only)
+        return ndl_err(err, NDL_READ_ONLY, "database '%s' is open read-only", db->path);
+    pthread_mutex_lock(&db->lock);
+    char *dir = db_path_join(db->path, name);
+    char *gone = NULL;
+    struct stat st;
+    if (registry_find(db, name)) {
+        rc = ndl_err(err, NDL_BUSY, "collection '%s' is open", name);
+    } else if (!dir || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        rc = ndl_err(err, NDL_NOT_FOUND, "collection '%s' does not exist", name);
+    } else {
+        /* rename first so a crash mid-delete never leaves a half collection */
+        size_t n = strlen(db->path) + strlen(name) + 16;
+        gone = ndl_malloc(n);
+        snprintf(gone, n, "%s/.drop-%s", db->path, name);
+        if (rename(dir, gone) != 0)
+            rc = ndl_err(err, NDL_IO, "cannot drop '%s': %s", name, strerror(errno));
+        else if ((rc = sfile_sync_dir(db->path, err)) == NDL_OK)
+            rc = remove_tree(gone, err);
+    }
+    pthread_mutex_unlock(&db->lock);
+    ndl_free(dir);
+    ndl_free(gone);
+    return rc;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+NDL_API ndl_status ndl_collection_list(ndl_db *db, char ***names, size_t *count, ndl_error *err)
+{
+    *names = NULL;
+    *count = 0;
+    DIR *d = opendir(db->path);
+    if (!d)
+        return ndl_err(err, NDL_IO, "cannot list '%s': %s", db->path, strerror(errno));
+    size_t n = 0, cap = 16, bytes = 0;
+    char **tmp = ndl_malloc(cap * sizeof *tmp);
+    struct dirent *e;
+    ndl_status rc = NDL_OK;
+    while (tmp && (e = readdir(d))) {
+        if (!ndl_name_valid(e->d_name))
+            continue;
+        char *dir = db_path_join(db->path, e->d_name);
+        char *man = dir ? db_path_join(dir, COLL_MANIFEST) : NULL;
+        struct stat st;
+        bool is_coll = man && stat(man, &st) == 0;
+        ndl_free(man);
+        ndl_free(dir);
+        if (!is_coll)
+            continue;
+        if (n == cap) {
+            char **t2 = ndl_realloc(tmp, 2 * cap * sizeof *tmp);
+            if (!t2)
+                break;
+            tmp = t2;
+            cap *= 2;
+        }
+        tmp[n] = ndl_strndup(e->d_name, strlen(e->d_name));
+        if (!tmp[n])
+            break;
+        bytes += strlen(tmp[n]) + 1;
+        n++;
+    }
+    closedir(d);
+    char **outv = tmp ? ndl_malloc((n + 1) * sizeof(char *) + bytes) : NULL;
+    if (!outv) {
+        rc = ndl_err(err, NDL_NOMEM, "out of memory listing collections");
+    } else {
+        qsort(tmp, n, sizeof *tmp, cmp_str);
+        char *s = (char *)(outv + n + 1);
+        for (size_t i = 0; i < n; i++) {
+            size_t l = strlen(tmp[i]) + 1;
+            memcpy(s, tmp[i], l);
+            outv[i] = s;
+            s += l;
+        }
+        outv[n] = NULL;
+        *names = outv;
+        *count = n;
+    }
+    for (size_t i = 0; tmp && i < n; i++)
+        ndl_free(tmp[i]);
+    ndl_free(tmp);
+    return rc;
+}

@@ -1,0 +1,74 @@
+/*
+ * db_internal.h -- the engine's private structures: a database (directory,
+ * lock, registry of open collections) and a collection (config, vector arena,
+ * id map, deleted set, indexes, locks). Shared by the files of src/db/.
+ *
+ * On-disk layout of a collection (details in docs/DESIGN.md):
+ *   DATA/<name>/MANIFEST        sfile "MANI": config + generation + counts
+ *   DATA/<name>/vectors.<gen>   sfile "VECS": slot-ordered vector records
+ *   DATA/<name>/ids.<gen>       sfile "IDS ": per-slot id or deleted mark
+ *   DATA/<name>/graph.<gen>     sfile "HNSW": the HNSW graph (hnsw only)
+ * A checkpoint writes generation gen+1 files, then publishes a new MANIFEST
+ * by atomic rename, then removes generation gen files.
+ */
+#ifndef NDL_DB_INTERNAL_H
+#define NDL_DB_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "db/idmap.h"
+#include "index/index.h"
+#include "storage/arena.h"
+#include "util/base.h"
+#include "util/bitset.h"
+
+#define DB_MARKER_FILE "NEEDLE_DB"
+#define DB_LOCK_FILE "LOCK"
+#define COLL_MANIFEST "MANIFEST"
+#define MANIFEST_VERSION 1
+#define VECS_VERSION 1
+#define IDS_VERSION 1
+
+struct ndl_collection {
+    ndl_db *db;
+    char name[NDL_NAME_MAX + 1];
+    char *dir;                     /* DATA/<name> */
+    ndl_collection_config cfg;
+    int refs;                      /* guarded by db->lock */
+    ndl_collection *next;          /* db registry list */
+
+    index_space space;
+    vec_arena vectors;             /* one record per slot */
+    idmap ids;                     /* guarded by map_lock (table); slots lock-free */
+    bitset hidden;                 /* slot not visible: deleted, replaced or not yet inserted */
+    vindex *flat;                   /* exact search, always present */
+    vindex *ann;                    /* HNSW, or NULL for flat collections */
+
+    pthread_mutex_t write_lock;    /* one writer: upsert, delete, checkpoint */
+    pthread_rwlock_t map_lock;     /* id table: readers get/lookup, writers apply */
+    _Atomic uint64_t live;         /* points visible */
+    uint64_t generation;           /* of the files on disk; guarded by write_lock */
+    bool dirty;                    /* changes since the last checkpoint; write_lock */
+};
+
+struct ndl_db {
+    char *path;
+    int lock_fd;
+    bool read_only;
+    pthread_mutex_t lock;          /* registry */
+    ndl_collection *open;          /* open collections */
+};
+
+/* collection.c */
+ndl_status coll_create_files(ndl_db *db, const char *name, const ndl_collection_config *cfg,
+                             ndl_error *err);
+ndl_status coll_load(ndl_db *db, const char *name, ndl_collection **out, ndl_error *err);
+ndl_status coll_checkpoint(ndl_collection *c, ndl_error *err);
+void coll_free(ndl_collection *c);
+ndl_status coll_check_config(const ndl_collection_config *cfg, ndl_error *err);
+
+/* db.c */
+char *db_path_join(const char *a, const char *b);
+
+#endif

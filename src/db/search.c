@@ -1,0 +1,271 @@
+/*
+ * search.c -- the read path: parameter checks, query encoding, the plan
+ * (exact scan or HNSW), conversion of internal distances to reported
+ * distances and scores (SPEC section 1), and the results object.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "db/db_internal.h"
+#include "db/vector_codec.h"
+#include "util/alloc.h"
+
+struct ndl_results {
+    size_t nq;
+    size_t *counts;      /* hits per query */
+    size_t *offsets;     /* first hit of each query in hits */
+    ndl_hit *hits;
+    char *strings;       /* copies of string ids */
+    const char *plan;
+    uint64_t visited;
+};
+
+static ndl_status check_params(const ndl_search_params *p, uint32_t *ef, ndl_error *err)
+{
+    if (p->k < NDL_K_MIN || p->k > NDL_K_MAX)
+        return ndl_err(err, NDL_INVALID, "k must be between %d and %d (got %u)", NDL_K_MIN,
+                       NDL_K_MAX, p->k);
+    *ef = p->ef ? p->ef : NDL_MAX((uint32_t)NDL_HNSW_EF_DEFAULT, p->k);
+    if (p->ef && p->ef < p->k)
+        return ndl_err(err, NDL_INVALID, "ef (%u) must be at least k (%u)", p->ef, p->k);
+    if (*ef > NDL_HNSW_EF_MAX)
+        return ndl_err(err, NDL_INVALID, "ef must be at most %d (got %u)", NDL_HNSW_EF_MAX, *ef);
+    return NDL_OK;
+}
+
+/* Reported distance and score from an internal distance. */
+static void report(ndl_metric metric, float d, ndl_hit *h)
+{
+    switch (metric) {
+    case NDL_METRIC_L2:
+        h->distance = sqrtf(d > 0 ? d : 0);
+        h->score = 1.0f / (1.0f + h->distance);
+        break;
+    case NDL_METRIC_COSINE: /* internal = -cos */
+        h->distance = 1.0f + d;
+        h->score = -d;
+        break;
+    case NDL_METRIC_IP: /* internal = -dot */
+        h->distance = d;
+        h->score = -d;
+        break;
+    default: /* l1, hamming */
+        h->distance = d;
+        h->score = 1.0f / (1.0f + d);
+    }
+}
+
+static ndl_results *results_alloc(size_t nq, size_t k)
+{
+    ndl_results *r = ndl_calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->nq = nq;
+    r->counts = ndl_calloc(nq, sizeof *r->counts);
+    r->offsets = ndl_calloc(nq, sizeof *r->offsets);
+    r->hits = ndl_malloc(nq * k * sizeof *r->hits);
+    if (!r->counts || !r->offsets || !r->hits) {
+        ndl_results_free(r);
+        return NULL;
+    }
+    for (size_t i = 0; i < nq; i++)
+        r->offsets[i] = i * k;
+    return r;
+}
+
+/* Fill the public hits of query qi from internal hits; string ids are copied
+ * afterwards by finish_strings. */
+static void fill_hits(ndl_collection *c, ndl_results *r, size_t qi, const index_hit *in,
+                      size_t n)
+{
+    ndl_hit *out = r->hits + r->offsets[qi];
+    for (size_t i = 0; i < n; i++) {
+        out[i].slot = in[i].slot;
+        out[i].id = idmap_slot_to_id(idmap_slot(&c->ids, in[i].slot));
+        report(c->cfg.metric, in[i].dist, &out[i]);
+    }
+    r->counts[qi] = n;
+}
+
+/* Copy string ids into the results so they outlive slot reuse. */
+static ndl_status finish_strings(ndl_results *r, ndl_error *err)
+{
+    size_t bytes = 0;
+    for (size_t q = 0; q < r->nq; q++)
+        for (size_t i = 0; i < r->counts[q]; i++)
+            if (r->hits[r->offsets[q] + i].id.str)
+                bytes += r->hits[r->offsets[q] + i].id.len + 1;
+    if (!bytes)
+        return NDL_OK;
+    r->strings = ndl_malloc(bytes);
+    if (!r->strings)
+        return ndl_err(err, NDL_NOMEM, "out of memory for result ids");
+    char *s = r->strings;
+    for (size_t q = 0; q < r->nq; q++)
+        for (size_t i = 0; i < r->counts[q]; i++) {
+            ndl_id *id = &r->hits[r->offsets[q] + i].id;
+            if (!id->str)
+                continue;
+            memcpy(s, id->str, id->len);
+            s[id->len] = 0;
+            id->str = s;
+            s += id->len + 1;
+        }
+    return NDL_OK;
+}
+
+typedef struct search_job {
+    ndl_collection *c;
+    const ndl_search_params *p;
+    index_query q;
+    vindex *ix;
+    const float *queries;
+    size_t nq;
+    ndl_results *r;
+    _Atomic size_t next;
+    _Atomic uint64_t visited;
+    _Atomic int failed;
+} search_job;
+
+static void *search_worker(void *arg)
+{
+    search_job *j = arg;
+    ndl_collection *c = j->c;
+    index_hit *hits = ndl_malloc(j->q.k * sizeof *hits);
+    void *enc = ndl_aligned_alloc(64, c->space.vec_bytes);
+    uint64_t visited = 0;
+    if (!hits || !enc) {
+        atomic_store(&j->failed, 1);
+        goto leave;
+    }
+    for (;;) {
+        size_t qi = atomic_fetch_add(&j->next, 1);
+        if (qi >= j->nq)
+            break;
+        codec_encode(&c->space, j->queries + qi * c->space.dim, enc);
+        index_stats st = {0};
+        size_t n = j->ix->m->search(j->ix, enc, &j->q, hits, &st);
+        visited += st.visited;
+        fill_hits(c, j->r, qi, hits, n);
+    }
+leave:
+    atomic_fetch_add(&j->visited, visited);
+    ndl_free(hits);
+    ndl_free(enc);
+    return NULL;
+}
+
+NDL_API ndl_status ndl_collection_search_batch(ndl_collection *c, size_t nq, const float *queries,
+                                               const ndl_search_params *p, ndl_results **out,
+                                               ndl_error *err)
+{
+    *out = NULL;
+    ndl_search_params defaults;
+    if (!p) {
+        ndl_search_params_init(&defaults);
+        p = &defaults;
+    }
+    uint32_t ef;
+    ndl_status rc = check_params(p, &ef, err);
+    if (rc != NDL_OK)
+        return rc;
+    if (nq && !queries)
+        return ndl_err(err, NDL_INVALID, "queries are missing");
+    for (size_t i = 0; i < nq; i++)
+        if ((rc = codec_check(&c->space, queries + i * c->space.dim, "query", i, err)) != NDL_OK)
+            return rc;
+    ndl_results *r = results_alloc(nq, p->k);
+    if (!r)
+        return ndl_err(err, NDL_NOMEM, "out of memory for %zu x %u results", nq, p->k);
+
+    bool exact = p->exact || !c->ann;
+    index_query q = {.k = p->k, .ef = ef, .deleted = &c->hidden, .allow = p->filter,
+                     .allow_ctx = p->filter_ctx};
+    uint32_t threads = NDL_MAX(1u, NDL_MIN(p->threads, 256u));
+    r->plan = exact ? "exact" : "hnsw";
+
+    if (exact && nq > 1 && c->space.metric != NDL_METRIC_HAMMING) {
+        /* many exact queries: BLAS on encoded queries */
+        size_t vb = c->space.vec_bytes;
+        char *enc = ndl_malloc(nq * vb);
+        index_hit *hits = ndl_malloc(nq * p->k * sizeof *hits);
+        size_t *counts = ndl_malloc(nq * sizeof *counts);
+        if (!enc || !hits || !counts) {
+            rc = ndl_err(err, NDL_NOMEM, "out of memory for a batch of %zu queries", nq);
+        } else {
+            for (size_t i = 0; i < nq; i++)
+                codec_encode(&c->space, queries + i * c->space.dim, enc + i * vb);
+            rc = flat_search_batch(&c->space, &c->vectors, nq, enc, &q, threads, hits, counts, err);
+            for (size_t i = 0; rc == NDL_OK && i < nq; i++)
+                fill_hits(c, r, i, hits + i * p->k, counts[i]);
+        }
+        ndl_free(enc);
+        ndl_free(hits);
+        ndl_free(counts);
+    } else {
+        search_job j = {.c = c, .p = p, .q = q, .ix = exact ? c->flat : c->ann,
+                        .queries = queries, .nq = nq, .r = r};
+        if (threads > nq)
+            threads = (uint32_t)NDL_MAX(nq, 1u);
+        pthread_t tid[256];
+        uint32_t started = 0;
+        for (uint32_t t = 1; t < threads; t++)
+            if (pthread_create(&tid[started], NULL, search_worker, &j) == 0)
+                started++;
+        search_worker(&j);
+        for (uint32_t t = 0; t < started; t++)
+            pthread_join(tid[t], NULL);
+        if (j.failed)
+            rc = ndl_err(err, NDL_NOMEM, "out of memory during search");
+        r->visited = exact ? 0 : atomic_load(&j.visited);
+    }
+    if (rc == NDL_OK)
+        rc = finish_strings(r, err);
+    if (rc != NDL_OK) {
+        ndl_results_free(r);
+        return rc;
+    }
+    *out = r;
+    return NDL_OK;
+}
+
+NDL_API ndl_status ndl_collection_search(ndl_collection *c, const float *query,
+                                         const ndl_search_params *p, ndl_results **out,
+                                         ndl_error *err)
+{
+    ndl_search_params one;
+    if (p) {
+        one = *p;
+        one.threads = 1;
+        p = &one;
+    }
+    return ndl_collection_search_batch(c, 1, query, p, out, err);
+}
+
+NDL_API size_t ndl_results_queries(const ndl_results *r) { return r ? r->nq : 0; }
+
+NDL_API size_t ndl_results_count(const ndl_results *r, size_t query)
+{
+    return r && query < r->nq ? r->counts[query] : 0;
+}
+
+NDL_API const ndl_hit *ndl_results_hits(const ndl_results *r, size_t query)
+{
+    return r && query < r->nq ? r->hits + r->offsets[query] : NULL;
+}
+
+NDL_API const char *ndl_results_plan(const ndl_results *r) { return r ? r->plan : ""; }
+
+NDL_API uint64_t ndl_results_visited(const ndl_results *r) { return r ? r->visited : 0; }
+
+NDL_API void ndl_results_free(ndl_results *r)
+{
+    if (!r)
+        return;
+    ndl_free(r->counts);
+    ndl_free(r->offsets);
+    ndl_free(r->hits);
+    ndl_free(r->strings);
+    ndl_free(r);
+}

@@ -1,0 +1,294 @@
+/*
+ * write.c -- the write path: upsert and delete, and get.
+ *
+ * Upsert in three steps under the collection's write lock:
+ *   1. stage: each new vector gets a fresh slot, hidden from searches;
+ *   2. index: the staged slots are inserted into the ANN index, on
+ *      `threads` threads (hnsw inserts are thread-safe);
+ *   3. publish: under the id-map lock each id is pointed at its new slot,
+ *      the replaced slot is hidden, then the new one is revealed.
+ * Nothing is visible before step 3, so a failed batch leaves no trace but
+ * hidden slots (reclaimed by compaction).
+ */
+#include <pthread.h>
+#include <string.h>
+
+#include "db/db_internal.h"
+#include "db/vector_codec.h"
+#include "util/alloc.h"
+
+static ndl_status check_writable(ndl_collection *c, ndl_error *err)
+{
+    if (c->db->read_only)
+        return ndl_err(err, NDL_READ_ONLY, "collection '%s' is open read-only", c->name);
+    return NDL_OK;
+}
+
+/* Mark earlier duplicates of an id within the batch: the last one wins. */
+static ndl_status dedupe(size_t n, const ndl_id *ids, uint8_t *skip, ndl_error *err)
+{
+    size_t cap = 16;
+    while (cap < 2 * n)
+        cap <<= 1;
+    size_t *table = ndl_malloc(cap * sizeof *table);
+    if (!table)
+        return ndl_err(err, NDL_NOMEM, "out of memory");
+    memset(table, 0xff, cap * sizeof *table);
+    for (size_t i = n; i-- > 0;) {
+        size_t h = ndl_id_hash(ids[i]) & (cap - 1);
+        skip[i] = 0;
+        while (table[h] != SIZE_MAX) {
+            if (ndl_id_equal(ids[table[h]], ids[i])) {
+                skip[i] = 1;
+                break;
+            }
+            h = (h + 1) & (cap - 1);
+        }
+        if (!skip[i])
+            table[h] = i;
+    }
+    ndl_free(table);
+    return NDL_OK;
+}
+
+typedef struct build_job {
+    ndl_collection *c;
+    const uint32_t *slots;
+    size_t n;
+    _Atomic size_t next;
+    _Atomic size_t done;
+    _Atomic int failed;
+    ndl_error first_err;
+    pthread_mutex_t err_lock;
+    const ndl_write_options *opts;
+} build_job;
+
+static void build_run(build_job *j, bool reporter)
+{
+    vindex *ix = j->c->ann;
+    size_t report_every = NDL_MAX(j->n / 200, 64);
+    for (;;) {
+        if (atomic_load_explicit(&j->failed, memory_order_relaxed))
+            return;
+        size_t i = atomic_fetch_add(&j->next, 1);
+        if (i >= j->n)
+            return;
+        ndl_error e;
+        if (ix->m->insert(ix, j->slots[i], &e) != NDL_OK) {
+            pthread_mutex_lock(&j->err_lock);
+            if (!atomic_exchange(&j->failed, 1))
+                j->first_err = e;
+            pthread_mutex_unlock(&j->err_lock);
+            return;
+        }
+        size_t d = atomic_fetch_add(&j->done, 1) + 1;
+        if (reporter && j->opts->progress && d % report_every == 0)
+            j->opts->progress(j->opts->progress_ctx, d, j->n);
+    }
+}
+
+static void *build_thread(void *arg)
+{
+    build_run(arg, false);
+    return NULL;
+}
+
+static ndl_status index_slots(ndl_collection *c, const uint32_t *slots, size_t n,
+                              const ndl_write_options *opts, ndl_error *err)
+{
+    if (!c->ann || n == 0) {
+        if (opts->progress && n)
+            opts->progress(opts->progress_ctx, n, n);
+        return NDL_OK;
+    }
+    build_job j = {.c = c, .slots = slots, .n = n, .opts = opts};
+    pthread_mutex_init(&j.err_lock, NULL);
+    uint32_t threads = NDL_MAX(1u, NDL_MIN(opts->threads, 256u));
+    if (n < 2 * threads)
+        threads = 1;
+    pthread_t tid[256];
+    uint32_t started = 0;
+    for (uint32_t t = 1; t < threads; t++)
+        if (pthread_create(&tid[started], NULL, build_thread, &j) == 0)
+            started++;
+    build_run(&j, true);
+    /* the reporter may finish early; keep reporting while others work */
+    for (uint32_t t = 0; t < started; t++)
+        pthread_join(tid[t], NULL);
+    if (opts->progress && !j.failed)
+        opts->progress(opts->progress_ctx, n, n);
+    pthread_mutex_destroy(&j.err_lock);
+    if (j.failed) {
+        if (err)
+            *err = j.first_err;
+        return j.first_err.status;
+    }
+    return NDL_OK;
+}
+
+/* Step 1: give each kept point a hidden slot holding its encoded vector. */
+static ndl_status stage(ndl_collection *c, size_t n, const ndl_id *ids, const float *vectors,
+                        const uint8_t *skip, uint32_t *slots, size_t *staged, ndl_error *err)
+{
+    size_t dim = c->space.dim;
+    *staged = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (skip[i])
+            continue;
+        uint32_t slot;
+        void *rec;
+        ndl_status rc = arena_reserve(&c->vectors, &slot, &rec, err);
+        if (rc != NDL_OK)
+            return rc;
+        bitset_set(&c->hidden, slot);
+        codec_encode(&c->space, vectors + i * dim, rec);
+        rc = idmap_set_slot(&c->ids, slot, ids[i], err);
+        if (rc != NDL_OK) /* keep the id arena in step with the vectors */
+            idmap_set_slot(&c->ids, slot, ndl_id_u64(0), NULL);
+        arena_publish(&c->vectors, slot + 1);
+        if (rc != NDL_OK)
+            return rc;
+        slots[(*staged)++] = slot;
+    }
+    return NDL_OK;
+}
+
+/* Step 3: point ids at their new slots; hide replaced slots. */
+static ndl_status publish(ndl_collection *c, size_t n, const ndl_id *ids, const uint8_t *skip,
+                          const uint32_t *slots, uint32_t *replaced, size_t *nreplaced,
+                          ndl_error *err)
+{
+    ndl_status rc = NDL_OK;
+    size_t k = 0;
+    *nreplaced = 0;
+    pthread_rwlock_wrlock(&c->map_lock);
+    for (size_t i = 0; i < n && rc == NDL_OK; i++) {
+        if (skip[i])
+            continue;
+        uint32_t old;
+        rc = idmap_put(&c->ids, ids[i], slots[k], &old, err);
+        if (rc != NDL_OK)
+            break;
+        if (old != IDMAP_EMPTY) {
+            bitset_set(&c->hidden, old); /* hide the old before showing the new */
+            replaced[(*nreplaced)++] = old;
+        } else {
+            atomic_fetch_add(&c->live, 1);
+        }
+        bitset_clear(&c->hidden, slots[k]);
+        k++;
+    }
+    pthread_rwlock_unlock(&c->map_lock);
+    return rc;
+}
+
+NDL_API ndl_status ndl_collection_upsert(ndl_collection *c, size_t n, const ndl_id *ids,
+                                         const float *vectors, const ndl_write_options *opts,
+                                         ndl_error *err)
+{
+    ndl_write_options defaults;
+    if (!opts) {
+        ndl_write_options_init(&defaults);
+        opts = &defaults;
+    }
+    ndl_status rc = check_writable(c, err);
+    if (rc != NDL_OK || n == 0)
+        return rc;
+    if (!ids || !vectors)
+        return ndl_err(err, NDL_INVALID, "ids and vectors are required");
+    if (n > UINT32_MAX)
+        return ndl_err(err, NDL_INVALID, "batch of %zu points is too large", n);
+    for (size_t i = 0; i < n; i++) {
+        ndl_error e;
+        if (idmap_check_id(ids[i], &e) != NDL_OK)
+            return ndl_err(err, NDL_INVALID, "point %zu: %s", i, e.msg);
+        if ((rc = codec_check(&c->space, vectors + i * c->space.dim, "vector", i, err)) != NDL_OK)
+            return rc;
+    }
+    uint8_t *skip = ndl_malloc(n);
+    uint32_t *slots = ndl_malloc(n * sizeof *slots);
+    uint32_t *replaced = ndl_malloc(n * sizeof *replaced);
+    if (!skip || !slots || !replaced) {
+        rc = ndl_err(err, NDL_NOMEM, "out of memory for a batch of %zu points", n);
+        goto leave;
+    }
+    if ((rc = dedupe(n, ids, skip, err)) != NDL_OK)
+        goto leave;
+
+    pthread_mutex_lock(&c->write_lock);
+    size_t staged = 0, nreplaced = 0;
+    rc = stage(c, n, ids, vectors, skip, slots, &staged, err);
+    if (staged)
+        c->dirty = true;
+    if (rc == NDL_OK)
+        rc = index_slots(c, slots, staged, opts, err);
+    if (rc == NDL_OK)
+        rc = publish(c, n, ids, skip, slots, replaced, &nreplaced, err);
+    for (size_t i = 0; c->ann && i < nreplaced; i++)
+        c->ann->m->remove(c->ann, replaced[i]);
+    pthread_mutex_unlock(&c->write_lock);
+leave:
+    ndl_free(skip);
+    ndl_free(slots);
+    ndl_free(replaced);
+    return rc;
+}
+
+NDL_API ndl_status ndl_collection_delete(ndl_collection *c, size_t n, const ndl_id *ids,
+                                         size_t *deleted, ndl_error *err)
+{
+    if (deleted)
+        *deleted = 0;
+    ndl_status rc = check_writable(c, err);
+    if (rc != NDL_OK || n == 0)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        ndl_error e;
+        if (idmap_check_id(ids[i], &e) != NDL_OK)
+            return ndl_err(err, NDL_INVALID, "id %zu: %s", i, e.msg);
+    }
+    uint32_t *gone = ndl_malloc(n * sizeof *gone);
+    if (!gone)
+        return ndl_err(err, NDL_NOMEM, "out of memory");
+    size_t ngone = 0;
+    pthread_mutex_lock(&c->write_lock);
+    pthread_rwlock_wrlock(&c->map_lock);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t slot = idmap_remove(&c->ids, ids[i]);
+        if (slot == IDMAP_EMPTY)
+            continue;
+        bitset_set(&c->hidden, slot);
+        atomic_fetch_sub(&c->live, 1);
+        gone[ngone++] = slot;
+    }
+    pthread_rwlock_unlock(&c->map_lock);
+    for (size_t i = 0; c->ann && i < ngone; i++)
+        c->ann->m->remove(c->ann, gone[i]);
+    if (ngone)
+        c->dirty = true;
+    pthread_mutex_unlock(&c->write_lock);
+    ndl_free(gone);
+    if (deleted)
+        *deleted = ngone;
+    return NDL_OK;
+}
+
+NDL_API ndl_status ndl_collection_get(ndl_collection *c, ndl_id id, float *out, ndl_error *err)
+{
+    ndl_status rc = idmap_check_id(id, err);
+    if (rc != NDL_OK)
+        return rc;
+    pthread_rwlock_rdlock(&c->map_lock);
+    uint32_t slot = idmap_find(&c->ids, id);
+    if (slot != IDMAP_EMPTY)
+        codec_decode(&c->space, arena_rec(&c->vectors, slot), out);
+    pthread_rwlock_unlock(&c->map_lock);
+    if (slot == IDMAP_EMPTY) {
+        if (id.str)
+            return ndl_err(err, NDL_NOT_FOUND, "no point with id \"%.*s\" in '%s'", (int)id.len,
+                           id.str, c->name);
+        return ndl_err(err, NDL_NOT_FOUND, "no point with id %llu in '%s'",
+                       (unsigned long long)id.num, c->name);
+    }
+    return NDL_OK;
+}
