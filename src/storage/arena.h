@@ -4,7 +4,7 @@
  * move once created, so readers may hold pointers while a writer appends;
  * the chunk table is allocated once at full size (ARENA_MAX_CHUNKS) and never
  * reallocated. A chunk is either anonymous memory or a read-only mapping of a
- * checkpoint file (arena_map_file), so reopening maps vectors without reading
+ * checkpoint file (arena_adopt_mapping), so reopening maps vectors without reading
  * them.
  *
  * Concurrency: one appender at a time (the caller serializes appends);
@@ -33,6 +33,8 @@ typedef struct vec_arena {
     void *map;                 /* file mapping (NULL if none) */
     size_t map_len;
     uint32_t nchunks;          /* chunks created */
+    uint32_t nmapped;          /* chunks 0..nmapped-1 point into `map` */
+    size_t chunk_alloc;        /* bytes mmapped per anonymous chunk (page multiple) */
 } vec_arena;
 
 ndl_status arena_init(vec_arena *a, size_t rec_bytes, ndl_error *err);
@@ -49,19 +51,26 @@ static inline uint32_t arena_count(const vec_arena *a)
     return atomic_load_explicit(&a->count, memory_order_acquire);
 }
 
-/* Reserve the next slot (creating a chunk if needed) and return its record
- * pointer for the caller to fill; publish with arena_publish(). */
+/* Reserve the next slot, which is arena_count() (creating its chunk if
+ * needed), and return its record pointer for the caller to fill; publish with
+ * arena_publish(slot + 1). Until then readers do not see the slot, and another
+ * reserve returns the same slot, so an abandoned fill needs no undo.
+ * Returns NDL_OK, or NDL_NOMEM (no memory for a chunk, or all 2^32-1 slots
+ * used). */
 ndl_status arena_reserve(vec_arena *a, uint32_t *slot, void **rec, ndl_error *err);
 void arena_publish(vec_arena *a, uint32_t new_count);
 
 /* Adopt `count` records that lie contiguously at `data` inside a read-only
  * mapping [map, map+map_len) (ownership of the mapping passes to the arena).
  * Full chunks point into the mapping; a last partial chunk is copied to
- * anonymous memory so appends can continue. The arena must be empty. */
+ * anonymous memory so appends can continue. The arena must be empty.
+ * Returns NDL_OK (the arena now munmaps the mapping in arena_destroy);
+ * NDL_CORRUPT if the records do not fit in the mapping; NDL_INTERNAL if the
+ * arena is not empty; NDL_NOMEM. On failure the mapping stays the caller's. */
 ndl_status arena_adopt_mapping(vec_arena *a, void *map, size_t map_len, const void *data,
                                uint32_t count, ndl_error *err);
 
-/* Bytes of memory owned (anonymous chunks) and mapped. */
+/* Bytes of records held in anonymous chunks plus bytes of records mapped. */
 size_t arena_memory_bytes(const vec_arena *a);
 
 #endif
