@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "db/db_internal.h"
-#include "index/hnsw.h"
 #include "storage/sfile.h"
 #include "util/alloc.h"
 
@@ -345,8 +344,6 @@ static ndl_status coll_alloc(ndl_db *db, const char *name, const ndl_collection_
     if (rc == NDL_OK && cfg->index == NDL_INDEX_HNSW) {
         hnsw_params hp = {cfg->hnsw_m, cfg->hnsw_ef_construction, cfg->seed};
         rc = hnsw_index_create(&c->space, &c->vectors, &hp, &c->ann, err);
-        if (rc == NDL_OK)
-            hnsw_set_deleted(c->ann, &c->hidden);
     }
     if (rc != NDL_OK) {
         coll_free(c);

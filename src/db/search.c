@@ -166,7 +166,7 @@ NDL_API ndl_status ndl_collection_search_batch(ndl_collection *c, size_t nq, con
         ndl_search_params_init(&defaults);
         p = &defaults;
     }
-    uint32_t ef;
+    uint32_t ef = 0;
     ndl_status rc = check_params(p, &ef, err);
     if (rc != NDL_OK)
         return rc;

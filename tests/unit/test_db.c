@@ -152,7 +152,7 @@ static double recall_at_k(ndl_collection *c, const float *base, size_t n, uint32
     ndl_search_params p;
     ndl_search_params_init(&p);
     p.k = k;
-    p.ef = 64;
+    p.ef = 128; /* hnswlib reaches ~0.95 at ef=64 on such data; leave margin */
     size_t hits = 0;
     uint64_t *truth = malloc(k * sizeof *truth);
     for (size_t qi = 0; qi < nq; qi++) {
