@@ -146,6 +146,12 @@ static void *search_worker(void *arg)
         codec_encode(&c->space, j->queries + qi * c->space.dim, enc);
         index_stats st = {0};
         size_t n = j->ix->m->search(j->ix, enc, &j->q, hits, &st);
+        /* The graph walk gives up early only after exhausting every node it
+         * can reach; a few nodes may be unreachable (after heavy deletes),
+         * so when it found fewer than k, a scan makes the count exact:
+         * min(k, matching points). It costs at most what the walk did. */
+        if (n < j->q.k && j->ix != c->flat && n < atomic_load(&c->live))
+            n = c->flat->m->search(c->flat, enc, &j->q, hits, &st);
         visited += st.visited;
         fill_hits(c, j->r, qi, hits, n);
     }

@@ -15,96 +15,139 @@
 
 /* ------------------------------------------------------------------ scan */
 
-/* How far ahead of the record being compared to prefetch. The hardware
- * prefetcher follows the stream too; this keeps more misses in flight. */
-#ifndef SCAN_PREFETCH_BYTES
-#define SCAN_PREFETCH_BYTES 1024
-#endif
+/* Slots per group: one word of the deleted bitset, and the longest run of
+ * records one many-kernel call covers. Groups start at multiples of 64 (chunks
+ * hold a multiple of 64 slots), so a group is one bitset word. */
+#define SCAN_GROUP 64
 
+/* One query's scan state; also one row of a batch without BLAS. */
 typedef struct scan {
+    simd_dist_many_fn many; /* sibling of dist; NULL: call dist per record */
     simd_dist_fn dist;
     const void *query;
-    size_t n;          /* kernel length */
-    size_t rec;        /* bytes per arena record */
-    dheap h;           /* best hits so far (storage: the caller's output) */
-    float worst;       /* h.v[0].dist once h is full, +inf before */
-    const char *pf;    /* next cache line to prefetch */
-    uint64_t visited;  /* distances computed */
+    size_t n;               /* kernel length */
+    size_t rec;             /* bytes per arena record */
+    dheap h;                /* best hits so far (storage: the caller's output) */
+    float worst;            /* h.v[0].dist once h is full, +inf before */
+    uint64_t visited;       /* distances computed */
+    float dd[SCAN_GROUP];   /* distances of the current group */
 } scan;
 
-/* Called only for d < worst or while the heap is not full. */
-static inline void scan_keep(scan *s, float d, uint32_t slot)
+static void scan_init(scan *s, const index_space *sp, const vec_arena *a, const void *query,
+                      uint32_t k, index_hit *out)
 {
-    if (s->h.n < s->h.cap) {
-        maxheap_push(&s->h, d, slot);
-        if (s->h.n == s->h.cap)
-            s->worst = s->h.v[0].dist;
-    } else if (d < s->worst) {
-        maxheap_replace_top(&s->h, d, slot);
-        s->worst = s->h.v[0].dist;
-    }
+    s->many = simd_many_for(sp->dist);
+    s->dist = sp->dist;
+    s->query = query;
+    s->n = sp->n;
+    s->rec = a->rec_bytes;
+    dheap_init(&s->h, out, k);
+    s->worst = INFINITY;
+    s->visited = 0;
+    /* Entries of slots not computed are read (and ignored) by the reject
+     * test: keep them defined. */
+    for (size_t i = 0; i < SCAN_GROUP; i++)
+        s->dd[i] = INFINITY;
 }
 
-/* cnt contiguous records from p (slots slot..), all allowed: the hot loop.
- * end bounds prefetching to the chunk. */
-static void scan_dense(scan *s, const char *p, uint32_t slot, uint32_t cnt, const char *end)
+/* Distances of cnt contiguous records from p into dd. */
+static inline void scan_dists(scan *s, const char *p, uint32_t cnt, float *dd)
 {
-    const simd_dist_fn dist = s->dist;
-    const void *qv = s->query;
-    const size_t n = s->n, rec = s->rec;
-    const size_t ahead = rec + SCAN_PREFETCH_BYTES;
-    const char *pf = s->pf < p ? p : s->pf;
-    float worst = s->worst;
-    for (uint32_t i = 0; i < cnt; i++, p += rec) {
-        const char *want = p + ahead < end ? p + ahead : end;
-        for (; pf < want; pf += NDL_CACHELINE)
-            __builtin_prefetch(pf, 0, 0);
-        float d = dist(qv, p, n);
-        /* Fast reject; the second test only matters for +inf distances. */
-        if (NDL_UNLIKELY(d < worst) || NDL_UNLIKELY(s->h.n < s->h.cap)) {
-            scan_keep(s, d, slot + i);
-            worst = s->worst;
-        }
-    }
-    s->pf = pf;
-    s->visited += cnt;
-}
-
-/* The records of slots first..first+cnt-1 (one chunk, first chunk-aligned). */
-static void scan_chunk(scan *s, const index_query *q, const char *base, uint32_t first,
-                       uint32_t cnt)
-{
-    const char *end = base + (size_t)cnt * s->rec;
-    s->pf = base;
-    if (!q->deleted && !q->allow) {
-        scan_dense(s, base, first, cnt, end);
+    if (NDL_LIKELY(s->many != NULL)) {
+        s->many(s->query, p, s->rec, cnt, s->n, dd);
         return;
     }
-    /* 64 slots per deleted-bitset word: whole live words take the hot loop. */
-    assert(first % 64 == 0);
-    for (uint32_t g = 0; g < cnt; g += 64) {
-        uint32_t gn = NDL_MIN(64u, cnt - g);
-        uint64_t live = gn == 64 ? ~(uint64_t)0 : ((uint64_t)1 << gn) - 1;
-        if (q->deleted)
-            live &= ~atomic_load_explicit(&q->deleted->words[(first + g) >> 6],
-                                          memory_order_relaxed);
-        const char *gp = base + (size_t)g * s->rec;
-        if (live == ~(uint64_t)0 && !q->allow) {
-            scan_dense(s, gp, first + g, 64, end);
-            continue;
-        }
-        while (live) {
-            unsigned i = (unsigned)__builtin_ctzll(live);
-            live &= live - 1;
-            uint32_t slot = first + g + i;
-            if (q->allow && !q->allow(q->allow_ctx, slot))
-                continue;
-            float d = s->dist(s->query, gp + (size_t)i * s->rec, s->n);
-            s->visited++;
-            if (d < s->worst || s->h.n < s->h.cap)
-                scan_keep(s, d, slot);
+    for (uint32_t i = 0; i < cnt; i++)
+        dd[i] = s->dist(s->query, p + (size_t)i * s->rec, s->n);
+}
+
+/* Offer s->dd[t] for every bit t of `bits` (slots slot0 + t) to the heap. */
+static void scan_offer(scan *s, uint64_t bits, uint32_t slot0)
+{
+    while (bits) {
+        unsigned t = (unsigned)__builtin_ctzll(bits);
+        bits &= bits - 1;
+        float d = s->dd[t];
+        if (s->h.n < s->h.cap) {
+            maxheap_push(&s->h, d, slot0 + t);
+            if (s->h.n == s->h.cap)
+                s->worst = s->h.v[0].dist;
+        } else if (d < s->worst) {
+            maxheap_replace_top(&s->h, d, slot0 + t);
+            s->worst = s->h.v[0].dist;
         }
     }
+}
+
+/* Records of slots slot0..slot0+gn-1 (gn <= 64, slot0 a multiple of 64, all
+ * in one chunk from p), of which those in `live` may be returned. */
+static void scan_group(scan *s, const char *p, uint32_t slot0, uint32_t gn, uint64_t live)
+{
+    const uint64_t all = gn == 64 ? ~(uint64_t)0 : ((uint64_t)1 << gn) - 1;
+    if (live == all) {
+        scan_dists(s, p, gn, s->dd);
+    } else {
+        /* Each run of consecutive live slots is one kernel call. */
+        for (uint64_t m = live; m;) {
+            unsigned first = (unsigned)__builtin_ctzll(m);
+            uint64_t rest = m >> first;
+            unsigned len = rest == ~(uint64_t)0 ? 64u : (unsigned)__builtin_ctzll(~rest);
+            scan_dists(s, p + (size_t)first * s->rec, len, s->dd + first);
+            m &= len == 64 ? 0 : ~((((uint64_t)1 << len) - 1) << first);
+        }
+    }
+    s->visited += (uint64_t)__builtin_popcountll(live);
+    if (NDL_UNLIKELY(s->h.n < s->h.cap)) {
+        scan_offer(s, live, slot0);
+        return;
+    }
+    /* Fast reject, 16 at a time (vectorizes): the heap rarely changes once
+     * the scan is under way. */
+    const float w = s->worst;
+    for (uint32_t j = 0; j < gn; j += 16) {
+        int any = 0;
+        for (uint32_t t = 0; t < 16; t++)
+            any |= s->dd[j + t] < w;
+        uint64_t bits = (live >> j) & 0xffff;
+        if (NDL_UNLIKELY(any) && bits)
+            scan_offer(s, bits << j, slot0);
+    }
+}
+
+/* Slots first..first+cnt-1 of one chunk (first a multiple of 64). Slots the
+ * query does not allow are skipped before their distance is computed: a
+ * selective filter then reads little of the chunk. */
+static void scan_range(scan *s, const vec_arena *a, const index_query *q, uint32_t first,
+                       uint32_t cnt)
+{
+    assert(first % SCAN_GROUP == 0);
+    const char *base = arena_rec(a, first);
+    for (uint32_t g = 0; g < cnt; g += SCAN_GROUP) {
+        uint32_t gn = NDL_MIN((uint32_t)SCAN_GROUP, cnt - g);
+        uint32_t slot0 = first + g;
+        uint64_t live = gn == 64 ? ~(uint64_t)0 : ((uint64_t)1 << gn) - 1;
+        if (q->deleted)
+            live &= ~atomic_load_explicit(&q->deleted->words[slot0 >> 6], memory_order_relaxed);
+        if (q->allow) {
+            uint64_t ok = 0;
+            for (uint64_t m = live; m; m &= m - 1) {
+                unsigned t = (unsigned)__builtin_ctzll(m);
+                if (q->allow(q->allow_ctx, slot0 + t))
+                    ok |= (uint64_t)1 << t;
+            }
+            live = ok;
+        }
+        if (live)
+            scan_group(s, base + (size_t)g * s->rec, slot0, gn, live);
+    }
+}
+
+/* Length of the piece of slots 0..count-1 that starts at `first`: at most
+ * `most` (a multiple of 64) slots, all in first's chunk. */
+static inline uint32_t piece_len(uint64_t first, uint32_t count, uint32_t most)
+{
+    uint64_t chunk_end = (first / ARENA_CHUNK_SLOTS + 1) * (uint64_t)ARENA_CHUNK_SLOTS;
+    return (uint32_t)NDL_MIN(NDL_MIN((uint64_t)most, (uint64_t)count - first), chunk_end - first);
 }
 
 /* Best q->k of slots 0..count-1 into out, sorted; returns how many. */
@@ -112,14 +155,13 @@ static size_t flat_scan(const index_space *sp, const vec_arena *a, uint32_t coun
                         const void *query, const index_query *q, index_hit *out,
                         uint64_t *visited)
 {
-    scan s = {.dist = sp->dist, .query = query, .n = sp->n, .rec = a->rec_bytes,
-              .worst = INFINITY};
-    dheap_init(&s.h, out, q->k);
     if (q->k == 0)
         return 0;
-    for (uint64_t first = 0; first < count; first += ARENA_CHUNK_SLOTS) {
-        uint32_t cnt = (uint32_t)NDL_MIN((uint64_t)ARENA_CHUNK_SLOTS, count - first);
-        scan_chunk(&s, q, arena_rec(a, (uint32_t)first), (uint32_t)first, cnt);
+    scan s;
+    scan_init(&s, sp, a, query, q->k, out);
+    for (uint64_t first = 0, len; first < count; first += len) {
+        len = piece_len(first, count, ARENA_CHUNK_SLOTS);
+        scan_range(&s, a, q, (uint32_t)first, (uint32_t)len);
     }
     if (visited)
         *visited += s.visited;
@@ -205,10 +247,17 @@ ndl_status flat_index_create(const index_space *space, const vec_arena *arena, v
 /* One sgemm computes a query block x base block of dot products; the
  * product (BATCH_QB * BATCH_BB floats) stays in cache while the heaps
  * consume it. Base blocks never span arena chunks. */
+#ifndef BATCH_QB
 #define BATCH_QB 256
+#endif
+#ifndef BATCH_BB
 #define BATCH_BB 1024
-/* Below this many queries per thread, streaming scans beat sgemm. */
+#endif
+/* Below this many queries per thread, blocked scans beat sgemm. */
 #define BATCH_MIN_QUERIES 4
+/* Without sgemm, every query of a worker scans a block of about this many
+ * bytes of records while the block is in (L2) cache. */
+#define BATCH_SCAN_BYTES (256u * 1024u)
 
 typedef struct batch_query {
     dheap h;     /* storage: this query's row of the output */
@@ -225,7 +274,8 @@ typedef struct batch_job {
     size_t q0, q1;            /* this worker's queries */
     index_hit *out;
     size_t *counts;
-    batch_query *bq;          /* nq entries, shared; each worker uses its range */
+    batch_query *bq;          /* nq entries (sgemm path), shared; each worker uses its range */
+    scan *sc;                 /* nq entries (scan path), shared likewise */
     float *prod;              /* BATCH_QB * BATCH_BB (sgemm path) */
     float *xnorm;             /* BATCH_BB (l2) */
     bool blas;
@@ -349,16 +399,33 @@ static void batch_blas(batch_job *j)
     }
 }
 
+/* Without sgemm (l1, hamming, or few queries per worker): the worker's
+ * queries take turns on one block of records while it is in cache, so the
+ * arena is read from memory once per worker rather than once per query. */
+static void batch_scan(batch_job *j)
+{
+    const size_t k = j->q->k;
+    const size_t vb = j->sp->vec_bytes;
+    for (size_t i = j->q0; i < j->q1; i++)
+        scan_init(&j->sc[i], j->sp, j->a, j->queries + i * vb, (uint32_t)k, j->out + i * k);
+    size_t per_block = BATCH_SCAN_BYTES / j->a->rec_bytes / SCAN_GROUP * SCAN_GROUP;
+    uint32_t most = (uint32_t)NDL_MAX((size_t)SCAN_GROUP, per_block);
+    for (uint64_t first = 0, len; first < j->count; first += len) {
+        len = piece_len(first, j->count, most);
+        for (size_t i = j->q0; i < j->q1; i++)
+            scan_range(&j->sc[i], j->a, j->q, (uint32_t)first, (uint32_t)len);
+    }
+    for (size_t i = j->q0; i < j->q1; i++)
+        j->counts[i] = maxheap_drain_sorted(&j->sc[i].h, j->out + i * k);
+}
+
 static void *batch_worker(void *arg)
 {
     batch_job *j = arg;
-    if (j->blas) {
+    if (j->blas)
         batch_blas(j);
-        return NULL;
-    }
-    for (size_t i = j->q0; i < j->q1; i++)
-        j->counts[i] = flat_scan(j->sp, j->a, j->count, j->queries + i * j->sp->vec_bytes, j->q,
-                                 j->out + i * j->q->k, NULL);
+    else
+        batch_scan(j);
     return NULL;
 }
 
@@ -386,7 +453,8 @@ ndl_status flat_search_batch(const index_space *space, const vec_arena *arena, s
     pthread_t *tids = ndl_calloc(nt, sizeof *tids);
     bool *started = ndl_calloc(nt, sizeof *started);
     batch_query *bq = blas ? ndl_malloc(nq * sizeof *bq) : NULL;
-    if (!jobs || !tids || !started || (blas && !bq)) {
+    scan *sc = blas ? NULL : ndl_malloc(nq * sizeof *sc);
+    if (!jobs || !tids || !started || (blas ? !bq : !sc)) {
         rc = ndl_err(err, NDL_NOMEM, "out of memory for a batch of %zu queries", nq);
         goto leave;
     }
@@ -394,7 +462,7 @@ ndl_status flat_search_batch(const index_space *space, const vec_arena *arena, s
         batch_job *j = &jobs[t];
         *j = (batch_job){.sp = space, .a = arena, .count = count, .queries = queries, .q = q,
                          .q0 = nq * t / nt, .q1 = nq * (t + 1) / nt, .out = out,
-                         .counts = counts, .bq = bq, .blas = blas};
+                         .counts = counts, .bq = bq, .sc = sc, .blas = blas};
         if (blas) {
             j->prod = ndl_aligned_alloc(NDL_CACHELINE, (size_t)BATCH_QB * BATCH_BB * sizeof(float));
             j->xnorm = ndl_aligned_alloc(NDL_CACHELINE, BATCH_BB * sizeof(float));
@@ -424,5 +492,6 @@ leave:
     ndl_free(tids);
     ndl_free(started);
     ndl_free(bq);
+    ndl_free(sc);
     return rc;
 }

@@ -140,7 +140,7 @@ void hnsw_greedy(const hnsw *h, const void *query, uint32_t level, uint32_t *cur
     while (changed) {
         changed = false;
         const uint32_t *w = hnsw_links(h, *cur, level);
-        uint32_t cnt = NDL_MIN(hnsw_link_get(w, 0), h->m);
+        uint32_t cnt = NDL_MIN(hnsw_count_get(w), h->m);
         for (uint32_t i = 1; i <= cnt; i++)
             __builtin_prefetch(hnsw_vec(h, hnsw_link_get(w, i)));
         for (uint32_t i = 1; i <= cnt; i++) {
@@ -211,7 +211,7 @@ uint32_t hnsw_search_level(const hnsw *h, hnsw_ctx *cx, const void *query, const
             break;
         minheap_pop(&cand);
         const uint32_t *w = hnsw_links(h, c.slot, level);
-        uint32_t cnt = NDL_MIN(hnsw_link_get(w, 0), maxlinks);
+        uint32_t cnt = NDL_MIN(hnsw_count_get(w), maxlinks);
         uint32_t nt = 0;
         for (uint32_t i = 1; i <= cnt; i++) {
             uint32_t s = hnsw_link_get(w, i);

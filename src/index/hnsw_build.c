@@ -66,7 +66,7 @@ static void write_links(uint32_t *w, const uint32_t *links, uint32_t n)
 {
     for (uint32_t i = 0; i < n; i++)
         hnsw_link_set(w, i + 1, links[i]);
-    hnsw_link_set(w, 0, n);
+    hnsw_count_set(w, n);
 }
 
 /* Add a link e -> slot; when e is full, re-select e's neighbours among its
@@ -75,13 +75,13 @@ static void add_backlink(hnsw *h, uint32_t e, uint32_t slot, uint32_t level, flo
 {
     uint32_t max = level ? h->m : h->m0;
     uint32_t *w = hnsw_links(h, e, level);
-    uint32_t cnt = NDL_MIN(hnsw_link_get(w, 0), max);
+    uint32_t cnt = NDL_MIN(hnsw_count_get(w), max);
     for (uint32_t i = 1; i <= cnt; i++)
         if (hnsw_link_get(w, i) == slot)
             return;
     if (cnt < max) {
         hnsw_link_set(w, cnt + 1, slot);
-        hnsw_link_set(w, 0, cnt + 1);
+        hnsw_count_set(w, cnt + 1);
         return;
     }
     dist_slot cand[2 * NDL_HNSW_M_MAX + 1];
@@ -122,6 +122,48 @@ static void connect_level(hnsw *h, uint32_t slot, uint32_t level, const dist_slo
     }
 }
 
+/* Find slot's neighbours on every level it shares with the graph (entry e),
+ * then link it bottom-up: level 0 first, so a search that reaches the node
+ * through a fresh upper-level link always finds its level-0 links. */
+static ndl_status link_node(hnsw *h, hnsw_ctx *cx, uint32_t slot, uint32_t level, uint64_t e,
+                            ndl_error *err)
+{
+    const void *v = hnsw_vec(h, slot);
+    uint32_t top = (uint32_t)(e >> 32);
+    uint32_t cur = (uint32_t)e;
+    float curd = hnsw_dist(h, v, cur);
+    uint64_t visited = 0;
+    for (uint32_t l = top; l > level; l--)
+        hnsw_greedy(h, v, l, &cur, &curd, &visited);
+    uint32_t levels = NDL_MIN(level, top) + 1;
+    dist_slot *found[HNSW_MAX_LEVEL + 1] = {0};
+    uint32_t nfound[HNSW_MAX_LEVEL + 1] = {0};
+    dist_slot first = {curd, cur};
+    ndl_status rc = NDL_OK;
+    for (uint32_t l = levels; l-- > 0;) {
+        const dist_slot *eps = l + 1 < levels && nfound[l + 1] ? found[l + 1] : &first;
+        uint32_t neps = l + 1 < levels && nfound[l + 1] ? nfound[l + 1] : 1;
+        uint32_t n = hnsw_search_level(h, cx, v, eps, neps, h->ef_construction, l, NULL, slot,
+                                       &visited);
+        dheap res = {cx->res, n, h->ef_construction};
+        maxheap_drain_sorted(&res, cx->res);
+        /* copy out of the scratch the next search reuses */
+        if (n && !(found[l] = ndl_malloc((size_t)n * sizeof **found))) {
+            rc = ndl_err(err, NDL_NOMEM, "out of memory for an HNSW insert");
+            break;
+        }
+        if (n)
+            memcpy(found[l], cx->res, (size_t)n * sizeof **found);
+        nfound[l] = n;
+    }
+    for (uint32_t l = 0; rc == NDL_OK && l < levels; l++)
+        if (nfound[l])
+            connect_level(h, slot, l, found[l], nfound[l]);
+    for (uint32_t l = 0; l < levels; l++)
+        ndl_free(found[l]);
+    return rc;
+}
+
 ndl_status hnsw_insert(vindex *ix, uint32_t slot, ndl_error *err)
 {
     hnsw *h = (hnsw *)ix;
@@ -157,43 +199,43 @@ ndl_status hnsw_insert(vindex *ix, uint32_t slot, ndl_error *err)
         if (!raise)
             pthread_mutex_unlock(&h->entry_lock);
     }
-    if (e != HNSW_ENTRY_NONE) {
-        const void *v = hnsw_vec(h, slot);
-        uint32_t top = (uint32_t)(e >> 32);
-        uint32_t cur = (uint32_t)e;
-        float curd = hnsw_dist(h, v, cur);
-        uint64_t visited = 0;
-        for (uint32_t l = top; l > level; l--)
-            hnsw_greedy(h, v, l, &cur, &curd, &visited);
-        dist_slot eps[1] = {{curd, cur}};
-        dist_slot *found = NULL;
-        uint32_t nfound = 1;
-        for (uint32_t l = NDL_MIN(level, top) + 1; l-- > 0;) {
-            uint32_t n = hnsw_search_level(h, cx, v, found ? found : eps, nfound,
-                                           h->ef_construction, l, NULL, slot, &visited);
-            dheap res = {cx->res, n, h->ef_construction};
-            maxheap_drain_sorted(&res, cx->res);
-            if (n)
-                connect_level(h, slot, l, cx->res, n);
-            /* the results seed the next level down; copy them out of the
-             * scratch the next search reuses */
-            if (n) {
-                dist_slot *next = ndl_realloc(found, (size_t)n * sizeof *next);
-                if (next) {
-                    memcpy(next, cx->res, (size_t)n * sizeof *next);
-                    found = next;
-                    nfound = n;
-                }
-            }
-        }
-        ndl_free(found);
-    }
+    if (e != HNSW_ENTRY_NONE)
+        rc = link_node(h, cx, slot, level, e, err);
     if (raise) {
-        atomic_store_explicit(&h->entry, (uint64_t)level << 32 | slot, memory_order_release);
+        if (rc == NDL_OK)
+            atomic_store_explicit(&h->entry, (uint64_t)level << 32 | slot, memory_order_release);
         pthread_mutex_unlock(&h->entry_lock);
     }
     hnsw_ctx_release(h, cx);
-    return NDL_OK;
+    return rc;
+}
+
+/* When the entry point is removed, the live node of highest level takes
+ * over (a linear scan of level bytes, run only when the top node goes); with
+ * no live node left the graph restarts empty, so later inserts do not hang
+ * off a dead entry with no live neighbours to link to. */
+static void move_entry_off(hnsw *h, uint32_t slot)
+{
+    pthread_mutex_lock(&h->entry_lock);
+    uint64_t e = atomic_load(&h->entry);
+    if (e != HNSW_ENTRY_NONE && (uint32_t)e == slot) {
+        uint32_t nodes = atomic_load(&h->nodes), best = UINT32_MAX, best_level = 0;
+        for (uint32_t s = 0; s < nodes; s++) {
+            if (!hnsw_chunk_of(h, s)) {
+                s |= ARENA_CHUNK_SLOTS - 1;
+                continue;
+            }
+            uint32_t l = hnsw_node_level(h, s);
+            if ((best == UINT32_MAX || l > best_level) && !hnsw_is_removed(h, s) &&
+                (l > 0 || hnsw_count_get(hnsw_links(h, s, 0)) > 0 || nodes == 1)) {
+                best = s;
+                best_level = l;
+            }
+        }
+        atomic_store(&h->entry, best == UINT32_MAX ? HNSW_ENTRY_NONE
+                                                   : (uint64_t)best_level << 32 | best);
+    }
+    pthread_mutex_unlock(&h->entry_lock);
 }
 
 /* Delete repair: slot stays in the graph (its own links keep it
@@ -208,6 +250,7 @@ void hnsw_remove(vindex *ix, uint32_t slot)
         return;
     hnsw_chunk *ch = hnsw_chunk_of(h, slot);
     __atomic_store_n(&ch->removed[slot & (ARENA_CHUNK_SLOTS - 1)], 1, __ATOMIC_RELAXED);
+    move_entry_off(h, slot);
     uint32_t top = hnsw_node_level(h, slot);
     for (uint32_t l = 0; l <= top; l++) {
         uint32_t max = l ? h->m : h->m0;
@@ -215,7 +258,7 @@ void hnsw_remove(vindex *ix, uint32_t slot)
         pthread_mutex_t *own = hnsw_lock_of(h, slot);
         pthread_mutex_lock(own);
         const uint32_t *sw = hnsw_links(h, slot, l);
-        uint32_t nn = NDL_MIN(hnsw_link_get(sw, 0), max);
+        uint32_t nn = NDL_MIN(hnsw_count_get(sw), max);
         for (uint32_t i = 0; i < nn; i++)
             nb[i] = hnsw_link_get(sw, i + 1);
         pthread_mutex_unlock(own);
@@ -227,7 +270,7 @@ void hnsw_remove(vindex *ix, uint32_t slot)
             pthread_mutex_t *lk = hnsw_lock_of(h, y);
             pthread_mutex_lock(lk);
             uint32_t *yw = hnsw_links(h, y, l);
-            uint32_t yc = NDL_MIN(hnsw_link_get(yw, 0), max);
+            uint32_t yc = NDL_MIN(hnsw_count_get(yw), max);
             uint32_t at = UINT32_MAX;
             for (uint32_t j = 1; j <= yc; j++)
                 if (hnsw_link_get(yw, j) == slot)
@@ -257,7 +300,7 @@ void hnsw_remove(vindex *ix, uint32_t slot)
                     hnsw_link_set(yw, at, best);
                 } else { /* nothing to offer: drop the link */
                     hnsw_link_set(yw, at, hnsw_link_get(yw, yc));
-                    hnsw_link_set(yw, 0, yc - 1);
+                    hnsw_count_set(yw, yc - 1);
                 }
             }
             pthread_mutex_unlock(lk);

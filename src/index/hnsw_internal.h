@@ -106,6 +106,19 @@ static inline void hnsw_link_set(uint32_t *w, uint32_t i, uint32_t v)
     __atomic_store_n(&w[i], v, __ATOMIC_RELAXED);
 }
 
+/* The count word orders the links: written after them (release), read
+ * before them (acquire), so a reader never sees a count covering unwritten
+ * link words. */
+static inline uint32_t hnsw_count_get(const uint32_t *w)
+{
+    return __atomic_load_n(&w[0], __ATOMIC_ACQUIRE);
+}
+
+static inline void hnsw_count_set(uint32_t *w, uint32_t n)
+{
+    __atomic_store_n(&w[0], n, __ATOMIC_RELEASE);
+}
+
 static inline pthread_mutex_t *hnsw_lock_of(hnsw *h, uint32_t slot)
 {
     return &h->locks[slot & (HNSW_LOCK_STRIPES - 1)];

@@ -88,13 +88,15 @@ static ndl_status corrupt(ndl_error *err, const char *path, const char *what)
     return ndl_err(err, NDL_CORRUPT, "graph file '%s' is damaged: %s", path, what);
 }
 
-/* Every link record: count within bounds, every link < nodes. */
-static bool links_valid(const uint32_t *w, uint32_t max, uint32_t nodes)
+/* A link record at `level`: count within bounds, every link names a node
+ * that exists and reaches that level (a search follows it there). */
+static bool links_valid(const uint32_t *w, uint32_t max, uint32_t nodes, const uint8_t *levels,
+                        uint32_t level)
 {
     if (w[0] > max)
         return false;
     for (uint32_t i = 1; i <= w[0]; i++)
-        if (w[i] >= nodes)
+        if (w[i] >= nodes || levels[w[i]] < level)
             return false;
     return true;
 }
@@ -128,7 +130,7 @@ static ndl_status load_body(hnsw *h, sfile_cursor *cur, const sfile_map *map, co
     for (uint32_t s = 0; s < nodes; s++) {
         if (levels[s] > top)
             return corrupt(err, path, "node level above the top level");
-        if (!links_valid(links0 + (size_t)s * h->link0_words, h->m0, nodes))
+        if (!links_valid(links0 + (size_t)s * h->link0_words, h->m0, nodes, levels, 0))
             return corrupt(err, path, "level-0 link out of range");
         if ((rc = hnsw_ensure_chunk(h, s, err)) != NDL_OK)
             return rc;
@@ -144,7 +146,7 @@ static ndl_status load_body(hnsw *h, sfile_cursor *cur, const sfile_map *map, co
             if (!up)
                 return corrupt(err, path, "upper levels are truncated");
             for (uint32_t l = 0; l < levels[s]; l++)
-                if (!links_valid(up + (size_t)l * h->upper_words, h->m, nodes))
+                if (!links_valid(up + (size_t)l * h->upper_words, h->m, nodes, levels, l + 1))
                     return corrupt(err, path, "upper-level link out of range");
             uint32_t *copy = ndl_malloc(words * 4);
             if (!copy)
