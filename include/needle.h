@@ -152,7 +152,7 @@ typedef struct ndl_collection ndl_collection;
 
 typedef struct ndl_db_options {
     uint32_t version;
-    int create_if_missing;  /* default 1: create the directory if absent */
+    int create_if_missing;  /* default 1: create the database (directory and marker) if absent or empty */
     int read_only;          /* default 0 */
 } ndl_db_options;
 

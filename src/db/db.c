@@ -90,7 +90,7 @@ static ndl_status check_or_make_marker(const char *path, const ndl_db_options *o
             rc = ndl_err(err, NDL_INVALID,
                          "'%s' is not a needle database (it is not empty and has no %s file)",
                          path, DB_MARKER_FILE);
-        else if (o->read_only)
+        else if (o->read_only || !o->create_if_missing)
             rc = ndl_err(err, NDL_NOT_FOUND, "database '%s' does not exist", path);
         else
             rc = write_marker(marker, err);

@@ -128,7 +128,8 @@ static ndl_status load_body(hnsw *h, sfile_cursor *cur, const sfile_map *map, co
         return corrupt(err, path, "entry point level mismatch");
     ndl_status rc;
     for (uint32_t s = 0; s < nodes; s++) {
-        if (levels[s] > top)
+        /* a removed node may sit above the top: the entry moved off it */
+        if (levels[s] > (removed[s] ? HNSW_MAX_LEVEL : top))
             return corrupt(err, path, "node level above the top level");
         if (!links_valid(links0 + (size_t)s * h->link0_words, h->m0, nodes, levels, 0))
             return corrupt(err, path, "level-0 link out of range");

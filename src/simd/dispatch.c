@@ -60,6 +60,32 @@ const simd_kernels *simd_kernels_for(simd_level level)
     return table_of(level);
 }
 
+simd_dist_many_fn simd_many_for(simd_dist_fn pair)
+{
+    static const simd_kernels *const tables[] = {&simd_scalar_kernels, &simd_avx2_kernels,
+                                                 &simd_avx512_kernels};
+    if (pair == NULL)
+        return NULL;
+    /* Comparing addresses runs nothing, so tables this CPU cannot run are
+     * searched too: the answer is the pair's own sibling either way. */
+    for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
+        const simd_kernels *t = tables[i];
+        if (pair == t->l2sq_f32)
+            return t->l2sq_f32_many;
+        if (pair == t->dot_f32)
+            return t->dot_f32_many;
+        if (pair == t->negdot_f32)
+            return t->negdot_f32_many;
+        if (pair == t->l1_f32)
+            return t->l1_f32_many;
+        if (pair == t->cosine_f32)
+            return t->cosine_f32_many;
+        if (pair == t->hamming_u8)
+            return t->hamming_u8_many;
+    }
+    return NULL;
+}
+
 /* The only mutable state of the module: written once under pthread_once,
  * read-only afterwards (pthread_once orders the write before every reader). */
 static pthread_once_t chosen_once = PTHREAD_ONCE_INIT;

@@ -6,9 +6,12 @@
 #include <immintrin.h>
 #include <math.h>
 
+#include "simd/many.h"
 #include "simd/simd.h"
 
 #define NDL_INLINE static inline __attribute__((always_inline))
+/* Pair kernels: in the table by address, and inlined into the many loops. */
+#define NDL_PAIR NDL_INLINE
 
 /* First r lanes set, 0 <= r <= 16. */
 NDL_INLINE __mmask16 tail_mask16(size_t r)
@@ -48,7 +51,7 @@ NDL_INLINE float dot_core(const float *a, const float *b, size_t n)
     return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
 }
 
-static float l2sq_f32_avx512(const void *va, const void *vb, size_t n)
+NDL_PAIR float l2sq_f32_avx512(const void *va, const void *vb, size_t n)
 {
     const float *a = va, *b = vb;
     __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
@@ -87,17 +90,17 @@ static float l2sq_f32_avx512(const void *va, const void *vb, size_t n)
     return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
 }
 
-static float dot_f32_avx512(const void *a, const void *b, size_t n)
+NDL_PAIR float dot_f32_avx512(const void *a, const void *b, size_t n)
 {
     return dot_core(a, b, n);
 }
 
-static float negdot_f32_avx512(const void *a, const void *b, size_t n)
+NDL_PAIR float negdot_f32_avx512(const void *a, const void *b, size_t n)
 {
     return -dot_core(a, b, n);
 }
 
-static float l1_f32_avx512(const void *va, const void *vb, size_t n)
+NDL_PAIR float l1_f32_avx512(const void *va, const void *vb, size_t n)
 {
     const float *a = va, *b = vb;
     __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
@@ -136,7 +139,7 @@ static float l1_f32_avx512(const void *va, const void *vb, size_t n)
     return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
 }
 
-static float cosine_f32_avx512(const void *va, const void *vb, size_t n)
+NDL_PAIR float cosine_f32_avx512(const void *va, const void *vb, size_t n)
 {
     const float *a = va, *b = vb;
     /* One pass for a.b, a.a and b.b; two accumulators each (six chains). */
@@ -181,7 +184,7 @@ static float cosine_f32_avx512(const void *va, const void *vb, size_t n)
     return (float)(1.0 - cos);
 }
 
-static float hamming_u8_avx512(const void *va, const void *vb, size_t n)
+NDL_PAIR float hamming_u8_avx512(const void *va, const void *vb, size_t n)
 {
     const unsigned char *a = va, *b = vb;
     /* Per-lane 64-bit popcounts (VPOPCNTDQ) summed into two accumulators. */
@@ -207,6 +210,13 @@ static float hamming_u8_avx512(const void *va, const void *vb, size_t n)
     return (float)_mm512_reduce_add_epi64(_mm512_add_epi64(c0, c1));
 }
 
+SIMD_DEFINE_MANY(l2sq_f32_many_avx512, l2sq_f32_avx512)
+SIMD_DEFINE_MANY(dot_f32_many_avx512, dot_f32_avx512)
+SIMD_DEFINE_MANY(negdot_f32_many_avx512, negdot_f32_avx512)
+SIMD_DEFINE_MANY(l1_f32_many_avx512, l1_f32_avx512)
+SIMD_DEFINE_MANY(cosine_f32_many_avx512, cosine_f32_avx512)
+SIMD_DEFINE_MANY(hamming_u8_many_avx512, hamming_u8_avx512)
+
 const simd_kernels simd_avx512_kernels = {
     .level = SIMD_AVX512,
     .name = "avx512",
@@ -216,4 +226,10 @@ const simd_kernels simd_avx512_kernels = {
     .l1_f32 = l1_f32_avx512,
     .cosine_f32 = cosine_f32_avx512,
     .hamming_u8 = hamming_u8_avx512,
+    .l2sq_f32_many = l2sq_f32_many_avx512,
+    .dot_f32_many = dot_f32_many_avx512,
+    .negdot_f32_many = negdot_f32_many_avx512,
+    .l1_f32_many = l1_f32_many_avx512,
+    .cosine_f32_many = cosine_f32_many_avx512,
+    .hamming_u8_many = hamming_u8_many_avx512,
 };

@@ -6,12 +6,16 @@
 #include <math.h>
 #include <string.h>
 
+#include "simd/many.h"
 #include "simd/simd.h"
+
+/* Pair kernels: in the table by address, and inlined into the many loops. */
+#define NDL_PAIR static inline __attribute__((always_inline))
 
 /* Four partial sums instead of one: shorter dependency chains, and the
  * rounding error grows more slowly on long vectors. */
 
-static float l2sq_f32_scalar(const void *va, const void *vb, size_t n)
+NDL_PAIR float l2sq_f32_scalar(const void *va, const void *vb, size_t n)
 {
     const float *a = va, *b = vb;
     float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
@@ -31,7 +35,7 @@ static float l2sq_f32_scalar(const void *va, const void *vb, size_t n)
     return (s0 + s1) + (s2 + s3);
 }
 
-static float dot_f32_scalar(const void *va, const void *vb, size_t n)
+NDL_PAIR float dot_f32_scalar(const void *va, const void *vb, size_t n)
 {
     const float *a = va, *b = vb;
     float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
@@ -47,12 +51,12 @@ static float dot_f32_scalar(const void *va, const void *vb, size_t n)
     return (s0 + s1) + (s2 + s3);
 }
 
-static float negdot_f32_scalar(const void *a, const void *b, size_t n)
+NDL_PAIR float negdot_f32_scalar(const void *a, const void *b, size_t n)
 {
     return -dot_f32_scalar(a, b, n);
 }
 
-static float l1_f32_scalar(const void *va, const void *vb, size_t n)
+NDL_PAIR float l1_f32_scalar(const void *va, const void *vb, size_t n)
 {
     const float *a = va, *b = vb;
     float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
@@ -68,7 +72,7 @@ static float l1_f32_scalar(const void *va, const void *vb, size_t n)
     return (s0 + s1) + (s2 + s3);
 }
 
-static float cosine_f32_scalar(const void *va, const void *vb, size_t n)
+NDL_PAIR float cosine_f32_scalar(const void *va, const void *vb, size_t n)
 {
     const float *a = va, *b = vb;
     float ab = 0.0f, aa = 0.0f, bb = 0.0f;
@@ -102,7 +106,7 @@ static float cosine_f32_scalar(const void *va, const void *vb, size_t n)
     return (float)(1.0 - cos);
 }
 
-static float hamming_u8_scalar(const void *va, const void *vb, size_t n)
+NDL_PAIR float hamming_u8_scalar(const void *va, const void *vb, size_t n)
 {
     const unsigned char *a = va, *b = vb;
     uint64_t count = 0;
@@ -118,6 +122,13 @@ static float hamming_u8_scalar(const void *va, const void *vb, size_t n)
     return (float)count;
 }
 
+SIMD_DEFINE_MANY(l2sq_f32_many_scalar, l2sq_f32_scalar)
+SIMD_DEFINE_MANY(dot_f32_many_scalar, dot_f32_scalar)
+SIMD_DEFINE_MANY(negdot_f32_many_scalar, negdot_f32_scalar)
+SIMD_DEFINE_MANY(l1_f32_many_scalar, l1_f32_scalar)
+SIMD_DEFINE_MANY(cosine_f32_many_scalar, cosine_f32_scalar)
+SIMD_DEFINE_MANY(hamming_u8_many_scalar, hamming_u8_scalar)
+
 const simd_kernels simd_scalar_kernels = {
     .level = SIMD_SCALAR,
     .name = "scalar",
@@ -127,4 +138,10 @@ const simd_kernels simd_scalar_kernels = {
     .l1_f32 = l1_f32_scalar,
     .cosine_f32 = cosine_f32_scalar,
     .hamming_u8 = hamming_u8_scalar,
+    .l2sq_f32_many = l2sq_f32_many_scalar,
+    .dot_f32_many = dot_f32_many_scalar,
+    .negdot_f32_many = negdot_f32_many_scalar,
+    .l1_f32_many = l1_f32_many_scalar,
+    .cosine_f32_many = cosine_f32_many_scalar,
+    .hamming_u8_many = hamming_u8_many_scalar,
 };

@@ -212,6 +212,11 @@ static void test_db_open_missing_without_create(void **state)
     ndl_db *db;
     ndl_error e;
     assert_int_equal(ndl_db_open(data_path("nope"), &o, &db, &e), NDL_NOT_FOUND);
+    /* an existing empty directory is not a database either, and stays empty */
+    assert_int_equal(mkdir(data_path("empty"), 0755), 0);
+    assert_int_equal(ndl_db_open(data_path("empty"), &o, &db, &e), NDL_NOT_FOUND);
+    struct stat st;
+    assert_int_not_equal(stat(data_path("empty/NEEDLE_DB"), &st), 0);
 }
 
 static void test_db_second_open_is_busy(void **state)

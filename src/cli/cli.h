@@ -1,0 +1,79 @@
+/*
+ * cli.h -- shared declarations of the `needle` command-line program: exit
+ * codes, error printing, the command entry points and small helpers used by
+ * more than one command. The CLI talks to the engine only through needle.h.
+ */
+#ifndef NDL_CLI_H
+#define NDL_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "needle.h"
+
+/* Exit codes (SPEC section 2). */
+enum {
+    CLI_OK = 0,     /* success */
+    CLI_ERR = 1,    /* runtime error: bad input data, missing file, library error */
+    CLI_USAGE = 2   /* usage error: unknown command/option, bad option value */
+};
+
+#define CLI_DEFAULT_DATA "./needle-data"
+
+#define CLI_PRINTF(f, a) __attribute__((format(printf, f, a)))
+
+/* Print "needle: <message>" on stderr and return code, so callers can write
+ * `return cli_fail(CLI_USAGE, "...")`. */
+int cli_fail(int code, const char *fmt, ...) CLI_PRINTF(2, 3);
+
+/* Print a library error ("needle: <err.msg>") and return CLI_ERR. */
+int cli_fail_lib(ndl_status st, const ndl_error *err);
+
+/* Commands: argv[0] is the command name. Each returns an exit code. */
+int cmd_create(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_search(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_drop(int argc, char **argv);
+int cmd_help(int argc, char **argv);
+
+/* Print the help of one command (or the overview for NULL) to f.
+ * Returns 0, or -1 if the command is unknown. */
+int cli_print_help(FILE *f, const char *command);
+
+/* Open the database at dir. read_only and create_if_missing as in
+ * ndl_db_options. Prints the error; returns an exit code. */
+int cli_db_open(const char *dir, int read_only, int create, ndl_db **out);
+
+/* Whether dir holds a needle database (*exists), without changing anything.
+ * An absent or empty directory is "no database"; a directory holding other
+ * files is an error (printed), as are I/O errors. Returns an exit code. */
+int cli_db_exists(const char *dir, int *exists);
+
+/* Close the database, printing any error. Returns the exit code to use given
+ * the one so far (rc): a close error turns success into CLI_ERR. */
+int cli_db_close(ndl_db *db, int rc);
+
+/* Check a collection name given on the command line (usage error if bad). */
+int cli_check_name(const char *name);
+
+/* Open collection name of db, printing the error. */
+int cli_coll_open(ndl_db *db, const char *name, ndl_collection **out);
+
+/* Number of online CPUs (at least 1). */
+uint32_t cli_cpus(void);
+
+/* Monotonic clock in nanoseconds. */
+uint64_t cli_now_ns(void);
+
+/* JSON output (json_out.c). */
+void json_string(FILE *f, const char *s, size_t len);
+void json_number(FILE *f, double v);  /* shortest text that reads back as the same float */
+void json_id(FILE *f, const ndl_id *id);
+
+/* "12.3 MiB" into buf. */
+void cli_human_bytes(uint64_t n, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,145 @@
+/*
+ * cmd_help.c -- `needle help [COMMAND]` and the help text of every command
+ * (also printed by `needle COMMAND --help`).
+ */
+#include <string.h>
+
+#include "cli/args.h"
+#include "cli/cli.h"
+
+typedef struct help_text {
+    const char *name;
+    const char *text;
+} help_text;
+
+static const char overview[] =
+    "usage: needle COMMAND [options]\n"
+    "\n"
+    "commands:\n"
+    "  create   create a collection\n"
+    "  import   bulk-load vectors from fvecs, bvecs, npy or JSON lines\n"
+    "  search   k-nearest-neighbour search for a file of queries\n"
+    "  bench    recall@k, QPS and latency percentiles\n"
+    "  info     list collections, or show one\n"
+    "  drop     delete a collection\n"
+    "  help     show help for a command\n"
+    "\n"
+    "Every command takes --data DIR (default " CLI_DEFAULT_DATA ").\n"
+    "Exit status: 0 success, 1 runtime error, 2 usage error.\n"
+    "import and bench draw a progress bar on stderr when it and stdout are a terminal.\n"
+    "See 'needle help COMMAND' for a command's options.\n";
+
+static const help_text helps[] = {
+    {"create",
+     "usage: needle create NAME --dim D --metric M [options]\n"
+     "\n"
+     "Create collection NAME ([A-Za-z0-9_-], 1 to 64 characters).\n"
+     "\n"
+     "  --dim D               vector dimension, 1..65536 (required)\n"
+     "  --metric M            l2, cosine, ip, l1 or hamming (required)\n"
+     "  --index flat|hnsw     index type (default hnsw)\n"
+     "  --m M                 HNSW links per node, 2..128 (default 16)\n"
+     "  --ef-construction E   HNSW build candidate list, 4..4096 (default 200)\n"
+     "  --quantization none   vector storage (only 'none' so far)\n"
+     "  --data DIR            database directory (default " CLI_DEFAULT_DATA ")\n"},
+    {"import",
+     "usage: needle import NAME FILE [options]\n"
+     "\n"
+     "Load the vectors of FILE into collection NAME, creating it when --metric\n"
+     "is given and it does not exist. FILE is checked completely before\n"
+     "anything is written: if any record is bad, nothing changes.\n"
+     "fvecs, bvecs and npy rows get ids 0..n-1. JSON lines hold one\n"
+     "{\"id\": <integer or string>, \"vector\": [..], \"payload\": {..}} per line\n"
+     "(payloads are checked but not stored yet). A repeated id replaces the point.\n"
+     "\n"
+     "  --format F            fvecs, bvecs, npy or jsonl (default: from the file name)\n"
+     "  --dim D               expected dimension (default: the file's)\n"
+     "  --metric M            metric for a new collection (creates it if absent)\n"
+     "  --index flat|hnsw     index of a new collection (default hnsw)\n"
+     "  --m M                 HNSW links per node of a new collection (default 16)\n"
+     "  --ef-construction E   HNSW build candidate list of a new collection (default 200)\n"
+     "  --threads N           index build threads (default: number of CPUs)\n"
+     "  --batch N             vectors per write (default 10000)\n"
+     "  --data DIR            database directory (default " CLI_DEFAULT_DATA ")\n"},
+    {"search",
+     "usage: needle search NAME --queries FILE --k K [options]\n"
+     "\n"
+     "Search the k nearest neighbours of every vector in FILE (fvecs, bvecs,\n"
+     "npy or JSON lines) and print one JSON line per query:\n"
+     "  {\"query\":i,\"results\":[{\"id\":..,\"score\":..,\"distance\":..}]}\n"
+     "\n"
+     "  --queries FILE        query vectors (required)\n"
+     "  --k K                 neighbours per query, 1..10000 (required)\n"
+     "  --ef E                HNSW candidate list, >= k (default max(64, k))\n"
+     "  --exact               exhaustive search (ground truth)\n"
+     "  --threads N           search threads (default: number of CPUs)\n"
+     "  --output FILE         write there instead of stdout; FILE.ivecs gets the\n"
+     "                        result ids as ivecs (integer ids below 2^31)\n"
+     "  --data DIR            database directory (default " CLI_DEFAULT_DATA ")\n"},
+    {"bench",
+     "usage: needle bench NAME --queries FILE --k K [options]\n"
+     "\n"
+     "Measure recall@k, queries per second and p50/p95/p99 latency for each\n"
+     "search setting. Recall is against --truth, or against exact search when\n"
+     "--truth is absent.\n"
+     "\n"
+     "  --queries FILE        query vectors (required)\n"
+     "  --k K                 neighbours per query, 1..10000 (required)\n"
+     "  --truth FILE.ivecs    true neighbour ids, at least k per query\n"
+     "  --ef LIST             comma-separated HNSW ef values (default 16,32,64,128)\n"
+     "  --exact               add a row for exact search\n"
+     "  --threads T           query threads (default 1)\n"
+     "  --json                one JSON object per setting instead of a table\n"
+     "  --data DIR            database directory (default " CLI_DEFAULT_DATA ")\n"},
+    {"info",
+     "usage: needle info [NAME] [--json]\n"
+     "\n"
+     "Without NAME, list the collections with their counts. With NAME, show its\n"
+     "configuration, count, deleted points, memory and disk bytes.\n"
+     "\n"
+     "  --json                print JSON\n"
+     "  --data DIR            database directory (default " CLI_DEFAULT_DATA ")\n"},
+    {"drop",
+     "usage: needle drop NAME\n"
+     "\n"
+     "Delete collection NAME and its files.\n"
+     "\n"
+     "  --data DIR            database directory (default " CLI_DEFAULT_DATA ")\n"},
+    {"help",
+     "usage: needle help [COMMAND]\n"
+     "\n"
+     "Show the list of commands, or the options of COMMAND.\n"},
+};
+
+int cli_print_help(FILE *f, const char *command)
+{
+    if (!command) {
+        fputs(overview, f);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof helps / sizeof helps[0]; i++) {
+        if (strcmp(helps[i].name, command) == 0) {
+            fputs(helps[i].text, f);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int cmd_help(int argc, char **argv)
+{
+    cli_opt opts[] = {{"data", 1, NULL, 0}};
+    const char *pos[1];
+    size_t npos;
+    int help;
+    int rc = cli_parse(argc, argv, opts, 1, pos, 1, &npos, &help);
+    if (rc != CLI_OK)
+        return rc;
+    if (help || npos == 0) {
+        cli_print_help(stdout, help ? "help" : NULL);
+        return CLI_OK;
+    }
+    if (cli_print_help(stdout, pos[0]) != 0)
+        return cli_fail(CLI_USAGE, "unknown command '%s' (see 'needle help')", pos[0]);
+    return CLI_OK;
+}

@@ -1,0 +1,132 @@
+/*
+ * common.c -- helpers every needle command uses: error printing with the
+ * "needle: " prefix, opening the database and collections with errors
+ * printed, CPU count, clock and human-readable sizes.
+ */
+#include <stdarg.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/text.h"
+
+int cli_fail(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("needle: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return code;
+}
+
+int cli_fail_lib(ndl_status st, const ndl_error *err)
+{
+    if (err && err->msg[0])
+        return cli_fail(CLI_ERR, "%s", err->msg);
+    return cli_fail(CLI_ERR, "%s", ndl_status_str(st));
+}
+
+int cli_db_exists(const char *dir, int *exists)
+{
+    ndl_db_options o;
+    ndl_db_options_init(&o);
+    o.read_only = 1;
+    o.create_if_missing = 0;
+    ndl_db *db = NULL;
+    ndl_error err = {0};
+    ndl_status st = ndl_db_open(dir, &o, &db, &err);
+    *exists = st == NDL_OK;
+    if (st == NDL_NOT_FOUND)
+        return CLI_OK;
+    if (st != NDL_OK)
+        return cli_fail_lib(st, &err);
+    ndl_db_close(db, NULL);  /* read-only: nothing to save */
+    return CLI_OK;
+}
+
+int cli_db_open(const char *dir, int read_only, int create, ndl_db **out)
+{
+    *out = NULL;
+    if (!read_only && !create) {
+        /* A read-write open marks an empty directory as a database even
+         * without create_if_missing; look read-only first so commands that
+         * only change existing data never write into a directory that is
+         * not a database yet. */
+        int exists;
+        int rc = cli_db_exists(dir, &exists);
+        if (rc != CLI_OK)
+            return rc;
+        if (!exists)
+            return cli_fail(CLI_ERR, "database '%s' does not exist", dir);
+    }
+    ndl_db_options o;
+    ndl_db_options_init(&o);
+    o.read_only = read_only;
+    o.create_if_missing = create;
+    ndl_error err = {0};
+    ndl_status st = ndl_db_open(dir, &o, out, &err);
+    if (st != NDL_OK)
+        return cli_fail_lib(st, &err);
+    return CLI_OK;
+}
+
+int cli_db_close(ndl_db *db, int rc)
+{
+    ndl_error err = {0};
+    ndl_status st = ndl_db_close(db, &err);
+    if (st != NDL_OK) {
+        cli_fail_lib(st, &err);
+        return rc == CLI_OK ? CLI_ERR : rc;
+    }
+    return rc;
+}
+
+int cli_check_name(const char *name)
+{
+    if (!ndl_name_valid(name)) {
+        char shown[100];
+        return cli_fail(CLI_USAGE, "bad collection name '%s': use 1 to %d of A-Z a-z 0-9 _ -",
+                        cli_safe_text(name, strlen(name), shown, sizeof shown), NDL_NAME_MAX);
+    }
+    return CLI_OK;
+}
+
+int cli_coll_open(ndl_db *db, const char *name, ndl_collection **out)
+{
+    ndl_error err = {0};
+    ndl_status st = ndl_collection_open(db, name, out, &err);
+    if (st != NDL_OK)
+        return cli_fail_lib(st, &err);
+    return CLI_OK;
+}
+
+uint32_t cli_cpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 1024 ? 1024 : (uint32_t)n;
+}
+
+uint64_t cli_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void cli_human_bytes(uint64_t n, char *buf, size_t size)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    double v = (double)n;
+    size_t u = 0;
+    while (v >= 1024.0 && u + 1 < sizeof units / sizeof units[0]) {
+        v /= 1024.0;
+        u++;
+    }
+    if (u == 0)
+        snprintf(buf, size, "%llu B", (unsigned long long)n);
+    else
+        snprintf(buf, size, "%.1f %s", v, units[u]);
+}

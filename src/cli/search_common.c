@@ -1,0 +1,39 @@
+/*
+ * search_common.c -- query loading shared by search and bench (see
+ * search_common.h).
+ */
+#include "cli/search_common.h"
+
+#include <stdlib.h>
+
+#include "cli/cli.h"
+#include "cli/readers.h"
+
+int load_queries(ndl_collection *c, const char *name, const char *path, float **out, size_t *nq,
+                 uint32_t *dim)
+{
+    *out = NULL;
+    ndl_collection_info info;
+    ndl_error err = {0};
+    ndl_status st = ndl_collection_info_get(c, &info, &err);
+    if (st != NDL_OK)
+        return cli_fail_lib(st, &err);
+    char why[128];
+    snprintf(why, sizeof why, "collection '%s' has dimension %u", name, info.config.dimension);
+    vec_expect ex = {info.config.dimension, why, info.config.metric == NDL_METRIC_HAMMING, 0};
+    cli_vecs v;
+    int rc = vecs_load(path, FMT_UNKNOWN, &ex, &v);
+    if (rc != CLI_OK)
+        return rc;
+    float *q = malloc(v.n * (size_t)v.dim * sizeof *q);
+    if (!q) {
+        vecs_free(&v);
+        return cli_fail(CLI_ERR, "out of memory for %zu queries", v.n);
+    }
+    vecs_rows(&v, 0, v.n, q);
+    *out = q;
+    *nq = v.n;
+    *dim = v.dim;
+    vecs_free(&v);
+    return CLI_OK;
+}
