@@ -56,7 +56,7 @@ demo: build
 	$(PY) bench/gen.py --n 20000 --dim 64 --queries 200 --out build/demo
 	rm -rf build/demo-data
 	build/needle import demo build/demo/base.fvecs --dim 64 --metric l2 --data build/demo-data
-	build/needle bench demo --queries build/demo/query.fvecs --k 10 --ef 16,32,64,128 --data build/demo-data
+	build/needle bench demo --queries build/demo/query.fvecs --truth build/demo/truth.ivecs --k 10 --ef 16,32,64,128 --data build/demo-data
 
 bench: build bench-deps
 	bench/run.sh
