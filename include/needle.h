@@ -316,8 +316,11 @@ NDL_API ndl_status ndl_collection_search(ndl_collection *c, const float *query,
                                          const ndl_search_params *p,
                                          ndl_results **out, ndl_error *err);
 
-/* Search nq queries (nq * dimension floats) at once; exact search of many
- * queries uses BLAS. The results object holds nq lists. */
+/* Search nq queries (nq * dimension floats) at once on p->threads threads;
+ * exact search of many queries uses OpenBLAS sgemm. needle splits the work
+ * across its own threads, so run with OPENBLAS_NUM_THREADS=1 (or call
+ * openblas_set_num_threads(1)) to keep OpenBLAS from oversubscribing the
+ * cores. The results object holds nq lists. Thread safety as search. */
 NDL_API ndl_status ndl_collection_search_batch(ndl_collection *c, size_t nq,
                                                const float *queries,
                                                const ndl_search_params *p,

@@ -1,10 +1,15 @@
 /*
- * flat.c -- the exact ("flat") index: one query scans every arena slot
- * (bandwidth-bound, streamed chunk by chunk with software prefetch), and
+ * flat.c -- the exact ("flat") index. One query streams every arena chunk
+ * through the many-record kernel of its metric (simd.h: one call per run of
+ * up to 64 live slots, no call per vector), so it runs at memory bandwidth;
+ * deleted and filtered slots are dropped before their distance is computed.
  * flat_search_batch turns many l2/ip/cosine queries into BLAS sgemm blocks
- * (compute-bound). Vectors live in the arena, so the index has no state.
+ * (compute-bound) and runs l1/hamming queries (or too few for sgemm) as
+ * blocked scans that read each block of vectors once for all of a worker's
+ * queries. Vectors live in the arena, so the index has no state.
  */
 #include <cblas.h>
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -61,13 +66,23 @@ static inline void scan_dists(scan *s, const char *p, uint32_t cnt, float *dd)
         dd[i] = s->dist(s->query, p + (size_t)i * s->rec, s->n);
 }
 
-/* Offer s->dd[t] for every bit t of `bits` (slots slot0 + t) to the heap. */
+/* A NaN distance (finite inputs can still overflow: inf - inf) ranks last, as
+ * +inf: left as NaN it would sit at the heap's root, where no distance
+ * compares below it, and freeze the heap. */
+static inline float rank_dist(float d)
+{
+    return NDL_UNLIKELY(d != d) ? INFINITY : d;
+}
+
+/* Offer s->dd[t] for every bit t of `bits` (slots slot0 + t) to the heap.
+ * NaN never passes the callers' `d < worst` tests, so it only gets here
+ * while the heap is filling. */
 static void scan_offer(scan *s, uint64_t bits, uint32_t slot0)
 {
     while (bits) {
         unsigned t = (unsigned)__builtin_ctzll(bits);
         bits &= bits - 1;
-        float d = s->dd[t];
+        float d = rank_dist(s->dd[t]);
         if (s->h.n < s->h.cap) {
             maxheap_push(&s->h, d, slot0 + t);
             if (s->h.n == s->h.cap)
@@ -150,7 +165,22 @@ static inline uint32_t piece_len(uint64_t first, uint32_t count, uint32_t most)
     return (uint32_t)NDL_MIN(NDL_MIN((uint64_t)most, (uint64_t)count - first), chunk_end - first);
 }
 
-/* Best q->k of slots 0..count-1 into out, sorted; returns how many. */
+/* Hits sorted by distance get equal distances ordered by slot, so results do
+ * not depend on the heap's history (single and batch searches agree). An
+ * insertion sort: linear unless there are many ties. */
+static void order_ties(index_hit *o, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        index_hit x = o[i];
+        size_t j = i;
+        for (; j > 0 && o[j - 1].dist == x.dist && o[j - 1].slot > x.slot; j--)
+            o[j] = o[j - 1];
+        o[j] = x;
+    }
+}
+
+/* Best q->k of slots 0..count-1 into out, sorted by distance, then slot;
+ * returns how many. */
 static size_t flat_scan(const index_space *sp, const vec_arena *a, uint32_t count,
                         const void *query, const index_query *q, index_hit *out,
                         uint64_t *visited)
@@ -165,7 +195,9 @@ static size_t flat_scan(const index_space *sp, const vec_arena *a, uint32_t coun
     }
     if (visited)
         *visited += s.visited;
-    return maxheap_drain_sorted(&s.h, out);
+    size_t n = maxheap_drain_sorted(&s.h, out);
+    order_ties(out, n);
+    return n;
 }
 
 /* ------------------------------------------------------------------ index */
@@ -260,9 +292,10 @@ ndl_status flat_index_create(const index_space *space, const vec_arena *arena, v
 #define BATCH_SCAN_BYTES (256u * 1024u)
 
 typedef struct batch_query {
-    dheap h;     /* storage: this query's row of the output */
-    float worst; /* h.v[0].dist once full, +inf before */
-    float norm;  /* ||q||^2 (l2) */
+    dheap h;       /* storage: this query's row of the output */
+    float worst;   /* h.v[0].dist once full, +inf before */
+    float norm;    /* ||q||^2 (l2) */
+    bool overflow; /* some product distance was inf or NaN */
 } batch_query;
 
 typedef struct batch_job {
@@ -292,7 +325,7 @@ static void batch_keep(batch_query *b, const float *dd, uint32_t m, uint32_t slo
         if (!index_query_allows(q, slot0 + t))
             continue;
         if (b->h.n < b->h.cap) {
-            maxheap_push(&b->h, dd[t], slot0 + t);
+            maxheap_push(&b->h, rank_dist(dd[t]), slot0 + t);
             if (b->h.n == b->h.cap)
                 *w = b->h.v[0].dist;
         } else {
@@ -310,6 +343,7 @@ batch_consume(batch_query *b, const float *row, const float *xn, uint32_t bb, ui
 {
     float w = b->worst;
     float dd[16];
+    int bad = 0;
     uint32_t j = 0;
     for (; j + 16 <= bb; j += 16) {
         int any = 0;
@@ -318,8 +352,10 @@ batch_consume(batch_query *b, const float *row, const float *xn, uint32_t bb, ui
             float d = l2 ? b->norm + xn[j + t] + row[j + t] : row[j + t];
             dd[t] = l2 && d < 0 ? 0 : d;
         }
-        for (uint32_t t = 0; t < 16; t++)
+        for (uint32_t t = 0; t < 16; t++) {
             any |= dd[t] < w;
+            bad |= !(fabsf(dd[t]) <= FLT_MAX);
+        }
         if (NDL_UNLIKELY(any) || NDL_UNLIKELY(b->h.n < b->h.cap))
             batch_keep(b, dd, 16, slot0 + j, q, &w);
     }
@@ -328,10 +364,12 @@ batch_consume(batch_query *b, const float *row, const float *xn, uint32_t bb, ui
         for (uint32_t t = 0; t < m; t++) {
             float d = l2 ? b->norm + xn[j + t] + row[j + t] : row[j + t];
             dd[t] = l2 && d < 0 ? 0 : d;
+            bad |= !(fabsf(dd[t]) <= FLT_MAX);
         }
         batch_keep(b, dd, m, slot0 + j, q, &w);
     }
     b->worst = w;
+    b->overflow |= bad;
 }
 
 static int hit_cmp(const void *pa, const void *pb)
@@ -356,6 +394,7 @@ static void batch_blas(batch_job *j)
         batch_query *b = &j->bq[i];
         dheap_init(&b->h, j->out + i * k, k);
         b->worst = INFINITY;
+        b->overflow = false;
         const float *qv = (const float *)(const void *)(j->queries + i * sp->vec_bytes);
         b->norm = l2 ? kern->dot_f32(qv, qv, sp->n) : 0;
     }
@@ -386,14 +425,24 @@ static void batch_blas(batch_job *j)
     }
     /* The expansion ||q||^2 + ||x||^2 - 2q.x loses digits (a point's distance
      * to itself need not be 0): recompute the k winners with the kernel so
-     * batch distances equal single-query ones, and re-sort. */
+     * batch distances equal single-query ones, and re-sort. Where sgemm or
+     * the kernel overflowed (huge values: the two can disagree even on which
+     * vectors are at inf), the query is scanned again with the kernel. */
     for (size_t i = j->q0; i < j->q1; i++) {
         batch_query *b = &j->bq[i];
         index_hit *o = j->out + i * k;
         const char *qv = j->queries + i * sp->vec_bytes;
         uint32_t n = maxheap_drain_sorted(&b->h, o);
-        for (uint32_t t = 0; t < n; t++)
-            o[t].dist = sp->dist(qv, arena_rec(a, o[t].slot), sp->n);
+        bool redo = b->overflow || !(fabsf(b->norm) <= FLT_MAX);
+        for (uint32_t t = 0; t < n && !redo; t++) {
+            float d = sp->dist(qv, arena_rec(a, o[t].slot), sp->n);
+            redo = !(fabsf(d) <= FLT_MAX);
+            o[t].dist = d;
+        }
+        if (NDL_UNLIKELY(redo)) {
+            j->counts[i] = flat_scan(sp, a, j->count, qv, j->q, o, NULL);
+            continue;
+        }
         qsort(o, n, sizeof *o, hit_cmp);
         j->counts[i] = n;
     }
@@ -415,8 +464,10 @@ static void batch_scan(batch_job *j)
         for (size_t i = j->q0; i < j->q1; i++)
             scan_range(&j->sc[i], j->a, j->q, (uint32_t)first, (uint32_t)len);
     }
-    for (size_t i = j->q0; i < j->q1; i++)
+    for (size_t i = j->q0; i < j->q1; i++) {
         j->counts[i] = maxheap_drain_sorted(&j->sc[i].h, j->out + i * k);
+        order_ties(j->out + i * k, j->counts[i]);
+    }
 }
 
 static void *batch_worker(void *arg)

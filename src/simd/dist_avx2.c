@@ -1,7 +1,9 @@
 /*
  * dist_avx2.c -- AVX2+FMA distance kernels (built with -mavx2 -mfma -mpopcnt;
- * only called after dispatch.c has seen those features). Main loops run four
- * independent 8-float accumulators; the last n % 8 floats use a masked load.
+ * only called after dispatch.c has seen those features). Float loops run four
+ * independent 8-float accumulators; the last n % 8 floats use a masked load,
+ * which never touches memory past the end. Hamming counts bits with pshufb
+ * nibble look-ups, 32 bytes at a time, and popcnt for the last bytes.
  */
 #include <immintrin.h>
 #include <math.h>

@@ -192,7 +192,8 @@ NDL_PAIR float hamming_u8_avx512(const void *va, const void *vb, size_t n)
     size_t i = 0;
     for (; i + 128 <= n; i += 128) {
         __m512i x0 = _mm512_xor_si512(_mm512_loadu_si512(a + i), _mm512_loadu_si512(b + i));
-        __m512i x1 = _mm512_xor_si512(_mm512_loadu_si512(a + i + 64), _mm512_loadu_si512(b + i + 64));
+        __m512i x1 =
+            _mm512_xor_si512(_mm512_loadu_si512(a + i + 64), _mm512_loadu_si512(b + i + 64));
         c0 = _mm512_add_epi64(c0, _mm512_popcnt_epi64(x0));
         c1 = _mm512_add_epi64(c1, _mm512_popcnt_epi64(x1));
     }
@@ -204,7 +205,8 @@ NDL_PAIR float hamming_u8_avx512(const void *va, const void *vb, size_t n)
     if (i < n) {
         /* Byte-masked load (AVX512BW): 1..63 bytes, zeros elsewhere. */
         __mmask64 m = (__mmask64)((UINT64_C(1) << (n - i)) - 1u);
-        __m512i x = _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, a + i), _mm512_maskz_loadu_epi8(m, b + i));
+        __m512i x =
+            _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, a + i), _mm512_maskz_loadu_epi8(m, b + i));
         c1 = _mm512_add_epi64(c1, _mm512_popcnt_epi64(x));
     }
     return (float)_mm512_reduce_add_epi64(_mm512_add_epi64(c0, c1));

@@ -12,13 +12,17 @@
 
 /* Software prefetch distance in bytes ahead of the record being compared;
  * 0 (the default) leaves streaming to the hardware prefetchers. Measured on
- * a 2-core Zen 3 VM with flat_bench (bench/flat_bench.c): 1024 bytes ahead
- * (T0 hint) gained nothing on DRAM-bound scans (60k x 784, 300k x 128) and
- * cost 10-40% on cache-resident ones (the prefetches take load slots; worst
- * for short records such as binary codes). Build with
+ * a 2-core Zen 3 VM (best of 12 interleaved runs): 512-2048 bytes ahead, T0
+ * hint, gained nothing on DRAM-bound scans (400k x 128 and 60k x 784 floats,
+ * ~18 GB/s either way) and cost 0-5% on L3-resident ones and 20% on short
+ * records (128 bytes; the prefetches take load slots). Build with
  * -DSIMD_MANY_PREFETCH=1024 to try it on another machine. */
 #ifndef SIMD_MANY_PREFETCH
 #define SIMD_MANY_PREFETCH 0
+#endif
+/* __builtin_prefetch locality: 3 = T0 (all cache levels), 0 = NTA. */
+#ifndef SIMD_MANY_PREFETCH_LOCALITY
+#define SIMD_MANY_PREFETCH_LOCALITY 3
 #endif
 #define SIMD_MANY_LINE 64
 /* Records longer than this are never prefetched: their own sequential reads
@@ -43,7 +47,7 @@
         for (size_t i = 0; i < count; i++, p += stride) {                                         \
             for (uintptr_t want = p + stride + SIMD_MANY_PREFETCH; pf < want;                     \
                  pf += SIMD_MANY_LINE)                                                            \
-                __builtin_prefetch((const void *)pf, 0, 3);                                       \
+                __builtin_prefetch((const void *)pf, 0, SIMD_MANY_PREFETCH_LOCALITY);             \
             out[i] = pair(q, (const void *)p, n);                                                 \
         }                                                                                         \
     }

@@ -26,8 +26,8 @@ typedef float (*simd_dist_fn)(const void *a, const void *b, size_t n);
  * For scans (the flat index): one indirect call per run instead of one per
  * record, with the pair kernel inlined. Reads only the records (a build with
  * SIMD_MANY_PREFETCH, see many.h, also prefetches past them, which never
- * faults). stride is in bytes and need not keep records aligned; count may
- * be 0. */
+ * faults). stride is in bytes, a multiple of 4 for float records (no wider
+ * alignment needed); count may be 0. */
 typedef void (*simd_dist_many_fn)(const void *q, const void *base, size_t stride, size_t count,
                                   size_t n, float *out);
 

@@ -564,6 +564,22 @@ static void test_flat_duplicates(void **state)
             memcpy(arena_rec(&fx.arena, s), arena_rec(&fx.arena, 0), fx.sp.vec_bytes);
         index_query q = {.k = 15};
         check_all(&fx, &q);
+        /* ties are ordered by slot: the scan keeps the first 15 slots; sgemm
+         * may round copies at different block positions differently, so the
+         * batch may keep other ones, but still in slot order */
+        index_hit hits[12 * 15];
+        size_t counts[12];
+        assert_int_equal(fx.ix->m->search(fx.ix, fx_query(&fx, 0), &q, hits, NULL), 15);
+        for (uint32_t r = 0; r < 15; r++)
+            assert_int_equal(hits[r].slot, r);
+        assert_int_equal(flat_search_batch(&fx.sp, &fx.arena, 12, fx.queries, &q, 2, hits, counts,
+                                           NULL),
+                         NDL_OK);
+        for (size_t i = 0; i < 12; i++) {
+            assert_int_equal(counts[i], 15);
+            for (uint32_t r = 1; r < 15; r++)
+                assert_true(hits[i * 15 + r - 1].slot < hits[i * 15 + r].slot);
+        }
         fixture_destroy(&fx);
     }
 }
@@ -658,6 +674,75 @@ static void test_flat_concurrent_searches(void **state)
     fixture_destroy(&fx);
 }
 
+/* Finite vectors whose inner product overflows to inf - inf = NaN rank last
+ * (as +inf) instead of freezing the heap; single and batch agree. */
+static void test_flat_nan_distances_rank_last(void **state)
+{
+    (void)state;
+    fixture fx;
+    fixture_init(&fx, NDL_METRIC_IP, 2, 200, 8, 1500);
+    for (uint32_t s = 0; s < 200; s += 10) { /* 20 poisoned slots, first among them */
+        float *v = arena_rec(&fx.arena, s);
+        v[0] = 1e30f;
+        v[1] = -1e30f;
+    }
+    for (size_t i = 0; i < 8; i++) {
+        float *qv = (float *)(void *)(fx.queries + i * fx.sp.vec_bytes);
+        qv[0] = qv[1] = 1e30f;
+    }
+    const uint32_t ks[] = {5, 190};
+    for (size_t ki = 0; ki < NDL_ARRAY_LEN(ks); ki++) {
+        uint32_t k = ks[ki];
+        index_query q = {.k = k};
+        index_hit *hits = malloc(8 * k * sizeof *hits);
+        size_t counts[8];
+        assert_non_null(hits);
+        for (int batch = 0; batch < 2; batch++) {
+            if (batch)
+                assert_int_equal(flat_search_batch(&fx.sp, &fx.arena, 8, fx.queries, &q, 1, hits,
+                                                   counts, NULL),
+                                 NDL_OK);
+            for (size_t i = 0; i < 8; i++) {
+                const index_hit *h = hits + i * k;
+                size_t n = batch ? counts[i]
+                                 : fx.ix->m->search(fx.ix, fx_query(&fx, i), &q, hits + i * k, NULL);
+                assert_int_equal(n, k);
+                /* the 180 finite slots first, best first, then the poisoned ones */
+                for (size_t r = 0; r < n; r++) {
+                    if (r < 180) {
+                        assert_true(h[r].slot % 10 != 0);
+                        assert_true(isfinite(h[r].dist));
+                    } else {
+                        assert_true(h[r].slot % 10 == 0);
+                        assert_true(h[r].dist == INFINITY);
+                    }
+                    if (r > 0)
+                        assert_true(h[r - 1].dist <= h[r].dist);
+                }
+            }
+        }
+        free(hits);
+    }
+    fixture_destroy(&fx);
+
+    /* l2 near 1e20: the norms overflow in the sgemm expansion, the
+     * differences do not; batch still finds the kernel's nearest. */
+    fixture_init(&fx, NDL_METRIC_L2, 3, 300, 6, 1501);
+    for (uint32_t s = 0; s < 300; s++) {
+        float *v = arena_rec(&fx.arena, s);
+        for (int c = 0; c < 3; c++)
+            v[c] = 1e20f + v[c] * 1e17f;
+    }
+    for (size_t i = 0; i < 6; i++) {
+        float *qv = (float *)(void *)(fx.queries + i * fx.sp.vec_bytes);
+        for (int c = 0; c < 3; c++)
+            qv[c] = 1e20f + qv[c] * 1e17f;
+    }
+    index_query q = {.k = 10};
+    check_all(&fx, &q);
+    fixture_destroy(&fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -678,6 +763,7 @@ int main(void)
         cmocka_unit_test(test_flat_batch_scan_blocks),
         cmocka_unit_test(test_flat_custom_kernel),
         cmocka_unit_test(test_flat_concurrent_searches),
+        cmocka_unit_test(test_flat_nan_distances_rank_last),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
