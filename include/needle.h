@@ -150,10 +150,26 @@ NDL_API ndl_id ndl_id_str(const char *s);
 typedef struct ndl_db ndl_db;
 typedef struct ndl_collection ndl_collection;
 
+/* When a write is acknowledged (SPEC section 5). Every mutation is first
+ * appended to the collection's write-ahead log. */
+typedef enum ndl_fsync {
+    NDL_FSYNC_ALWAYS = 0, /* return after the log record is on disk (fdatasync);
+                             concurrent writers share one fdatasync */
+    NDL_FSYNC_BATCH = 1,  /* return at once; the log is fdatasynced every 10 ms */
+    NDL_FSYNC_NONE = 2    /* never fdatasync; the OS writes back (survives a
+                             process crash, not a power loss) */
+} ndl_fsync;
+
+NDL_API ndl_status ndl_fsync_parse(const char *s, ndl_fsync *out, ndl_error *err);
+NDL_API const char *ndl_fsync_name(ndl_fsync f);
+
 typedef struct ndl_db_options {
     uint32_t version;
     int create_if_missing;  /* default 1: create the database (directory and marker) if absent or empty */
     int read_only;          /* default 0 */
+    ndl_fsync fsync;        /* default NDL_FSYNC_ALWAYS */
+    uint64_t checkpoint_wal_bytes; /* checkpoint a collection once its log exceeds
+                                      this (default 256 MiB; 0 = only on close/flush) */
 } ndl_db_options;
 
 NDL_API void ndl_db_options_init(ndl_db_options *o);
@@ -233,6 +249,15 @@ typedef struct ndl_collection_info {
 
 NDL_API ndl_status ndl_collection_info_get(ndl_collection *c, ndl_collection_info *out,
                                            ndl_error *err);
+
+/* Verify every checksum and invariant of an open collection: the vectors
+ * file's data CRC (opening maps it unread), every log record, ids <-> slots
+ * both ways, the live count, and the HNSW graph (links in range, levels,
+ * entry point). Blocks writers of c while it runs; searches continue.
+ * Returns NDL_OK or NDL_CORRUPT naming the first problem (file and offset
+ * where there is one); NDL_IO. Damage that keeps a collection from opening
+ * is reported by ndl_collection_open itself. */
+NDL_API ndl_status ndl_collection_check(ndl_collection *c, ndl_error *err);
 
 /* Frees memory the library handed to the caller (lists, ...). NULL no-op. */
 NDL_API void ndl_free(void *p);

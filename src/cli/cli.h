@@ -37,6 +37,7 @@ int cmd_search(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_drop(int argc, char **argv);
+int cmd_check(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 
 /* Print the help of one command (or the overview for NULL) to f.
@@ -46,6 +47,8 @@ int cli_print_help(FILE *f, const char *command);
 /* Open the database at dir. read_only and create_if_missing as in
  * ndl_db_options. Prints the error; returns an exit code. */
 int cli_db_open(const char *dir, int read_only, int create, ndl_db **out);
+/* The --fsync mode writes use (commands that take --fsync set it). */
+extern ndl_fsync cli_fsync_mode;
 
 /* Whether dir holds a needle database (*exists), without changing anything.
  * An absent or empty directory is "no database"; a directory holding other

@@ -22,6 +22,7 @@ static const char overview[] =
     "  bench    recall@k, QPS and latency percentiles\n"
     "  info     list collections, or show one\n"
     "  drop     delete a collection\n"
+    "  check    verify checksums and invariants\n"
     "  help     show help for a command\n"
     "\n"
     "Every command takes --data DIR (default " CLI_DEFAULT_DATA ").\n"
@@ -60,6 +61,8 @@ static const help_text helps[] = {
      "  --ef-construction E   HNSW build candidate list of a new collection (default 200)\n"
      "  --threads N           index build threads (default: number of CPUs)\n"
      "  --batch N             vectors per write (default 10000)\n"
+     "  --fsync MODE          always (default: each batch is on disk before the next),\n"
+     "                        batch (synced every 10 ms) or none (the OS decides)\n"
      "  --data DIR            database directory (default " CLI_DEFAULT_DATA ")\n"},
     {"search",
      "usage: needle search NAME --queries FILE --k K [options]\n"
@@ -103,6 +106,15 @@ static const help_text helps[] = {
      "usage: needle drop NAME\n"
      "\n"
      "Delete collection NAME and its files.\n"
+     "\n"
+     "  --data DIR            database directory (default " CLI_DEFAULT_DATA ")\n"},
+    {"check",
+     "usage: needle check [NAME]\n"
+     "\n"
+     "Verify every checksum and invariant of collection NAME (default: all):\n"
+     "manifest, vectors, ids and graph files, every write-ahead log record,\n"
+     "ids <-> slots, counts and graph links. Prints one line per collection;\n"
+     "exits 1 naming the damage when any is found. Opens the database read-only.\n"
      "\n"
      "  --data DIR            database directory (default " CLI_DEFAULT_DATA ")\n"},
     {"help",

@@ -21,7 +21,7 @@
 
 enum {
     O_DATA, O_FORMAT, O_DIM, O_METRIC, O_INDEX, O_M, O_EFC, O_NLIST, O_QUANT, O_FIELD,
-    O_THREADS, O_BATCH, O_N
+    O_THREADS, O_BATCH, O_FSYNC, O_N
 };
 
 typedef struct import_progress {
@@ -121,6 +121,7 @@ int cmd_import(int argc, char **argv)
         [O_EFC] = {"ef-construction", 1, NULL, 0}, [O_NLIST] = {"nlist", 1, NULL, 0},
         [O_QUANT] = {"quantization", 1, NULL, 0},  [O_FIELD] = {"field", 1, NULL, 0},
         [O_THREADS] = {"threads", 1, NULL, 0}, [O_BATCH] = {"batch", 1, NULL, 0},
+        [O_FSYNC] = {"fsync", 1, NULL, 0},
     };
     const char *pos[2];
     size_t npos;
@@ -166,6 +167,11 @@ int cmd_import(int argc, char **argv)
         return rc;
     if (o[O_BATCH].value && (rc = cli_opt_u32(&o[O_BATCH], 1, IMPORT_BATCH_MAX, &batch)) != CLI_OK)
         return rc;
+    if (o[O_FSYNC].value) {
+        ndl_error ferr = {0};
+        if (ndl_fsync_parse(o[O_FSYNC].value, &cli_fsync_mode, &ferr) != NDL_OK)
+            return cli_fail(CLI_USAGE, "--fsync: %s", ferr.msg);
+    }
     int creating = o[O_METRIC].value != NULL;
     const char *dir = o[O_DATA].value ? o[O_DATA].value : CLI_DEFAULT_DATA;
 

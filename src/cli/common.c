@@ -47,6 +47,8 @@ int cli_db_exists(const char *dir, int *exists)
     return CLI_OK;
 }
 
+ndl_fsync cli_fsync_mode = NDL_FSYNC_ALWAYS;
+
 int cli_db_open(const char *dir, int read_only, int create, ndl_db **out)
 {
     *out = NULL;
@@ -66,6 +68,7 @@ int cli_db_open(const char *dir, int read_only, int create, ndl_db **out)
     ndl_db_options_init(&o);
     o.read_only = read_only;
     o.create_if_missing = create;
+    o.fsync = cli_fsync_mode;
     ndl_error err = {0};
     ndl_status st = ndl_db_open(dir, &o, out, &err);
     if (st != NDL_OK)

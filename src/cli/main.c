@@ -16,11 +16,11 @@ typedef struct command {
 static const command commands[] = {
     {"create", cmd_create}, {"import", cmd_import}, {"search", cmd_search},
     {"bench", cmd_bench},   {"info", cmd_info},     {"drop", cmd_drop},
-    {"help", cmd_help},
+    {"check", cmd_check},   {"help", cmd_help},
 };
 
 /* In the SPEC, not written yet. */
-static const char *const later[] = {"serve", "check", "snapshot", "restore"};
+static const char *const later[] = {"serve", "snapshot", "restore"};
 
 /* Output that did not reach stdout (a full disk, a closed pipe with SIGPIPE
  * ignored) must not end in success: scripts would read a cut result. */

@@ -55,15 +55,17 @@ static char *gen_path(const char *dir, const char *base, uint64_t gen)
 }
 
 /* ---------------------------------------------------------------- manifest
- * MANIFEST data (version 1), little-endian u32/u64 fields in this order:
+ * MANIFEST data (version 2), little-endian u32/u64 fields in this order:
  *   dimension, metric, index, hnsw_m, hnsw_ef_construction, seed (u64),
- *   generation (u64; 0 = no data files yet), slots (u32), live (u64)
+ *   generation (u64; 0 = no data files yet), slots (u32), live (u64),
+ *   checkpoint LSN (u64; version 2: the last log record the files cover)
  */
 typedef struct manifest {
     ndl_collection_config cfg;
     uint64_t generation;
     uint32_t slots;
     uint64_t live;
+    uint64_t lsn;
 } manifest;
 
 static ndl_status put_u32(sfile_writer *w, uint32_t v, ndl_error *err)
@@ -93,7 +95,7 @@ static ndl_status manifest_write(const char *dir, const manifest *m, ndl_error *
         (rc = put_u32(w, (uint32_t)c->index, err)) || (rc = put_u32(w, c->hnsw_m, err)) ||
         (rc = put_u32(w, c->hnsw_ef_construction, err)) || (rc = put_u64(w, c->seed, err)) ||
         (rc = put_u64(w, m->generation, err)) || (rc = put_u32(w, m->slots, err)) ||
-        (rc = put_u64(w, m->live, err))) {
+        (rc = put_u64(w, m->live, err)) || (rc = put_u64(w, m->lsn, err))) {
         sfile_abort(w);
         return rc;
     }
@@ -120,6 +122,7 @@ static ndl_status manifest_read(const char *dir, manifest *m, ndl_error *err)
         m->generation = sfile_get_u64(&cur);
         m->slots = sfile_get_u32(&cur);
         m->live = sfile_get_u64(&cur);
+        m->lsn = map.version >= 2 ? sfile_get_u64(&cur) : 0;
         ndl_error e2;
         if (cur.overrun)
             rc = ndl_err(err, NDL_CORRUPT, "'%s' is too short for a manifest", path);
@@ -357,6 +360,8 @@ void coll_free(ndl_collection *c)
 {
     if (!c)
         return;
+    if (c->log)
+        wal_close(c->log, NULL);
     if (c->ann)
         c->ann->m->destroy(c->ann);
     if (c->flat)
@@ -390,6 +395,7 @@ ndl_status coll_load(ndl_db *db, const char *name, ndl_collection **out, ndl_err
     if (rc != NDL_OK)
         return rc;
     c->generation = m.generation;
+    c->checkpoint_lsn = m.lsn;
     if (m.generation > 0) {
         char *vp = gen_path(c->dir, "vectors", m.generation);
         char *ip = gen_path(c->dir, "ids", m.generation);
@@ -410,6 +416,8 @@ ndl_status coll_load(ndl_db *db, const char *name, ndl_collection **out, ndl_err
         ndl_free(ip);
         ndl_free(gp);
     }
+    if (rc == NDL_OK)
+        rc = coll_log_open(c, err);
     if (rc != NDL_OK) {
         coll_free(c);
         return rc;
@@ -432,8 +440,10 @@ static void remove_generation(const char *dir, uint64_t gen)
 /* Caller holds write_lock (or is the only user). */
 static ndl_status checkpoint_locked(ndl_collection *c, ndl_error *err)
 {
-    if (!c->dirty)
+    if (!c->dirty && c->checkpoint_lsn == c->applied_lsn)
         return NDL_OK;
+    if (c->failure[0] || (c->log && wal_failure(c->log)))
+        return NDL_OK; /* keep the last good checkpoint; the log decides on reopen */
     uint64_t gen = c->generation + 1;
     uint32_t slots = arena_count(&c->vectors);
     char *vp = gen_path(c->dir, "vectors", gen);
@@ -447,13 +457,18 @@ static ndl_status checkpoint_locked(ndl_collection *c, ndl_error *err)
     if (rc == NDL_OK && c->ann)
         rc = c->ann->m->save(c->ann, gp, err);
     if (rc == NDL_OK) {
-        manifest m = {.cfg = c->cfg, .generation = gen, .slots = slots, .live = atomic_load(&c->live)};
+        manifest m = {.cfg = c->cfg, .generation = gen, .slots = slots,
+                      .live = atomic_load(&c->live), .lsn = c->applied_lsn};
         rc = manifest_write(c->dir, &m, err);
     }
     if (rc == NDL_OK) {
         remove_generation(c->dir, c->generation);
         c->generation = gen;
+        c->checkpoint_lsn = c->applied_lsn;
         c->dirty = false;
+        /* the files cover the log up to applied_lsn: its segments can go */
+        if (c->log)
+            wal_truncate_before(c->log, c->checkpoint_lsn + 1, NULL);
     } else {
         remove_generation(c->dir, gen);
     }

@@ -114,6 +114,8 @@ NDL_API ndl_status ndl_db_open(const char *path, const ndl_db_options *opts, ndl
     }
     if (!path || !*path)
         return ndl_err(err, NDL_INVALID, "database path is empty");
+    if ((unsigned)opts->fsync > NDL_FSYNC_NONE)
+        return ndl_err(err, NDL_INVALID, "unknown fsync mode %d", (int)opts->fsync);
     ndl_status rc = check_or_make_marker(path, opts, err);
     if (rc != NDL_OK)
         return rc;
@@ -124,6 +126,8 @@ NDL_API ndl_status ndl_db_open(const char *path, const ndl_db_options *opts, ndl
         return ndl_err(err, NDL_NOMEM, "out of memory");
     }
     db->read_only = opts->read_only != 0;
+    db->fsync = opts->fsync;
+    db->checkpoint_wal_bytes = opts->checkpoint_wal_bytes;
     char *lock = db_path_join(path, DB_LOCK_FILE);
     db->lock_fd = lock ? open(lock, (db->read_only ? O_RDONLY : O_RDWR) | O_CREAT | O_CLOEXEC, 0644)
                        : -1;
@@ -252,6 +256,7 @@ NDL_API ndl_status ndl_collection_close(ndl_collection *c, ndl_error *err)
     return rc;
 }
 
+/* Remove dir and everything in it (a collection: files plus its wal/). */
 static ndl_status remove_tree(const char *dir, ndl_error *err)
 {
     DIR *d = opendir(dir);
@@ -263,8 +268,14 @@ static ndl_status remove_tree(const char *dir, ndl_error *err)
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
             continue;
         char *p = db_path_join(dir, e->d_name);
-        if (!p || unlink(p) != 0)
+        struct stat st;
+        if (p && lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
+            ndl_status sub = remove_tree(p, err);
+            if (sub != NDL_OK)
+                rc = sub;
+        } else if (!p || unlink(p) != 0) {
             rc = ndl_err(err, NDL_IO, "cannot remove '%s': %s", p ? p : e->d_name, strerror(errno));
+        }
         ndl_free(p);
     }
     closedir(d);

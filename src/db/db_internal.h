@@ -8,6 +8,8 @@
  *   DATA/<name>/vectors.<gen>   sfile "VECS": slot-ordered vector records
  *   DATA/<name>/ids.<gen>       sfile "IDS ": per-slot id or deleted mark
  *   DATA/<name>/graph.<gen>     sfile "HNSW": the HNSW graph (hnsw only)
+ *   DATA/<name>/wal/            the write-ahead log (storage/wal.h): records
+ *                               after the manifest's checkpoint LSN
  * A checkpoint writes generation gen+1 files, then publishes a new MANIFEST
  * by atomic rename, then removes generation gen files.
  */
@@ -20,13 +22,14 @@
 #include "db/idmap.h"
 #include "index/index.h"
 #include "storage/arena.h"
+#include "storage/wal.h"
 #include "util/base.h"
 #include "util/bitset.h"
 
 #define DB_MARKER_FILE "NEEDLE_DB"
 #define DB_LOCK_FILE "LOCK"
 #define COLL_MANIFEST "MANIFEST"
-#define MANIFEST_VERSION 1
+#define MANIFEST_VERSION 2   /* 2 adds the checkpoint LSN; 1 is still read */
 #define VECS_VERSION 1
 #define IDS_VERSION 1
 
@@ -50,12 +53,20 @@ struct ndl_collection {
     _Atomic uint64_t live;         /* points visible */
     uint64_t generation;           /* of the files on disk; guarded by write_lock */
     bool dirty;                    /* changes since the last checkpoint; write_lock */
+
+    wal *log;                      /* NULL only while loading */
+    uint64_t applied_lsn;          /* last log record applied; write_lock */
+    uint64_t checkpoint_lsn;       /* last record the files on disk cover; write_lock */
+    wal_recovery recovered;        /* what opening the log found (a dropped torn tail) */
+    char failure[256];             /* non-empty: writes refused (why); write_lock */
 };
 
 struct ndl_db {
     char *path;
     int lock_fd;
     bool read_only;
+    ndl_fsync fsync;
+    uint64_t checkpoint_wal_bytes;
     pthread_mutex_t lock;          /* registry */
     ndl_collection *open;          /* open collections */
 };
@@ -67,6 +78,18 @@ ndl_status coll_load(ndl_db *db, const char *name, ndl_collection **out, ndl_err
 ndl_status coll_checkpoint(ndl_collection *c, ndl_error *err);
 void coll_free(ndl_collection *c);
 ndl_status coll_check_config(const ndl_collection_config *cfg, ndl_error *err);
+
+/* write.c: apply a validated mutation (live or replayed); write_lock held */
+ndl_status coll_apply_upsert(ndl_collection *c, size_t n, const ndl_id *ids, const float *vectors,
+                             const ndl_write_options *opts, ndl_error *err);
+ndl_status coll_apply_delete(ndl_collection *c, size_t n, const ndl_id *ids, size_t *deleted,
+                             ndl_error *err);
+
+/* log.c: the collection's write-ahead log */
+ndl_status coll_log_open(ndl_collection *c, ndl_error *err);   /* open + replay */
+ndl_status coll_check_writable(ndl_collection *c, ndl_error *err);
+void coll_cancel(ndl_collection *c, uint64_t lsn, const ndl_error *why);
+void coll_maybe_checkpoint(ndl_collection *c);
 
 /* db.c */
 char *db_path_join(const char *a, const char *b);

@@ -40,6 +40,24 @@ NDL_API const char *ndl_index_name(ndl_index_type t)
     return (unsigned)t < NDL_ARRAY_LEN(index_names) ? index_names[t] : "unknown";
 }
 
+static const char *const fsync_names[] = {"always", "batch", "none"};
+
+NDL_API ndl_status ndl_fsync_parse(const char *s, ndl_fsync *out, ndl_error *err)
+{
+    for (size_t i = 0; s && i < NDL_ARRAY_LEN(fsync_names); i++)
+        if (strcmp(s, fsync_names[i]) == 0) {
+            *out = (ndl_fsync)i;
+            return NDL_OK;
+        }
+    return ndl_err(err, NDL_INVALID, "unknown fsync mode '%s' (expected always, batch or none)",
+                   s ? s : "");
+}
+
+NDL_API const char *ndl_fsync_name(ndl_fsync f)
+{
+    return (unsigned)f < NDL_ARRAY_LEN(fsync_names) ? fsync_names[f] : "unknown";
+}
+
 NDL_API ndl_id ndl_id_u64(uint64_t num)
 {
     ndl_id id = {NULL, 0, num};
@@ -72,6 +90,8 @@ NDL_API void ndl_db_options_init(ndl_db_options *o)
     memset(o, 0, sizeof *o);
     o->version = 1;
     o->create_if_missing = 1;
+    o->fsync = NDL_FSYNC_ALWAYS;
+    o->checkpoint_wal_bytes = (uint64_t)256 << 20;
 }
 
 NDL_API void ndl_collection_config_init(ndl_collection_config *c)

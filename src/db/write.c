@@ -1,7 +1,9 @@
 /*
  * write.c -- the write path: upsert and delete, and get.
  *
- * Upsert in three steps under the collection's write lock:
+ * Every mutation is validated, appended to the write-ahead log, applied,
+ * and acknowledged once the log record is durable (logged_write).
+ * Applying an upsert takes three steps under the collection's write lock:
  *   1. stage: each new vector gets a fresh slot, hidden from searches;
  *   2. index: the staged slots are inserted into the ANN index, on
  *      `threads` threads (hnsw inserts are thread-safe);
@@ -14,15 +16,10 @@
 #include <string.h>
 
 #include "db/db_internal.h"
+#include "db/log_records.h"
 #include "db/vector_codec.h"
 #include "util/alloc.h"
 
-static ndl_status check_writable(ndl_collection *c, ndl_error *err)
-{
-    if (c->db->read_only)
-        return ndl_err(err, NDL_READ_ONLY, "collection '%s' is open read-only", c->name);
-    return NDL_OK;
-}
 
 /* Mark earlier duplicates of an id within the batch: the last one wins. */
 static ndl_status dedupe(size_t n, const ndl_id *ids, uint8_t *skip, ndl_error *err)
@@ -182,29 +179,13 @@ static ndl_status publish(ndl_collection *c, size_t n, const ndl_id *ids, const 
     return rc;
 }
 
-NDL_API ndl_status ndl_collection_upsert(ndl_collection *c, size_t n, const ndl_id *ids,
-                                         const float *vectors, const ndl_write_options *opts,
-                                         ndl_error *err)
+/* Apply an upsert (already validated and logged). Deterministic: replaying
+ * the same batch on the same state gives the same slots and graph links
+ * (with one index thread). Caller holds write_lock. */
+ndl_status coll_apply_upsert(ndl_collection *c, size_t n, const ndl_id *ids, const float *vectors,
+                             const ndl_write_options *opts, ndl_error *err)
 {
-    ndl_write_options defaults;
-    if (!opts) {
-        ndl_write_options_init(&defaults);
-        opts = &defaults;
-    }
-    ndl_status rc = check_writable(c, err);
-    if (rc != NDL_OK || n == 0)
-        return rc;
-    if (!ids || !vectors)
-        return ndl_err(err, NDL_INVALID, "ids and vectors are required");
-    if (n > UINT32_MAX)
-        return ndl_err(err, NDL_INVALID, "batch of %zu points is too large", n);
-    for (size_t i = 0; i < n; i++) {
-        ndl_error e;
-        if (idmap_check_id(ids[i], &e) != NDL_OK)
-            return ndl_err(err, NDL_INVALID, "point %zu: %s", i, e.msg);
-        if ((rc = codec_check(&c->space, vectors + i * c->space.dim, "vector", i, err)) != NDL_OK)
-            return rc;
-    }
+    ndl_status rc = NDL_OK;
     uint8_t *skip = ndl_malloc(n);
     uint32_t *slots = ndl_malloc(n * sizeof *slots);
     uint32_t *replaced = ndl_malloc(n * sizeof *replaced);
@@ -214,8 +195,6 @@ NDL_API ndl_status ndl_collection_upsert(ndl_collection *c, size_t n, const ndl_
     }
     if ((rc = dedupe(n, ids, skip, err)) != NDL_OK)
         goto leave;
-
-    pthread_mutex_lock(&c->write_lock);
     size_t staged = 0, nreplaced = 0;
     rc = stage(c, n, ids, vectors, skip, slots, &staged, err);
     if (staged)
@@ -226,7 +205,6 @@ NDL_API ndl_status ndl_collection_upsert(ndl_collection *c, size_t n, const ndl_
         rc = publish(c, n, ids, skip, slots, replaced, &nreplaced, err);
     for (size_t i = 0; c->ann && i < nreplaced; i++)
         c->ann->m->remove(c->ann, replaced[i]);
-    pthread_mutex_unlock(&c->write_lock);
 leave:
     ndl_free(skip);
     ndl_free(slots);
@@ -234,24 +212,15 @@ leave:
     return rc;
 }
 
-NDL_API ndl_status ndl_collection_delete(ndl_collection *c, size_t n, const ndl_id *ids,
-                                         size_t *deleted, ndl_error *err)
+/* Apply a delete. Caller holds write_lock. */
+ndl_status coll_apply_delete(ndl_collection *c, size_t n, const ndl_id *ids, size_t *deleted,
+                             ndl_error *err)
 {
-    if (deleted)
-        *deleted = 0;
-    ndl_status rc = check_writable(c, err);
-    if (rc != NDL_OK || n == 0)
-        return rc;
-    for (size_t i = 0; i < n; i++) {
-        ndl_error e;
-        if (idmap_check_id(ids[i], &e) != NDL_OK)
-            return ndl_err(err, NDL_INVALID, "id %zu: %s", i, e.msg);
-    }
-    uint32_t *gone = ndl_malloc(n * sizeof *gone);
+    *deleted = 0;
+    uint32_t *gone = ndl_malloc((n ? n : 1) * sizeof *gone);
     if (!gone)
         return ndl_err(err, NDL_NOMEM, "out of memory");
     size_t ngone = 0;
-    pthread_mutex_lock(&c->write_lock);
     pthread_rwlock_wrlock(&c->map_lock);
     for (size_t i = 0; i < n; i++) {
         uint32_t slot = idmap_remove(&c->ids, ids[i]);
@@ -266,11 +235,97 @@ NDL_API ndl_status ndl_collection_delete(ndl_collection *c, size_t n, const ndl_
         c->ann->m->remove(c->ann, gone[i]);
     if (ngone)
         c->dirty = true;
-    pthread_mutex_unlock(&c->write_lock);
     ndl_free(gone);
-    if (deleted)
-        *deleted = ngone;
+    *deleted = ngone;
     return NDL_OK;
+}
+
+/* Log a validated mutation, apply it, then wait until the log record is as
+ * durable as the fsync mode promises. The record goes to the log before
+ * anything changes in memory; if applying then fails (out of memory), a
+ * cancel record tells replay to skip it and the collection turns read-only
+ * until reopened, so memory and log never disagree. */
+static ndl_status logged_write(ndl_collection *c, uint32_t type, const log_buf *rec,
+                               size_t n, const ndl_id *ids, const float *vectors,
+                               const ndl_write_options *opts, size_t *deleted, ndl_error *err)
+{
+    uint64_t lsn = 0;
+    pthread_mutex_lock(&c->write_lock);
+    ndl_status rc = coll_check_writable(c, err);
+    if (rc == NDL_OK)
+        rc = wal_append(c->log, type, rec->p, rec->len, &lsn, err);
+    if (rc == NDL_OK) {
+        rc = type == LOG_UPSERT ? coll_apply_upsert(c, n, ids, vectors, opts, err)
+                                : coll_apply_delete(c, n, ids, deleted, err);
+        if (rc == NDL_OK)
+            c->applied_lsn = lsn;
+        else
+            coll_cancel(c, lsn, err);
+    }
+    pthread_mutex_unlock(&c->write_lock);
+    if (rc == NDL_OK)
+        rc = wal_commit(c->log, lsn, err);
+    if (rc == NDL_OK)
+        coll_maybe_checkpoint(c);
+    return rc;
+}
+
+NDL_API ndl_status ndl_collection_upsert(ndl_collection *c, size_t n, const ndl_id *ids,
+                                         const float *vectors, const ndl_write_options *opts,
+                                         ndl_error *err)
+{
+    ndl_write_options defaults;
+    if (!opts) {
+        ndl_write_options_init(&defaults);
+        opts = &defaults;
+    }
+    ndl_status rc = coll_check_writable(c, err);
+    if (rc != NDL_OK || n == 0)
+        return rc;
+    if (!ids || !vectors)
+        return ndl_err(err, NDL_INVALID, "ids and vectors are required");
+    if (n > UINT32_MAX)
+        return ndl_err(err, NDL_INVALID, "batch of %zu points is too large", n);
+    for (size_t i = 0; i < n; i++) {
+        ndl_error e;
+        if (idmap_check_id(ids[i], &e) != NDL_OK)
+            return ndl_err(err, NDL_INVALID, "point %zu: %s", i, e.msg);
+        if ((rc = codec_check(&c->space, vectors + i * c->space.dim, "vector", i, err)) != NDL_OK)
+            return rc;
+    }
+    log_buf rec = {0};
+    rc = log_encode_upsert(&rec, n, ids, c->space.dim, vectors, err);
+    if (rc == NDL_OK)
+        rc = logged_write(c, LOG_UPSERT, &rec, n, ids, vectors, opts, NULL, err);
+    log_buf_free(&rec);
+    return rc;
+}
+
+NDL_API ndl_status ndl_collection_delete(ndl_collection *c, size_t n, const ndl_id *ids,
+                                         size_t *deleted, ndl_error *err)
+{
+    size_t dummy;
+    if (!deleted)
+        deleted = &dummy;
+    *deleted = 0;
+    ndl_status rc = coll_check_writable(c, err);
+    if (rc != NDL_OK || n == 0)
+        return rc;
+    if (!ids)
+        return ndl_err(err, NDL_INVALID, "ids are required");
+    if (n > UINT32_MAX)
+        return ndl_err(err, NDL_INVALID, "batch of %zu ids is too large", n);
+    for (size_t i = 0; i < n; i++) {
+        ndl_error e;
+        if (idmap_check_id(ids[i], &e) != NDL_OK)
+            return ndl_err(err, NDL_INVALID, "id %zu: %s", i, e.msg);
+    }
+    log_buf rec = {0};
+    rc = log_encode_delete(&rec, n, ids, err);
+    if (rc == NDL_OK)
+        rc = logged_write(c, LOG_DELETE, &rec, n, ids, NULL, NULL, deleted, err);
+    log_buf_free(&rec);
+    return rc;
 }
 
 NDL_API ndl_status ndl_collection_get(ndl_collection *c, ndl_id id, float *out, ndl_error *err)

@@ -285,6 +285,39 @@ static size_t hnsw_memory_bytes(const vindex *ix)
     return sizeof *h + n * per_node + atomic_load(&h->upper_bytes);
 }
 
+static ndl_status hnsw_check(const vindex *ix, ndl_error *err)
+{
+    const hnsw *h = (const hnsw *)ix;
+    uint32_t nodes = atomic_load(&h->nodes);
+    uint64_t e = atomic_load(&h->entry);
+    if (nodes > arena_count(ix->arena))
+        return ndl_err(err, NDL_CORRUPT, "graph has %u nodes but %u vectors", nodes,
+                       arena_count(ix->arena));
+    if (e != HNSW_ENTRY_NONE && ((uint32_t)e >= nodes ||
+                                 hnsw_node_level(h, (uint32_t)e) != (uint32_t)(e >> 32)))
+        return ndl_err(err, NDL_CORRUPT, "graph entry point %u is invalid", (uint32_t)e);
+    for (uint32_t s = 0; s < nodes; s++) {
+        if (!hnsw_chunk_of(h, s))
+            return ndl_err(err, NDL_CORRUPT, "graph node %u has no storage", s);
+        uint32_t level = hnsw_node_level(h, s);
+        for (uint32_t l = 0; l <= level; l++) {
+            const uint32_t *w = hnsw_links(h, s, l);
+            uint32_t cnt = hnsw_count_get(w);
+            if (cnt > (l ? h->m : h->m0))
+                return ndl_err(err, NDL_CORRUPT, "graph node %u has %u links on level %u", s,
+                               cnt, l);
+            for (uint32_t i = 1; i <= cnt; i++) {
+                uint32_t t = hnsw_link_get(w, i);
+                if (t >= nodes || t == s || hnsw_node_level(h, t) < l)
+                    return ndl_err(err, NDL_CORRUPT,
+                                   "graph node %u links to %u on level %u, which is invalid", s,
+                                   t, l);
+            }
+        }
+    }
+    return NDL_OK;
+}
+
 static void hnsw_destroy(vindex *ix)
 {
     hnsw *h = (hnsw *)ix;
@@ -315,6 +348,7 @@ static const index_methods hnsw_methods = {
     .save = hnsw_save,
     .load = hnsw_load,
     .memory_bytes = hnsw_memory_bytes,
+    .check = hnsw_check,
     .destroy = hnsw_destroy,
 };
 

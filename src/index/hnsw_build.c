@@ -296,13 +296,41 @@ void hnsw_remove(vindex *ix, uint32_t slot)
                         best = z;
                     }
                 }
-                if (best != UINT32_MAX) {
+                if (best != UINT32_MAX && yc < max) {
+                    hnsw_link_set(yw, yc + 1, best);
+                    hnsw_count_set(yw, yc + 1);
+                } else if (best != UINT32_MAX) {
                     hnsw_link_set(yw, at, best);
-                } else { /* nothing to offer: drop the link */
-                    hnsw_link_set(yw, at, hnsw_link_get(yw, yc));
-                    hnsw_count_set(yw, yc - 1);
                 }
             }
+            pthread_mutex_unlock(lk);
+        }
+        /* slot's out-links were some nodes' way in: give every live
+         * neighbour x of slot an in-link from the live neighbour of slot
+         * closest to it (the heuristic re-selects if that one is full), so
+         * nothing slot led to becomes unreachable as slot drops out. */
+        for (uint32_t i = 0; i < nn; i++) {
+            uint32_t x = nb[i];
+            if (x == slot || hnsw_is_removed(h, x))
+                continue;
+            const void *xv = hnsw_vec(h, x);
+            uint32_t best = UINT32_MAX;
+            float bestd = INFINITY;
+            for (uint32_t j = 0; j < nn; j++) {
+                uint32_t y = nb[j];
+                if (y == x || y == slot || hnsw_is_removed(h, y))
+                    continue;
+                float d = hnsw_dist(h, xv, y);
+                if (d < bestd) {
+                    bestd = d;
+                    best = y;
+                }
+            }
+            if (best == UINT32_MAX)
+                continue;
+            pthread_mutex_t *lk = hnsw_lock_of(h, best);
+            pthread_mutex_lock(lk);
+            add_backlink(h, best, x, l, bestd);
             pthread_mutex_unlock(lk);
         }
     }

@@ -78,6 +78,10 @@ typedef struct index_methods {
     ndl_status (*save)(vindex *ix, const char *path, ndl_error *err);
     ndl_status (*load)(vindex *ix, const char *path, ndl_error *err);
     size_t (*memory_bytes)(const vindex *ix);
+    /* Verify internal invariants (links in range, levels, entry point);
+     * NDL_CORRUPT naming the first problem. NULL = nothing to check. Not
+     * concurrent with insert or remove. */
+    ndl_status (*check)(const vindex *ix, ndl_error *err);
     void (*destroy)(vindex *ix);
 } index_methods;
 

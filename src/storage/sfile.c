@@ -2,6 +2,8 @@
  * sfile.c -- the checksummed file container: a buffered writer that publishes
  * through "<path>.tmp" + fsync + rename + directory fsync, and a mapped reader
  * that checks the header before anyone looks at the data. Format: sfile.h.
+ * Every call of the write path goes through storage/io.h, so tests can make
+ * any of them fail; a failed commit removes path.tmp and leaves path as it was.
  */
 #include "storage/sfile.h"
 
@@ -13,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "storage/io.h"
 #include "util/alloc.h"
 
 #define SFILE_MAGIC "NEEDLE\r\n"
@@ -88,43 +91,6 @@ static void kind_str(uint32_t kind, char out[16])
         snprintf(out, 16, "0x%08x", (unsigned)kind);
 }
 
-/* Write all of [p, p+len) at the current offset, riding out EINTR and short
- * writes. Returns 0 or an errno value. */
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return errno;
-        }
-        if (n == 0)
-            return EIO; /* cannot happen for regular files; never spin */
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-static int pwrite_all(int fd, const uint8_t *p, size_t len, off_t off)
-{
-    while (len > 0) {
-        ssize_t n = pwrite(fd, p, len, off);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return errno;
-        }
-        if (n == 0)
-            return EIO;
-        p += n;
-        len -= (size_t)n;
-        off += n;
-    }
-    return 0;
-}
-
 /* Directory part of path ("." if it has none); caller frees. */
 static char *dir_of(const char *path)
 {
@@ -139,7 +105,7 @@ static char *dir_of(const char *path)
 static void writer_free(sfile_writer *w)
 {
     if (w->fd >= 0)
-        close(w->fd);
+        io_close(w->fd);
     ndl_free(w->buf);
     ndl_free(w->tmp);
     ndl_free(w->path);
@@ -168,7 +134,7 @@ ndl_status sfile_create(const char *path, uint32_t kind, uint32_t version, sfile
     memcpy(w->tmp + plen, ".tmp", 5);
     w->kind = kind;
     w->version = version;
-    w->fd = open(w->tmp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
+    w->fd = io_open(w->tmp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
     if (w->fd < 0) {
         ndl_status rc = sys_err(err, errno, "create", w->tmp);
         writer_free(w);
@@ -183,10 +149,9 @@ ndl_status sfile_create(const char *path, uint32_t kind, uint32_t version, sfile
 
 static ndl_status writer_flush(sfile_writer *w, ndl_error *err)
 {
-    int e = write_all(w->fd, w->buf, w->buf_len);
-    if (e) {
-        w->werrno = e;
-        return sys_err(err, e, "write", w->tmp);
+    if (io_write_all(w->fd, w->buf, w->buf_len) != 0) {
+        w->werrno = errno;
+        return sys_err(err, w->werrno, "write", w->tmp);
     }
     w->buf_len = 0;
     return NDL_OK;
@@ -222,10 +187,9 @@ ndl_status sfile_write(sfile_writer *w, const void *data, size_t len, ndl_error 
     if (rc != NDL_OK)
         return rc;
     if (len >= SFILE_BUF_BYTES) {
-        int e = write_all(w->fd, p, len);
-        if (e) {
-            w->werrno = e;
-            return sys_err(err, e, "write", w->tmp);
+        if (io_write_all(w->fd, p, len) != 0) {
+            w->werrno = errno;
+            return sys_err(err, w->werrno, "write", w->tmp);
         }
         return NDL_OK;
     }
@@ -278,16 +242,16 @@ ndl_status sfile_commit(sfile_writer *w, ndl_error *err)
     if ((rc = writer_flush(w, err)) != NDL_OK)
         goto fail;
     header_build(h, w->kind, w->version, w->data_len, w->crc);
-    if ((e = pwrite_all(w->fd, h, sizeof h, 0)) != 0) {
-        rc = sys_err(err, e, "write", w->tmp);
+    if (io_pwrite_all(w->fd, h, sizeof h, 0) != 0) {
+        rc = sys_err(err, errno, "write", w->tmp);
         goto fail;
     }
-    if (fdatasync(w->fd) != 0) {
+    if (io_fdatasync(w->fd) != 0) {
         rc = sys_err(err, errno, "sync", w->tmp);
         goto fail;
     }
     /* close() can report deferred write errors (NFS); it closes either way. */
-    e = close(w->fd) != 0 ? errno : 0;
+    e = io_close(w->fd) != 0 ? errno : 0;
     w->fd = -1;
     if (e && e != EINTR) {
         rc = sys_err(err, e, "close", w->tmp);
@@ -297,9 +261,10 @@ ndl_status sfile_commit(sfile_writer *w, ndl_error *err)
         rc = ndl_err(err, NDL_NOMEM, "out of memory writing '%s'", w->path);
         goto fail;
     }
-    if (rename(w->tmp, w->path) != 0) {
-        rc = ndl_err(err, NDL_IO, "cannot rename '%s' to '%s': %s", w->tmp, w->path,
-                     strerror(errno));
+    if (io_rename(w->tmp, w->path) != 0) {
+        e = errno;
+        rc = ndl_err(err, (e == ENOSPC || e == EDQUOT) ? NDL_DISK_FULL : NDL_IO,
+                     "cannot rename '%s' to '%s': %s", w->tmp, w->path, strerror(e));
         goto fail;
     }
     /* The new file is in place; only its durability is left to secure. */
@@ -310,7 +275,7 @@ ndl_status sfile_commit(sfile_writer *w, ndl_error *err)
 
 fail:
     ndl_free(dir);
-    unlink(w->tmp);
+    io_unlink(w->tmp);
     writer_free(w);
     return rc;
 }
@@ -320,24 +285,24 @@ void sfile_abort(sfile_writer *w)
     if (!w)
         return;
     if (w->fd >= 0) {
-        close(w->fd);
+        io_close(w->fd);
         w->fd = -1;
     }
-    unlink(w->tmp);
+    io_unlink(w->tmp);
     writer_free(w);
 }
 
 ndl_status sfile_sync_dir(const char *dir, ndl_error *err)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = io_open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (fd < 0)
         return ndl_err(err, NDL_IO, "cannot open directory '%s': %s", dir, strerror(errno));
     ndl_status rc = NDL_OK;
     /* Some file systems cannot fsync a directory (EINVAL); they have nothing
      * to flush that we could ask for. */
-    if (fsync(fd) != 0 && errno != EINVAL)
+    if (io_fsync(fd) != 0 && errno != EINVAL)
         rc = ndl_err(err, NDL_IO, "cannot sync directory '%s': %s", dir, strerror(errno));
-    close(fd);
+    io_close(fd);
     return rc;
 }
 

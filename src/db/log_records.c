@@ -1,0 +1,179 @@
+/*
+ * log_records.c -- encoding and decoding of write-ahead log records (layouts
+ * in log_records.h). Decoding trusts nothing: every count is checked
+ * against the bytes present before anything is read.
+ */
+#include "db/log_records.h"
+
+#include <string.h>
+
+#include "util/alloc.h"
+
+#define ID_NUM_TAG 0xffffffffu
+
+void log_buf_free(log_buf *b)
+{
+    ndl_free(b->p);
+    memset(b, 0, sizeof *b);
+}
+
+static void put(log_buf *b, const void *src, size_t n)
+{
+    if (b->failed)
+        return;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n)
+            cap *= 2;
+        uint8_t *p = ndl_realloc(b->p, cap);
+        if (!p) {
+            b->failed = true;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, src, n);
+    b->len += n;
+}
+
+static void put_u32(log_buf *b, uint32_t v) { put(b, &v, 4); }
+
+static void put_id(log_buf *b, ndl_id id)
+{
+    if (id.str) {
+        put_u32(b, id.len);
+        put(b, id.str, id.len);
+    } else {
+        put_u32(b, ID_NUM_TAG);
+        put(b, &id.num, 8);
+    }
+}
+
+static ndl_status finish(log_buf *b, ndl_error *err)
+{
+    return b->failed ? ndl_err(err, NDL_NOMEM, "out of memory for a log record") : NDL_OK;
+}
+
+ndl_status log_encode_upsert(log_buf *b, size_t n, const ndl_id *ids, uint32_t dim,
+                             const float *vectors, ndl_error *err)
+{
+    put_u32(b, (uint32_t)n);
+    put_u32(b, dim);
+    for (size_t i = 0; i < n; i++)
+        put_id(b, ids[i]);
+    put(b, vectors, n * dim * sizeof(float));
+    return finish(b, err);
+}
+
+ndl_status log_encode_delete(log_buf *b, size_t n, const ndl_id *ids, ndl_error *err)
+{
+    put_u32(b, (uint32_t)n);
+    for (size_t i = 0; i < n; i++)
+        put_id(b, ids[i]);
+    return finish(b, err);
+}
+
+typedef struct reader {
+    const uint8_t *p, *end;
+} reader;
+
+static bool get_u32(reader *r, uint32_t *v)
+{
+    if (r->end - r->p < 4)
+        return false;
+    memcpy(v, r->p, 4);
+    r->p += 4;
+    return true;
+}
+
+static ndl_status get_ids(reader *r, size_t n, ndl_id *ids, ndl_error *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint32_t tag;
+        if (!get_u32(r, &tag))
+            return ndl_err(err, NDL_CORRUPT, "log record: id %zu is truncated", i);
+        if (tag == ID_NUM_TAG) {
+            if (r->end - r->p < 8)
+                return ndl_err(err, NDL_CORRUPT, "log record: id %zu is truncated", i);
+            ids[i] = (ndl_id){NULL, 0, 0};
+            memcpy(&ids[i].num, r->p, 8);
+            r->p += 8;
+        } else {
+            if (tag == 0 || tag > NDL_ID_STR_MAX || (size_t)(r->end - r->p) < tag)
+                return ndl_err(err, NDL_CORRUPT, "log record: id %zu has a bad length %u", i, tag);
+            ids[i] = (ndl_id){(const char *)r->p, tag, 0};
+            r->p += tag;
+        }
+    }
+    return NDL_OK;
+}
+
+/* Refuse id counts the record cannot hold
+ * before allocating for them. */
+static ndl_status alloc_ids(reader *r, uint32_t n, log_batch *out, ndl_error *err)
+{
+    if ((size_t)(r->end - r->p) / 5 < n) /* the shortest id takes 5 bytes */
+        return ndl_err(err, NDL_CORRUPT, "log record: %u ids do not fit in it", n);
+    out->n = n;
+    out->ids = ndl_malloc(((size_t)n + 1) * sizeof *out->ids);
+    return out->ids ? NDL_OK : ndl_err(err, NDL_NOMEM, "out of memory replaying the log");
+}
+
+ndl_status log_decode_upsert(const void *data, size_t len, uint32_t expected_dim,
+                             log_batch *out, ndl_error *err)
+{
+    memset(out, 0, sizeof *out);
+    reader r = {data, (const uint8_t *)data + len};
+    uint32_t n, dim;
+    if (!get_u32(&r, &n) || !get_u32(&r, &dim))
+        return ndl_err(err, NDL_CORRUPT, "log record: upsert header is truncated");
+    if (dim != expected_dim)
+        return ndl_err(err, NDL_CORRUPT, "log record: dimension %u, collection has %u", dim,
+                       expected_dim);
+    ndl_status rc = alloc_ids(&r, n, out, err);
+    if (rc == NDL_OK)
+        rc = get_ids(&r, n, out->ids, err);
+    if (rc == NDL_OK && (size_t)(r.end - r.p) != (size_t)n * dim * sizeof(float))
+        rc = ndl_err(err, NDL_CORRUPT, "log record: %zu vector bytes for %u x %u floats",
+                     (size_t)(r.end - r.p), n, dim);
+    if (rc == NDL_OK) {
+        if (((uintptr_t)r.p & (sizeof(float) - 1)) == 0) {
+            out->vectors = (const float *)(const void *)r.p;
+        } else if (n) {
+            out->owned = ndl_malloc((size_t)n * dim * sizeof(float));
+            if (!out->owned)
+                rc = ndl_err(err, NDL_NOMEM, "out of memory replaying the log");
+            else
+                memcpy(out->owned, r.p, (size_t)n * dim * sizeof(float));
+            out->vectors = out->owned;
+        }
+    }
+    if (rc != NDL_OK)
+        log_batch_free(out);
+    return rc;
+}
+
+ndl_status log_decode_delete(const void *data, size_t len, log_batch *out, ndl_error *err)
+{
+    memset(out, 0, sizeof *out);
+    reader r = {data, (const uint8_t *)data + len};
+    uint32_t n;
+    if (!get_u32(&r, &n))
+        return ndl_err(err, NDL_CORRUPT, "log record: delete header is truncated");
+    ndl_status rc = alloc_ids(&r, n, out, err);
+    if (rc == NDL_OK)
+        rc = get_ids(&r, n, out->ids, err);
+    if (rc == NDL_OK && r.p != r.end)
+        rc = ndl_err(err, NDL_CORRUPT, "log record: trailing bytes after %u ids", n);
+    if (rc != NDL_OK)
+        log_batch_free(out);
+    return rc;
+}
+
+void log_batch_free(log_batch *b)
+{
+    ndl_free(b->ids);
+    ndl_free(b->owned);
+    memset(b, 0, sizeof *b);
+}

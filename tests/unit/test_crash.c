@@ -1,0 +1,250 @@
+/*
+ * test_crash.c -- kill -9 at random moments. A child process writes batches
+ * (upserts and deletes, each one call) and reports each acknowledged one
+ * through a pipe;
+ * the parent kills it after a random delay -- during writes, during the
+ * frequent checkpoints a tiny checkpoint threshold causes, or while the
+ * child is still recovering -- then reopens the database and checks it
+ * holds exactly the acknowledged batches, or those plus the one in flight
+ * (applied whole, never half). Searches must match a brute-force model.
+ *
+ * NEEDLE_CRASH_CYCLES sets the number of cycles (default 200).
+ */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "needle.h"
+
+#define DIM 8
+#define IDS 400
+#define UPSERTS 12
+#define DELETES 4
+
+static char dbdir[256];
+
+/* Batch b (1-based): upsert ids (b*7+j) % IDS with vectors that depend on
+ * b, then delete ids (b*13+j) % IDS -- two log records per batch. */
+static void batch_vector(uint32_t b, uint64_t id, float *v)
+{
+    for (int j = 0; j < DIM; j++)
+        v[j] = (float)sin((double)b * 0.3711 + (double)id * 1.2913 + j * 0.7) * 10.0f;
+}
+
+/* model state after `batches` batches: present[id], vectors */
+typedef struct model {
+    int present[IDS];
+    float vec[IDS][DIM];
+} model;
+
+/* Write s (1-based) is the upsert of batch (s+1)/2 when s is odd, its
+ * delete when s is even: each is one acknowledged call, one log record. */
+static void model_apply(model *m, uint32_t s)
+{
+    uint32_t b = (s + 1) / 2;
+    if (s & 1) {
+        for (int j = 0; j < UPSERTS; j++) {
+            uint64_t id = ((uint64_t)b * 7 + (uint64_t)j) % IDS;
+            m->present[id] = 1;
+            batch_vector(b, id, m->vec[id]);
+        }
+    } else {
+        for (int j = 0; j < DELETES; j++)
+            m->present[((uint64_t)b * 13 + (uint64_t)j) % IDS] = 0;
+    }
+}
+
+static void model_at(model *m, uint32_t batches)
+{
+    memset(m, 0, sizeof *m);
+    for (uint32_t b = 1; b <= batches; b++)
+        model_apply(m, b);
+}
+
+static ndl_db *open_db(ndl_error *e)
+{
+    ndl_db_options o;
+    ndl_db_options_init(&o);
+    o.checkpoint_wal_bytes = 16 << 10; /* checkpoint often: kills land in them */
+    ndl_db *db = NULL;
+    return ndl_db_open(dbdir, &o, &db, e) == NDL_OK ? db : NULL;
+}
+
+static int write_step(ndl_collection *c, uint32_t s)
+{
+    uint32_t b = (s + 1) / 2;
+    if (s & 1) {
+        ndl_id ids[UPSERTS];
+        float v[UPSERTS * DIM];
+        for (int j = 0; j < UPSERTS; j++) {
+            ids[j] = ndl_id_u64(((uint64_t)b * 7 + (uint64_t)j) % IDS);
+            batch_vector(b, ids[j].num, v + j * DIM);
+        }
+        return ndl_collection_upsert(c, UPSERTS, ids, v, NULL, NULL) == NDL_OK ? 0 : -1;
+    }
+    ndl_id del[DELETES];
+    for (int j = 0; j < DELETES; j++)
+        del[j] = ndl_id_u64(((uint64_t)b * 13 + (uint64_t)j) % IDS);
+    return ndl_collection_delete(c, DELETES, del, NULL, NULL) == NDL_OK ? 0 : -1;
+}
+
+/* The child: open (recover), then write batches from `first` on forever,
+ * reporting each acknowledged one. */
+static void child(uint32_t first, int fd)
+{
+    ndl_error e;
+    ndl_db *db = open_db(&e);
+    if (!db)
+        _exit(3);
+    ndl_collection *c;
+    if (ndl_collection_open(db, "c", &c, &e) != NDL_OK)
+        _exit(4);
+    for (uint32_t b = first;; b++) {
+        if (write_step(c, b) != 0)
+            _exit(5);
+        if (write(fd, &b, sizeof b) != sizeof b)
+            _exit(6);
+    }
+}
+
+/* Does the collection hold exactly model m? Checks count, every id and an
+ * exact search against brute force. */
+static int matches(ndl_collection *c, const model *m, char *why, size_t whylen)
+{
+    uint64_t live = 0;
+    for (int i = 0; i < IDS; i++)
+        live += (uint64_t)m->present[i];
+    if (ndl_collection_count(c) != live) {
+        snprintf(why, whylen, "count %llu, model %llu",
+                 (unsigned long long)ndl_collection_count(c), (unsigned long long)live);
+        return 0;
+    }
+    for (int i = 0; i < IDS; i++) {
+        float v[DIM];
+        ndl_status st = ndl_collection_get(c, ndl_id_u64((uint64_t)i), v, NULL);
+        if ((st == NDL_OK) != (m->present[i] != 0)) {
+            snprintf(why, whylen, "id %d present=%d, model %d", i, st == NDL_OK, m->present[i]);
+            return 0;
+        }
+        if (st == NDL_OK && memcmp(v, m->vec[i], sizeof v) != 0) {
+            snprintf(why, whylen, "id %d has another vector", i);
+            return 0;
+        }
+    }
+    /* nearest live id to a stored vector is that id (distance 0), via HNSW */
+    ndl_search_params p;
+    ndl_search_params_init(&p);
+    p.k = 1;
+    for (int i = 0; i < IDS; i += 37) {
+        if (!m->present[i])
+            continue;
+        ndl_results *r;
+        if (ndl_collection_search(c, m->vec[i], &p, &r, NULL) != NDL_OK)
+            return 0;
+        int ok = ndl_results_count(r, 0) == 1 && ndl_results_hits(r, 0)[0].distance == 0.0f;
+        ndl_results_free(r);
+        if (!ok) {
+            snprintf(why, whylen, "search for id %d's vector did not find it", i);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void test_kill9_loop(void **state)
+{
+    (void)state;
+    const char *env = getenv("NEEDLE_CRASH_CYCLES");
+    int cycles = env ? atoi(env) : 200;
+    snprintf(dbdir, sizeof dbdir, "/tmp/needle-crash-%d", (int)getpid());
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dbdir);
+    assert_int_equal(system(cmd), 0);
+    ndl_error e;
+    ndl_db *db = open_db(&e);
+    assert_non_null(db);
+    ndl_collection_config cfg;
+    ndl_collection_config_init(&cfg);
+    cfg.dimension = DIM;
+    cfg.hnsw_m = 8;
+    cfg.hnsw_ef_construction = 32;
+    assert_int_equal(ndl_collection_create(db, "c", &cfg, NULL, &e), NDL_OK);
+    assert_int_equal(ndl_db_close(db, &e), NDL_OK);
+
+    srand((unsigned)time(NULL));
+    uint32_t done = 0; /* batches the database holds */
+    int in_flight_seen = 0, killed_before_any = 0;
+    static model m;
+    for (int cycle = 0; cycle < cycles; cycle++) {
+        int fds[2];
+        assert_int_equal(pipe(fds), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            close(fds[0]);
+            child(done + 1, fds[1]);
+        }
+        close(fds[1]);
+        /* 0..80 ms: sometimes before the child finished recovering */
+        struct timespec ts = {0, (long)(rand() % 80000) * 1000L};
+        nanosleep(&ts, NULL);
+        kill(pid, SIGKILL);
+        int status;
+        waitpid(pid, &status, 0);
+        if (WIFEXITED(status))
+            fail_msg("cycle %d: child exited with %d before the kill", cycle, WEXITSTATUS(status));
+        uint32_t acked = done, b;
+        while (read(fds[0], &b, sizeof b) == sizeof b)
+            acked = b;
+        close(fds[0]);
+        if (acked == done)
+            killed_before_any++;
+
+        db = open_db(&e);
+        if (!db)
+            fail_msg("cycle %d: reopen failed: %s", cycle, e.msg);
+        ndl_collection *c;
+        if (ndl_collection_open(db, "c", &c, &e) != NDL_OK)
+            fail_msg("cycle %d: open failed: %s", cycle, e.msg);
+        char why[160] = "", why2[160] = "";
+        model_at(&m, acked);
+        if (matches(c, &m, why, sizeof why)) {
+            done = acked;
+        } else {
+            model_at(&m, acked + 1); /* the unacknowledged batch, whole */
+            if (!matches(c, &m, why2, sizeof why2))
+                fail_msg("cycle %d: state is neither %u batches (%s) nor %u (%s)", cycle, acked,
+                         why, acked + 1, why2);
+            done = acked + 1;
+            in_flight_seen++;
+        }
+        /* close without writing: the next child recovers from the same files */
+        assert_int_equal(ndl_collection_close(c, &e), NDL_OK);
+        assert_int_equal(ndl_db_close(db, &e), NDL_OK);
+    }
+    print_message("  %d cycles, %u batches acknowledged, %d with the in-flight batch applied, "
+                  "%d killed before their first batch\n",
+                  cycles, done, in_flight_seen, killed_before_any);
+    assert_true(done > 0);
+    assert_int_equal(system(cmd), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_kill9_loop),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
