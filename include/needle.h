@@ -284,14 +284,25 @@ NDL_API void ndl_write_options_init(ndl_write_options *o);
  * is written. A search running meanwhile sees an id's old vector or its new
  * one, never a mix and never both.
  * Within one batch a repeated id keeps its last vector.
- * opts may be NULL. Returns NDL_OK, NDL_INVALID, NDL_NOMEM, NDL_READ_ONLY.
+ * Durability: the batch is one write-ahead log record, appended before
+ * anything changes; the call returns once that record is as durable as the
+ * database's fsync mode promises (NDL_FSYNC_ALWAYS: on disk). After a crash
+ * the whole batch is there or none of it. Searches may see the batch a
+ * moment before it is durable.
+ * opts may be NULL. Returns NDL_OK, NDL_INVALID, NDL_NOMEM, NDL_DISK_FULL
+ * (nothing written; retry once space frees), NDL_IO, NDL_READ_ONLY (read-only
+ * database, or the collection's log failed an fsync: the message says why;
+ * no later write succeeds until it is reopened).
+ * Thread safety: any number of threads may upsert and delete at once (they
+ * apply one at a time and share log syncs) while others search.
  * Ownership: ids and vectors are borrowed for the call. */
 NDL_API ndl_status ndl_collection_upsert(ndl_collection *c, size_t n, const ndl_id *ids,
                                          const float *vectors,
                                          const ndl_write_options *opts, ndl_error *err);
 
 /* Delete n ids; absent ids are skipped. *deleted (may be NULL) receives how
- * many were present. Returns NDL_OK, NDL_INVALID (bad id), NDL_READ_ONLY. */
+ * many were present. Logged and acknowledged like an upsert (one record).
+ * Returns NDL_OK, NDL_INVALID (bad id), NDL_DISK_FULL, NDL_IO, NDL_READ_ONLY. */
 NDL_API ndl_status ndl_collection_delete(ndl_collection *c, size_t n, const ndl_id *ids,
                                          size_t *deleted, ndl_error *err);
 
