@@ -1,0 +1,285 @@
+/*
+ * test_durability.c -- the collection's write path under failing I/O
+ * (through the injectable layer, storage/io.h) and damaged files:
+ *   - a failed fsync fails the write and turns the collection read-only
+ *     with the reason; reads continue; reopening has every acknowledged write;
+ *   - ENOSPC fails the write with disk_full, writes nothing, reads continue,
+ *     and writes succeed again once "space frees";
+ *   - a failing checkpoint loses nothing (the log still has it);
+ *   - damaged manifest, ids, graph and log files are refused with the file
+ *     named, while other collections of the database keep opening.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+
+#include "needle.h"
+#include "storage/io.h"
+
+#define DIM 6
+
+static char tmpdir[256];
+
+static int setup_dir(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/needle-test-dur-XXXXXX");
+    assert_non_null(mkdtemp(tmpdir));
+    return 0;
+}
+
+static int teardown_dir(void **state)
+{
+    (void)state;
+    io_fault_reset();
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    return system(cmd);
+}
+
+/* a failed test must not leave a fault armed for the next */
+static int reset_faults(void **state)
+{
+    (void)state;
+    io_fault_reset();
+    return 0;
+}
+
+static const char *path_of(const char *sub)
+{
+    static char p[400];
+    snprintf(p, sizeof p, "%s/%s", tmpdir, sub);
+    return p;
+}
+
+static ndl_db *open_db(const char *sub)
+{
+    ndl_db *db = NULL;
+    ndl_error e;
+    if (ndl_db_open(path_of(sub), NULL, &db, &e) != NDL_OK)
+        fail_msg("open: %s", e.msg);
+    return db;
+}
+
+static ndl_collection *create(ndl_db *db, const char *name)
+{
+    ndl_collection_config cfg;
+    ndl_collection_config_init(&cfg);
+    cfg.dimension = DIM;
+    cfg.hnsw_m = 8;
+    ndl_collection *c;
+    ndl_error e;
+    if (ndl_collection_create(db, name, &cfg, &c, &e) != NDL_OK)
+        fail_msg("create: %s", e.msg);
+    return c;
+}
+
+static void vec_of(uint64_t id, float *v)
+{
+    for (int j = 0; j < DIM; j++)
+        v[j] = (float)((id * 31 + (uint64_t)j * 7) % 97) / 7.0f;
+}
+
+/* upsert ids [first, first+n) */
+static ndl_status put(ndl_collection *c, uint64_t first, size_t n, ndl_error *e)
+{
+    ndl_id ids[64];
+    float v[64 * DIM];
+    assert_true(n <= 64);
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = ndl_id_u64(first + i);
+        vec_of(first + i, v + i * DIM);
+    }
+    return ndl_collection_upsert(c, n, ids, v, NULL, e);
+}
+
+static void expect_present(ndl_collection *c, uint64_t first, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float v[DIM], want[DIM];
+        ndl_error e;
+        if (ndl_collection_get(c, ndl_id_u64(first + i), v, &e) != NDL_OK)
+            fail_msg("id %llu missing: %s", (unsigned long long)(first + i), e.msg);
+        vec_of(first + i, want);
+        assert_memory_equal(v, want, sizeof v);
+    }
+}
+
+static void expect_search_works(ndl_collection *c)
+{
+    float q[DIM];
+    vec_of(3, q);
+    ndl_search_params p;
+    ndl_search_params_init(&p);
+    p.k = 1;
+    ndl_results *r;
+    assert_int_equal(ndl_collection_search(c, q, &p, &r, NULL), NDL_OK);
+    assert_int_equal(ndl_results_count(r, 0), 1);
+    assert_true(ndl_results_hits(r, 0)[0].distance == 0.0f);
+    ndl_results_free(r);
+}
+
+static void test_fsync_failure_turns_read_only(void **state)
+{
+    (void)state;
+    ndl_db *db = open_db("fsync");
+    ndl_collection *c = create(db, "c");
+    ndl_error e;
+    assert_int_equal(put(c, 0, 20, &e), NDL_OK);
+    io_fault_set(IO_OP_FSYNC, (io_fault){.after = 0, .times = 1, .error = EIO});
+    ndl_status st = put(c, 100, 5, &e);
+    assert_int_not_equal(st, NDL_OK); /* never acknowledged after a failed fsync */
+    io_fault_reset();
+    /* the disk works again, but the log may have lost pages: stay read-only */
+    st = put(c, 200, 5, &e);
+    assert_int_equal(st, NDL_READ_ONLY);
+    assert_non_null(strstr(e.msg, "read-only"));
+    expect_search_works(c);
+    expect_present(c, 0, 20);
+    ndl_db_close(db, NULL);
+    /* reopened: every acknowledged write is there, and writes work again */
+    db = open_db("fsync");
+    assert_int_equal(ndl_collection_open(db, "c", &c, &e), NDL_OK);
+    expect_present(c, 0, 20);
+    assert_int_equal(put(c, 300, 5, &e), NDL_OK);
+    assert_int_equal(ndl_collection_check(c, &e), NDL_OK);
+    ndl_db_close(db, NULL);
+}
+
+static void test_disk_full_then_space_frees(void **state)
+{
+    (void)state;
+    ndl_db *db = open_db("full");
+    ndl_collection *c = create(db, "c");
+    ndl_error e;
+    assert_int_equal(put(c, 0, 20, &e), NDL_OK);
+    uint64_t before = ndl_collection_count(c);
+    io_fault_set(IO_OP_WRITE, (io_fault){.after = 0, .times = -1, .error = ENOSPC, .short_by = 3});
+    for (int i = 0; i < 3; i++) {
+        ndl_status st = put(c, 100, 10, &e);
+        if (st != NDL_DISK_FULL || !strstr(e.msg, "No space left"))
+            fail_msg("expected disk_full naming ENOSPC, got %s: %s", ndl_status_name(st), e.msg);
+    }
+    assert_int_equal(ndl_collection_count(c), before); /* nothing half */
+    expect_search_works(c);                             /* reads continue */
+    io_fault_reset();                                   /* space frees */
+    assert_int_equal(put(c, 100, 10, &e), NDL_OK);
+    assert_int_equal(ndl_collection_count(c), before + 10);
+    ndl_db_close(db, NULL);
+    db = open_db("full");
+    assert_int_equal(ndl_collection_open(db, "c", &c, &e), NDL_OK);
+    expect_present(c, 0, 20);
+    expect_present(c, 100, 10);
+    assert_int_equal(ndl_collection_count(c), before + 10);
+    ndl_db_close(db, NULL);
+}
+
+static void test_failing_checkpoint_loses_nothing(void **state)
+{
+    (void)state;
+    ndl_db *db = open_db("ckpt");
+    ndl_collection *c = create(db, "c");
+    ndl_error e;
+    assert_int_equal(put(c, 0, 30, &e), NDL_OK);
+    io_fault_set(IO_OP_RENAME, (io_fault){.after = 0, .times = -1, .error = EIO});
+    assert_int_not_equal(ndl_collection_flush(c, &e), NDL_OK);
+    assert_int_not_equal(ndl_db_close(db, &e), NDL_OK); /* close's checkpoint fails too */
+    io_fault_reset();
+    db = open_db("ckpt");
+    assert_int_equal(ndl_collection_open(db, "c", &c, &e), NDL_OK); /* replayed from the log */
+    expect_present(c, 0, 30);
+    assert_int_equal(ndl_collection_count(c), 30);
+    assert_int_equal(ndl_collection_check(c, &e), NDL_OK);
+    ndl_db_close(db, NULL);
+}
+
+/* Flip one byte of DIR/<coll>/<file> at offset (from the end if negative). */
+static void flip(const char *db, const char *coll, const char *file, long off)
+{
+    char p[600];
+    snprintf(p, sizeof p, "%s/%s/%s", path_of(db), coll, file);
+    FILE *f = fopen(p, "r+b");
+    if (!f)
+        fail_msg("cannot open %s", p);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    long at = off < 0 ? size + off : off;
+    fseek(f, at, SEEK_SET);
+    int ch = fgetc(f);
+    fseek(f, at, SEEK_SET);
+    fputc(ch ^ 0x10, f);
+    fclose(f);
+}
+
+static void test_damage_is_named_and_isolated(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *file;
+        long off;
+    } cases[] = {{"MANIFEST", 70}, {"ids.1", 80}, {"graph.1", 100}, {"MANIFEST", 3}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char sub[32];
+        snprintf(sub, sizeof sub, "dmg%zu", i);
+        ndl_db *db = open_db(sub);
+        ndl_collection *a = create(db, "a"), *b = create(db, "b");
+        ndl_error e;
+        assert_int_equal(put(a, 0, 40, &e), NDL_OK);
+        assert_int_equal(put(b, 0, 40, &e), NDL_OK);
+        assert_int_equal(ndl_db_close(db, &e), NDL_OK);
+        flip(sub, "a", cases[i].file, cases[i].off);
+        db = open_db(sub);
+        ndl_collection *c;
+        ndl_status st = ndl_collection_open(db, "a", &c, &e);
+        assert_int_equal(st, NDL_CORRUPT);
+        if (!strstr(e.msg, cases[i].file))
+            fail_msg("message does not name %s: %s", cases[i].file, e.msg);
+        assert_int_equal(ndl_collection_open(db, "b", &c, &e), NDL_OK); /* others serve */
+        expect_present(c, 0, 40);
+        ndl_db_close(db, NULL);
+    }
+}
+
+static void test_damaged_log_record_is_named(void **state)
+{
+    (void)state;
+    ndl_db *db = open_db("wal");
+    ndl_collection *c = create(db, "c");
+    ndl_error e;
+    /* three records, then "crash": copy the files while the log holds them */
+    assert_int_equal(put(c, 0, 10, &e), NDL_OK);
+    assert_int_equal(put(c, 10, 10, &e), NDL_OK);
+    assert_int_equal(put(c, 20, 10, &e), NDL_OK);
+    char cmd[900];
+    snprintf(cmd, sizeof cmd, "cp -r '%s/c' '%s/copy'", path_of("wal"), path_of("wal"));
+    assert_int_equal(system(cmd), 0);
+    ndl_db_close(db, NULL);
+    /* damage the first record's payload: valid records follow, so this is
+     * not a torn tail but damage, refused with the file and offset */
+    flip("wal", "copy/wal", "wal-0000000000000001.log", 32 + 24 + 8);
+    db = open_db("wal");
+    ndl_status st = ndl_collection_open(db, "copy", &c, &e);
+    assert_int_equal(st, NDL_CORRUPT);
+    if (!strstr(e.msg, "wal-0000000000000001.log"))
+        fail_msg("message does not name the log file: %s", e.msg);
+    ndl_db_close(db, NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_fsync_failure_turns_read_only, reset_faults, reset_faults),
+        cmocka_unit_test_setup_teardown(test_disk_full_then_space_frees, reset_faults, reset_faults),
+        cmocka_unit_test_setup_teardown(test_failing_checkpoint_loses_nothing, reset_faults, reset_faults),
+        cmocka_unit_test_setup_teardown(test_damage_is_named_and_isolated, reset_faults, reset_faults),
+        cmocka_unit_test_setup_teardown(test_damaged_log_record_is_named, reset_faults, reset_faults),
+    };
+    return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
+}
