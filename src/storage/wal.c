@@ -65,6 +65,11 @@ ndl_status wal_seg_create(wal *w, uint64_t first_lsn, int *fd_out, char **path_o
         rc = ndl_err(err, wal_errno_status(e), "cannot write '%s': %s", tmp, strerror(e));
         goto fail;
     }
+    /* Reserve the segment's blocks now (the size stays the header's): each
+     * group commit's fdatasync then writes data, not new extents. Best
+     * effort: file systems without fallocate just allocate as they go. */
+    if (sync)
+        (void)fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)w->opt.segment_bytes);
     if (sync && io_fdatasync(fd) != 0) {
         int e = errno;
         rc = ndl_err(err, wal_errno_status(e), "cannot sync '%s': %s", tmp, strerror(e));
