@@ -170,6 +170,9 @@ typedef struct ndl_db_options {
     ndl_fsync fsync;        /* default NDL_FSYNC_ALWAYS */
     uint64_t checkpoint_wal_bytes; /* checkpoint a collection once its log exceeds
                                       this (default 256 MiB; 0 = only on close/flush) */
+    uint32_t checkpoint_interval_ms; /* a background thread checkpoints collections
+                                        with changes this often (default 60000;
+                                        0 = never) */
 } ndl_db_options;
 
 NDL_API void ndl_db_options_init(ndl_db_options *o);

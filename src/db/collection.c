@@ -533,7 +533,7 @@ NDL_API ndl_status ndl_collection_info_get(ndl_collection *c, ndl_collection_inf
         mem += c->ann->m->memory_bytes(c->ann);
     out->memory_bytes = mem;
     pthread_mutex_lock(&c->write_lock);
-    out->disk_bytes = dir_bytes(c->dir, c->generation);
+    out->disk_bytes = dir_bytes(c->dir, c->generation) + (c->log ? wal_bytes(c->log) : 0);
     pthread_mutex_unlock(&c->write_lock);
     return NDL_OK;
 }

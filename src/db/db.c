@@ -143,6 +143,10 @@ NDL_API ndl_status ndl_db_open(const char *path, const ndl_db_options *opts, ndl
         goto fail;
     }
     pthread_mutex_init(&db->lock, NULL);
+    pthread_cond_init(&db->stop_cond, NULL);
+    db->checkpoint_interval_ms = opts->checkpoint_interval_ms;
+    if (!db->read_only)
+        db_checkpointer_start(db);
     *out = db;
     return NDL_OK;
 fail:
@@ -158,6 +162,7 @@ NDL_API ndl_status ndl_db_close(ndl_db *db, ndl_error *err)
     if (!db)
         return NDL_OK;
     ndl_status first = NDL_OK;
+    db_checkpointer_stop(db);
     while (db->open) {
         ndl_collection *c = db->open;
         db->open = c->next;
@@ -167,6 +172,7 @@ NDL_API ndl_status ndl_db_close(ndl_db *db, ndl_error *err)
         coll_free(c);
     }
     pthread_mutex_destroy(&db->lock);
+    pthread_cond_destroy(&db->stop_cond);
     close(db->lock_fd);
     ndl_free(db->path);
     ndl_free(db);

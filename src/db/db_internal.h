@@ -69,6 +69,13 @@ struct ndl_db {
     uint64_t checkpoint_wal_bytes;
     pthread_mutex_t lock;          /* registry */
     ndl_collection *open;          /* open collections */
+
+    /* background checkpoints (checkpointer.c) */
+    uint32_t checkpoint_interval_ms;
+    pthread_t checkpointer;
+    bool checkpointer_running;
+    bool stopping;                 /* guarded by lock */
+    pthread_cond_t stop_cond;
 };
 
 /* collection.c */
@@ -90,6 +97,10 @@ ndl_status coll_log_open(ndl_collection *c, ndl_error *err);   /* open + replay 
 ndl_status coll_check_writable(ndl_collection *c, ndl_error *err);
 void coll_cancel(ndl_collection *c, uint64_t lsn, const ndl_error *why);
 void coll_maybe_checkpoint(ndl_collection *c);
+
+/* checkpointer.c */
+void db_checkpointer_start(ndl_db *db);
+void db_checkpointer_stop(ndl_db *db);
 
 /* db.c */
 char *db_path_join(const char *a, const char *b);

@@ -92,6 +92,7 @@ NDL_API void ndl_db_options_init(ndl_db_options *o)
     o->create_if_missing = 1;
     o->fsync = NDL_FSYNC_ALWAYS;
     o->checkpoint_wal_bytes = (uint64_t)256 << 20;
+    o->checkpoint_interval_ms = 60000;
 }
 
 NDL_API void ndl_collection_config_init(ndl_collection_config *c)

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -272,6 +273,32 @@ static void test_damaged_log_record_is_named(void **state)
     ndl_db_close(db, NULL);
 }
 
+static void test_background_checkpoint_by_time(void **state)
+{
+    (void)state;
+    ndl_db_options o;
+    ndl_db_options_init(&o);
+    o.checkpoint_interval_ms = 30;
+    ndl_db *db;
+    ndl_error e;
+    assert_int_equal(ndl_db_open(path_of("tick"), &o, &db, &e), NDL_OK);
+    ndl_collection *c = create(db, "c");
+    assert_int_equal(put(c, 0, 10, &e), NDL_OK);
+    char p[600];
+    snprintf(p, sizeof p, "%s/c/vectors.1", path_of("tick"));
+    struct stat st;
+    int found = 0;
+    for (int i = 0; i < 200 && !found; i++) { /* up to 2 s on a loaded machine */
+        found = stat(p, &st) == 0;
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    assert_true(found); /* checkpointed while open, without close or flush */
+    assert_int_equal(put(c, 10, 10, &e), NDL_OK); /* writes continue after it */
+    assert_int_equal(ndl_collection_check(c, &e), NDL_OK);
+    ndl_db_close(db, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -280,6 +307,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failing_checkpoint_loses_nothing, reset_faults, reset_faults),
         cmocka_unit_test_setup_teardown(test_damage_is_named_and_isolated, reset_faults, reset_faults),
         cmocka_unit_test_setup_teardown(test_damaged_log_record_is_named, reset_faults, reset_faults),
+        cmocka_unit_test_setup_teardown(test_background_checkpoint_by_time, reset_faults,
+                                        reset_faults),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }
