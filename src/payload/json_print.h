@@ -1,0 +1,34 @@
+/*
+ * json_print.h -- compact JSON text of a jansson value, with reals in their
+ * shortest round-trip form (jansson's own json_dumps always prints 17
+ * significant digits: 0.1 -> 0.10000000000000001). Internal to the payload
+ * module and to other modules that already use jansson.
+ */
+#ifndef NDL_PAYLOAD_JSON_PRINT_H
+#define NDL_PAYLOAD_JSON_PRINT_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "util/base.h"
+
+/* Deepest value json_print_compact prints (it recurses once per level). */
+#define JSON_PRINT_MAX_DEPTH 256
+
+/* Compact text of v (any JSON type) into *out (ndl_malloc'd, NUL-terminated,
+ * *out_len without the NUL). size_hint: expected length, 0 if unknown.
+ * NDL_NOMEM on allocation failure; NDL_INVALID for a value deeper than
+ * JSON_PRINT_MAX_DEPTH or a non-finite real. Nothing is allocated on failure. */
+ndl_status json_print_compact(const json_t *v, size_t size_hint, char **out, size_t *out_len, ndl_error *err);
+
+/* Writes the JSON text of a finite double into buf (at least 32 bytes): the
+ * shortest of %.15g, %.16g, %.17g that reads back to exactly d, with '.'
+ * as decimal point whatever the locale, "e-7" rather than "e-07", and ".0"
+ * appended when the text would otherwise read back as an integer.
+ * Returns the length, or 0 if d is not finite. Costs up to three
+ * snprintf+strtod pairs (~21 MB/s of output for float32-valued doubles, which
+ * need 17 digits): fine for payloads; print float32 vectors with %.9g. */
+size_t json_format_real(double d, char *buf);
+
+#endif
