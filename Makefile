@@ -11,7 +11,7 @@ DEB_PKGS := cmake gcc clang make pkg-config libcmocka-dev libopenblas-dev libjan
             python3 python3-pytest python3-numpy
 BENCH_PKGS := python3-hnswlib python3-faiss
 
-.PHONY: all build deps bench-deps test unit e2e clang-check demo bench clean
+.PHONY: all build deps bench-deps test unit e2e clang-check demo bench bench-quick clean
 
 all: build
 
@@ -60,6 +60,9 @@ demo: build
 
 bench: build bench-deps
 	bench/run.sh
+
+bench-quick: build bench-deps
+	NEEDLE_BENCH_QUICK=1 bench/run.sh
 
 clean:
 	rm -rf build build-asan build-clang
