@@ -344,6 +344,9 @@ batch_consume(batch_query *b, const float *row, const float *xn, uint32_t bb, ui
     float w = b->worst;
     float dd[16];
     int bad = 0;
+    /* d * 0 is 0 for finite d and NaN for inf or NaN: one multiply-add per
+     * distance finds overflow (the test once per row, not per element) */
+    float poison[16] = {0};
     uint32_t j = 0;
     for (; j + 16 <= bb; j += 16) {
         int any = 0;
@@ -354,7 +357,7 @@ batch_consume(batch_query *b, const float *row, const float *xn, uint32_t bb, ui
         }
         for (uint32_t t = 0; t < 16; t++) {
             any |= dd[t] < w;
-            bad |= !(fabsf(dd[t]) <= FLT_MAX);
+            poison[t] += dd[t] * 0.0f;
         }
         if (NDL_UNLIKELY(any) || NDL_UNLIKELY(b->h.n < b->h.cap))
             batch_keep(b, dd, 16, slot0 + j, q, &w);
@@ -368,6 +371,8 @@ batch_consume(batch_query *b, const float *row, const float *xn, uint32_t bb, ui
         }
         batch_keep(b, dd, m, slot0 + j, q, &w);
     }
+    for (uint32_t t = 0; t < 16; t++)
+        bad |= poison[t] != 0.0f; /* NaN != 0 */
     b->worst = w;
     b->overflow |= bad;
 }
