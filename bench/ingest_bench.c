@@ -1,15 +1,16 @@
 /*
  * ingest_bench.c -- write-path benchmark over the public API: vectors/s of
  * upserts for a dimension, batch size, number of concurrent writers and
- * fsync mode, and the time to reopen a collection of N vectors (checkpoint
- * mapped + graph loaded; nothing rebuilt).
+ * fsync mode, the time to reopen a collection of N vectors (checkpoint
+ * mapped + graph loaded; nothing rebuilt), and the cost of a delete.
  *
  * Build:
  *   gcc -O2 -std=c11 -D_GNU_SOURCE -Iinclude bench/ingest_bench.c build/libneedle.a \
- *       $(pkg-config --libs openblas) -lpthread -lm -o build/ingest_bench
+ *       $(pkg-config --libs openblas jansson) -lpthread -lm -o build/ingest_bench
  * Examples:
  *   build/ingest_bench ingest --dim 128 --batch 1 --writers 8 --fsync always --seconds 3
  *   build/ingest_bench reopen --dim 128 --n 1000000 --index hnsw
+ *   build/ingest_bench delete --dim 128 --n 20000 --fsync none
  * One JSON line per run on stdout. --dir is the scratch database
  * (default /tmp/needle-ingest-bench, removed first).
  */
@@ -194,6 +195,42 @@ static void run_reopen(const cfg *k)
     free(v);
 }
 
+/* Build n vectors, then delete every third id in one call: the cost of
+ * HNSW delete repair per point. */
+static void run_delete(const cfg *k)
+{
+    ndl_db *db = open_db(k);
+    ndl_collection *c = create(db, k);
+    ndl_id *ids = malloc(k->n * sizeof *ids);
+    float *v = malloc((size_t)k->n * k->dim * sizeof *v);
+    fill(v, (size_t)k->n * k->dim, 11);
+    for (uint64_t i = 0; i < k->n; i++)
+        ids[i] = ndl_id_u64(i);
+    ndl_write_options w;
+    ndl_write_options_init(&w);
+    w.threads = 2;
+    ndl_error e;
+    if (ndl_collection_upsert(c, k->n, ids, v, &w, &e) != NDL_OK) {
+        fprintf(stderr, "upsert: %s\n", e.msg);
+        exit(1);
+    }
+    size_t nd = 0;
+    for (uint64_t i = 0; i < k->n; i += 3)
+        ids[nd++] = ndl_id_u64(i);
+    double t0 = now_s();
+    if (ndl_collection_delete(c, nd, ids, NULL, &e) != NDL_OK) {
+        fprintf(stderr, "delete: %s\n", e.msg);
+        exit(1);
+    }
+    double el = now_s() - t0;
+    printf("{\"bench\":\"delete\",\"dim\":%u,\"n\":%llu,\"index\":\"%s\",\"deleted\":%zu,"
+           "\"seconds\":%.3f,\"us_per_delete\":%.1f}\n",
+           k->dim, (unsigned long long)k->n, k->index, nd, el, el / (double)nd * 1e6);
+    ndl_db_close(db, NULL);
+    free(ids);
+    free(v);
+}
+
 int main(int argc, char **argv)
 {
     cfg k = {.mode = argc > 1 ? argv[1] : "", .dir = "/tmp/needle-ingest-bench",
@@ -219,8 +256,10 @@ int main(int argc, char **argv)
         run_ingest(&k);
     else if (!strcmp(k.mode, "reopen"))
         run_reopen(&k);
+    else if (!strcmp(k.mode, "delete"))
+        run_delete(&k);
     else {
-        fprintf(stderr, "usage: ingest_bench ingest|reopen [--dim D] [--batch B] [--writers W] "
+        fprintf(stderr, "usage: ingest_bench ingest|reopen|delete [--dim D] [--batch B] [--writers W] "
                         "[--fsync always|batch|none] [--index flat|hnsw] [--seconds S] [--n N]\n");
         return 2;
     }

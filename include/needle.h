@@ -247,7 +247,12 @@ typedef struct ndl_collection_info {
     uint64_t count;          /* live points */
     uint64_t deleted;        /* tombstoned slots not yet reclaimed */
     uint64_t memory_bytes;   /* heap + resident-capable mappings of this collection */
-    uint64_t disk_bytes;     /* bytes of its files */
+    uint64_t disk_bytes;     /* bytes of its files, log included */
+    /* What the last open found at the end of the write-ahead log: a torn or
+     * corrupt tail (an append that was never acknowledged) is cut off and
+     * reported here; dropped_log_bytes == 0 when the log ended cleanly. */
+    uint64_t dropped_log_bytes;
+    char dropped_log_at[300]; /* "file at byte offset", or "" */
 } ndl_collection_info;
 
 NDL_API ndl_status ndl_collection_info_get(ndl_collection *c, ndl_collection_info *out,

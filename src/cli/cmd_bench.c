@@ -365,17 +365,10 @@ int cmd_bench(int argc, char **argv)
             cli_print_help(stdout, "bench");
         return rc;
     }
-    if (npos < 1)
-        return cli_missing("bench", "a collection NAME");
-    const char *name = pos[0];
-    if ((rc = cli_check_name(name)) != CLI_OK)
+    const char *name;
+    if ((rc = query_args_check("bench", pos, npos, &o[O_QUERIES], &o[O_K], &o[O_NPROBE], &name)) !=
+        CLI_OK)
         return rc;
-    if (!o[O_QUERIES].value)
-        return cli_missing("bench", "--queries FILE");
-    if (!o[O_K].value)
-        return cli_missing("bench", "--k");
-    if (o[O_NPROBE].value)
-        return cli_fail(CLI_USAGE, "--nprobe is not supported yet (it belongs to the ivf index)");
     if (o[O_PLOT].value)
         return cli_fail(CLI_USAGE, "--plot is not supported yet");
     uint32_t k, threads = 1;

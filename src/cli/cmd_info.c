@@ -61,6 +61,9 @@ static void print_one_text(const ndl_collection_info *in)
     printf("deleted:       %llu\n", (unsigned long long)in->deleted);
     printf("memory:        %s (%llu bytes)\n", mem, (unsigned long long)in->memory_bytes);
     printf("disk:          %s (%llu bytes)\n", disk, (unsigned long long)in->disk_bytes);
+    if (in->dropped_log_bytes)
+        printf("log tail:      %llu unacknowledged bytes dropped at open (%s)\n",
+               (unsigned long long)in->dropped_log_bytes, in->dropped_log_at);
 }
 
 static int list_all(ndl_db *db, const char *dir, int json)

@@ -98,19 +98,12 @@ int cmd_search(int argc, char **argv)
             cli_print_help(stdout, "search");
         return rc;
     }
-    if (npos < 1)
-        return cli_missing("search", "a collection NAME");
-    const char *name = pos[0];
-    if ((rc = cli_check_name(name)) != CLI_OK)
+    const char *name;
+    if ((rc = query_args_check("search", pos, npos, &o[O_QUERIES], &o[O_K], &o[O_NPROBE], &name)) !=
+        CLI_OK)
         return rc;
-    if (!o[O_QUERIES].value)
-        return cli_missing("search", "--queries FILE");
-    if (!o[O_K].value)
-        return cli_missing("search", "--k");
     if (o[O_FILTER].value)
         return cli_fail(CLI_USAGE, "filters are not supported yet");
-    if (o[O_NPROBE].value)
-        return cli_fail(CLI_USAGE, "--nprobe is not supported yet (it belongs to the ivf index)");
     ndl_search_params sp;
     ndl_search_params_init(&sp);
     if ((rc = cli_opt_u32(&o[O_K], NDL_K_MIN, NDL_K_MAX, &sp.k)) != CLI_OK)

@@ -37,3 +37,22 @@ int load_queries(ndl_collection *c, const char *name, const char *path, float **
     vecs_free(&v);
     return CLI_OK;
 }
+
+int query_args_check(const char *command, const char *const *pos, size_t npos,
+                     const cli_opt *queries, const cli_opt *k, const cli_opt *nprobe,
+                     const char **name)
+{
+    if (npos < 1)
+        return cli_missing(command, "a collection NAME");
+    *name = pos[0];
+    int rc = cli_check_name(*name);
+    if (rc != CLI_OK)
+        return rc;
+    if (!queries->value)
+        return cli_missing(command, "--queries FILE");
+    if (!k->value)
+        return cli_missing(command, "--k");
+    if (nprobe->value)
+        return cli_fail(CLI_USAGE, "--nprobe is not supported yet (it belongs to the ivf index)");
+    return CLI_OK;
+}

@@ -534,6 +534,10 @@ NDL_API ndl_status ndl_collection_info_get(ndl_collection *c, ndl_collection_inf
     out->memory_bytes = mem;
     pthread_mutex_lock(&c->write_lock);
     out->disk_bytes = dir_bytes(c->dir, c->generation) + (c->log ? wal_bytes(c->log) : 0);
+    out->dropped_log_bytes = c->recovered.dropped_bytes;
+    if (c->recovered.dropped_bytes)
+        snprintf(out->dropped_log_at, sizeof out->dropped_log_at, "%s at byte %llu",
+                 c->recovered.dropped_file, (unsigned long long)c->recovered.dropped_offset);
     pthread_mutex_unlock(&c->write_lock);
     return NDL_OK;
 }

@@ -66,7 +66,5 @@ extern const simd_kernels simd_scalar_kernels;
 extern const simd_kernels simd_avx2_kernels;
 extern const simd_kernels simd_avx512_kernels;
 
-/* Squared norm helper (scalar path through dot of the active kernels). */
-static inline float simd_norm_sq(const float *a, size_t n) { return simd_get()->dot_f32(a, a, n); }
 
 #endif

@@ -23,6 +23,7 @@
 
 #include "needle.h"
 #include "storage/io.h"
+#include "util/alloc.h"
 
 #define DIM 6
 
@@ -258,8 +259,9 @@ static void test_damaged_log_record_is_named(void **state)
     assert_int_equal(put(c, 0, 10, &e), NDL_OK);
     assert_int_equal(put(c, 10, 10, &e), NDL_OK);
     assert_int_equal(put(c, 20, 10, &e), NDL_OK);
-    char cmd[900];
-    snprintf(cmd, sizeof cmd, "cp -r '%s/c' '%s/copy'", path_of("wal"), path_of("wal"));
+    char dir[400], cmd[900];
+    snprintf(dir, sizeof dir, "%s", path_of("wal")); /* path_of reuses one buffer */
+    snprintf(cmd, sizeof cmd, "cp -r '%s/c' '%s/copy'", dir, dir);
     assert_int_equal(system(cmd), 0);
     ndl_db_close(db, NULL);
     /* damage the first record's payload: valid records follow, so this is
@@ -271,6 +273,75 @@ static void test_damaged_log_record_is_named(void **state)
     if (!strstr(e.msg, "wal-0000000000000001.log"))
         fail_msg("message does not name the log file: %s", e.msg);
     ndl_db_close(db, NULL);
+}
+
+/* A crash leaves the log with a torn last record: reopening cuts it off,
+ * keeps every earlier record, and says what it dropped. */
+static void test_torn_log_tail_is_dropped_and_reported(void **state)
+{
+    (void)state;
+    ndl_db *db = open_db("torn");
+    ndl_collection *c = create(db, "c");
+    ndl_error e;
+    assert_int_equal(put(c, 0, 10, &e), NDL_OK);
+    assert_int_equal(put(c, 10, 10, &e), NDL_OK);
+    assert_int_equal(put(c, 20, 10, &e), NDL_OK);
+    char dir[400], cmd[1400];
+    snprintf(dir, sizeof dir, "%s", path_of("torn")); /* path_of reuses one buffer */
+    snprintf(cmd, sizeof cmd,
+             "cp -r '%s/c' '%s/copy' && truncate -s -5 '%s/copy/wal/wal-0000000000000001.log'",
+             dir, dir, dir);
+    assert_int_equal(system(cmd), 0);
+    ndl_db_close(db, NULL);
+    db = open_db("torn");
+    assert_int_equal(ndl_collection_open(db, "copy", &c, &e), NDL_OK);
+    expect_present(c, 0, 20);
+    assert_int_equal(ndl_collection_count(c), 20); /* the torn batch is gone, whole */
+    ndl_collection_info info;
+    assert_int_equal(ndl_collection_info_get(c, &info, &e), NDL_OK);
+    assert_true(info.dropped_log_bytes > 0);
+    assert_non_null(strstr(info.dropped_log_at, "wal-0000000000000001.log"));
+    assert_int_equal(put(c, 20, 10, &e), NDL_OK); /* and writing goes on */
+    assert_int_equal(ndl_collection_check(c, &e), NDL_OK);
+    ndl_db_close(db, NULL);
+}
+
+/* Out of memory while applying a logged write: the write fails, a cancel
+ * record keeps replay from applying it, and the collection refuses writes
+ * until reopened; after reopening the batch is absent and writes work. */
+static void test_failed_apply_is_cancelled(void **state)
+{
+    (void)state;
+    int cancelled = 0;
+    for (long n = 0; n < 400 && !cancelled; n++) {
+        char sub[32];
+        snprintf(sub, sizeof sub, "oom%ld", n);
+        ndl_db *db = open_db(sub);
+        ndl_collection *c = create(db, "c");
+        ndl_error e;
+        assert_int_equal(put(c, 0, 10, &e), NDL_OK);
+        ndl_alloc_fail_after(n);
+        ndl_status st = put(c, 100, 10, &e);
+        ndl_alloc_fail_after(-1);
+        if (st == NDL_OK) {
+            ndl_db_close(db, NULL);
+            break; /* past every allocation of the write path */
+        }
+        assert_int_equal(st, NDL_NOMEM);
+        if (put(c, 200, 1, &e) == NDL_READ_ONLY) { /* it failed after logging */
+            cancelled = 1;
+            assert_non_null(strstr(e.msg, "reopened"));
+            ndl_db_close(db, NULL);
+            db = open_db(sub);
+            assert_int_equal(ndl_collection_open(db, "c", &c, &e), NDL_OK);
+            expect_present(c, 0, 10);
+            assert_int_equal(ndl_collection_count(c), 10); /* replay skipped it */
+            assert_int_equal(put(c, 300, 5, &e), NDL_OK);
+            assert_int_equal(ndl_collection_check(c, &e), NDL_OK);
+        }
+        ndl_db_close(db, NULL);
+    }
+    assert_true(cancelled);
 }
 
 static void test_background_checkpoint_by_time(void **state)
@@ -307,6 +378,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failing_checkpoint_loses_nothing, reset_faults, reset_faults),
         cmocka_unit_test_setup_teardown(test_damage_is_named_and_isolated, reset_faults, reset_faults),
         cmocka_unit_test_setup_teardown(test_damaged_log_record_is_named, reset_faults, reset_faults),
+        cmocka_unit_test_setup_teardown(test_torn_log_tail_is_dropped_and_reported, reset_faults,
+                                        reset_faults),
+        cmocka_unit_test_setup_teardown(test_failed_apply_is_cancelled, reset_faults, reset_faults),
         cmocka_unit_test_setup_teardown(test_background_checkpoint_by_time, reset_faults,
                                         reset_faults),
     };
