@@ -1,24 +1,49 @@
 /*
  * ingest_bench.c -- write-path benchmark over the public API: vectors/s of
  * upserts for a dimension, batch size, number of concurrent writers and
- * fsync mode, the time to reopen a collection of N vectors (checkpoint
- * mapped + graph loaded; nothing rebuilt), and the cost of a delete.
+ * fsync mode; the time to reopen a collection of N vectors (checkpoint
+ * mapped + graph loaded; nothing rebuilt) and the resident memory after it;
+ * the peak memory of one large upsert; and the cost of a delete.
  *
- * Build:
- *   gcc -O2 -std=c11 -D_GNU_SOURCE -Iinclude bench/ingest_bench.c build/libneedle.a \
- *       $(pkg-config --libs openblas jansson) -lpthread -lm -o build/ingest_bench
+ * Build (LIB = the release libneedle.a, e.g. build/libneedle.a or
+ * build-rel/libneedle.a):
+ *   gcc -O2 -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude bench/ingest_bench.c \
+ *       build/libneedle.a $(pkg-config --libs openblas jansson) -lpthread -lm \
+ *       -o build/ingest_bench
  * Examples:
  *   build/ingest_bench ingest --dim 128 --batch 1 --writers 8 --fsync always --seconds 3
- *   build/ingest_bench reopen --dim 128 --n 1000000 --index hnsw
+ *   build/ingest_bench reopen --dim 128 --n 1000000 --threads 2 --dir /tmp/n1m
+ *   build/ingest_bench reopen --dim 128 --reuse 1 --dir /tmp/n1m   # reopen only
+ *   build/ingest_bench memory --dim 784 --n 60000 --threads 2
  *   build/ingest_bench delete --dim 128 --n 20000 --fsync none
+ *   bench/ingest_grid.sh     # the whole ingest grid as a markdown table
+ *
+ * ingest: `writers` threads upsert batches of `batch` fresh random vectors
+ *   (uniform [0,1), a new seed per batch, so no two vectors are equal) into
+ *   an empty collection for `seconds`; vectors/s = vectors acknowledged /
+ *   wall time until the last writer's last batch returned. `threads` index
+ *   threads per upsert call (default 1: the writer builds its own batch).
+ * reopen: builds n vectors in upserts of `chunk` (on `threads` index
+ *   threads), closes the database (checkpoint), then times ndl_db_open +
+ *   ndl_collection_open and the first search (ef 64, k 10), then the mean
+ *   of 100 more searches. --reuse 1 skips the build and reopens the
+ *   collection already in --dir (drop the page cache before it for a cold
+ *   figure). Memory after the reopen is read from /proc/self/status.
+ * memory: one upsert of n vectors on `threads` threads; peak (VmHWM, reset
+ *   through /proc/self/clear_refs once the input is generated) and resident
+ *   growth against the raw size n * dim * 4. Leaves the database in --dir
+ *   (reopen it with `reopen --reuse 1`).
+ * delete: build n vectors, delete every third id in one call.
+ *
  * One JSON line per run on stdout. --dir is the scratch database
- * (default /tmp/needle-ingest-bench, removed first).
+ * (default /tmp/needle-ingest-bench), removed first unless --reuse 1.
  */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "needle.h"
@@ -32,7 +57,8 @@ static double now_s(void)
 
 typedef struct cfg {
     const char *mode, *dir, *fsync, *index;
-    uint32_t dim, batch, writers;
+    uint32_t dim, batch, writers, threads, m, ef_construction, chunk;
+    int reuse;
     double seconds;
     uint64_t n;
 } cfg;
@@ -43,8 +69,10 @@ typedef struct writer {
     uint32_t w;
     _Atomic int *stop;
     uint64_t written;
+    int failed;
 } writer;
 
+/* Uniform [0,1) floats from a 64-bit LCG; the seed picks the stream. */
 static void fill(float *v, size_t n, uint64_t seed)
 {
     uint64_t x = seed * 6364136223846793005ull + 1442695040888963407ull;
@@ -54,20 +82,62 @@ static void fill(float *v, size_t n, uint64_t seed)
     }
 }
 
+/* kB value of a "Key:" line of /proc/self/status, in bytes (0 if absent). */
+static uint64_t status_bytes(const char *key)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return 0;
+    char line[256];
+    size_t kl = strlen(key);
+    uint64_t v = 0;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, key, kl) && line[kl] == ':') {
+            v = strtoull(line + kl + 1, NULL, 10) * 1024;
+            break;
+        }
+    fclose(f);
+    return v;
+}
+
+/* Reset VmHWM to the current RSS (Linux >= 4.0). Returns 0 on success. */
+static int reset_peak(void)
+{
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (!f)
+        return -1;
+    int rc = fputs("5", f) < 0;
+    return fclose(f) != 0 || rc ? -1 : 0;
+}
+
+/* Major page faults (pages read from disk) of this process so far. */
+static long major_faults(void)
+{
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return u.ru_majflt;
+}
+
 static void *write_loop(void *arg)
 {
     writer *wr = arg;
     const cfg *k = wr->k;
     ndl_id *ids = malloc(k->batch * sizeof *ids);
     float *v = malloc((size_t)k->batch * k->dim * sizeof *v);
-    fill(v, (size_t)k->batch * k->dim, wr->w + 1);
-    uint64_t next = (uint64_t)wr->w << 40;
+    ndl_write_options wo;
+    ndl_write_options_init(&wo);
+    wo.threads = k->threads;
+    uint64_t next = (uint64_t)wr->w << 40, batch_no = 0;
     while (!atomic_load(wr->stop)) {
+        /* a fresh stream per (writer, batch): ~1 ns per float, under 1% of
+         * an insert at d=128 */
+        fill(v, (size_t)k->batch * k->dim, ((uint64_t)wr->w << 32) + batch_no++);
         for (uint32_t i = 0; i < k->batch; i++)
             ids[i] = ndl_id_u64(next++);
         ndl_error e;
-        if (ndl_collection_upsert(wr->c, k->batch, ids, v, NULL, &e) != NDL_OK) {
+        if (ndl_collection_upsert(wr->c, k->batch, ids, v, &wo, &e) != NDL_OK) {
             fprintf(stderr, "upsert: %s\n", e.msg);
+            wr->failed = 1;
             break;
         }
         wr->written += k->batch;
@@ -99,6 +169,8 @@ static ndl_collection *create(ndl_db *db, const cfg *k)
     ndl_collection_config c;
     ndl_collection_config_init(&c);
     c.dimension = k->dim;
+    c.hnsw_m = k->m;
+    c.hnsw_ef_construction = k->ef_construction;
     ndl_error e;
     if (ndl_index_parse(k->index, &c.index, &e) != NDL_OK) {
         fprintf(stderr, "%s\n", e.msg);
@@ -112,6 +184,15 @@ static ndl_collection *create(ndl_db *db, const cfg *k)
     return coll;
 }
 
+static void close_db(ndl_db *db)
+{
+    ndl_error e;
+    if (ndl_db_close(db, &e) != NDL_OK) {
+        fprintf(stderr, "close: %s\n", e.msg);
+        exit(1);
+    }
+}
+
 static void run_ingest(const cfg *k)
 {
     ndl_db *db = open_db(k);
@@ -121,40 +202,55 @@ static void run_ingest(const cfg *k)
     pthread_t *t = calloc(k->writers, sizeof *t);
     double t0 = now_s();
     for (uint32_t i = 0; i < k->writers; i++) {
-        ws[i] = (writer){c, k, i, &stop, 0};
+        ws[i] = (writer){c, k, i, &stop, 0, 0};
         pthread_create(&t[i], NULL, write_loop, &ws[i]);
     }
     struct timespec d = {(time_t)k->seconds, (long)((k->seconds - (double)(time_t)k->seconds) * 1e9)};
     nanosleep(&d, NULL);
     atomic_store(&stop, 1);
     uint64_t total = 0;
+    int failed = 0;
     for (uint32_t i = 0; i < k->writers; i++) {
         pthread_join(t[i], NULL);
         total += ws[i].written;
+        failed |= ws[i].failed;
     }
     double el = now_s() - t0;
     printf("{\"bench\":\"ingest\",\"dim\":%u,\"batch\":%u,\"writers\":%u,\"fsync\":\"%s\","
-           "\"index\":\"%s\",\"vectors\":%llu,\"seconds\":%.2f,\"vectors_per_s\":%.1f}\n",
-           k->dim, k->batch, k->writers, k->fsync, k->index, (unsigned long long)total, el,
-           (double)total / el);
-    ndl_db_close(db, NULL);
+           "\"index\":\"%s\",\"threads\":%u,\"vectors\":%llu,\"seconds\":%.2f,"
+           "\"vectors_per_s\":%.1f}\n",
+           k->dim, k->batch, k->writers, k->fsync, k->index, k->threads,
+           (unsigned long long)total, el, (double)total / el);
+    fflush(stdout);
+    close_db(db);
     free(ws);
     free(t);
+    if (failed)
+        exit(1);
 }
 
-static void run_reopen(const cfg *k)
+static int progress(void *ctx, uint64_t done, uint64_t total)
 {
-    ndl_db *db = open_db(k);
-    ndl_collection *c = create(db, k);
-    const uint32_t chunk = 50000;
+    (void)total;
+    fprintf(stderr, "\rbuilt %llu", (unsigned long long)(*(uint64_t *)ctx + done));
+    return 0;
+}
+
+/* Upsert ids first..first+n-1 (vectors seeded by position) in calls of
+ * k->chunk on k->threads index threads. */
+static void build(ndl_collection *c, const cfg *k, uint64_t n)
+{
+    uint32_t chunk = k->chunk ? k->chunk : 50000;
     ndl_id *ids = malloc(chunk * sizeof *ids);
     float *v = malloc((size_t)chunk * k->dim * sizeof *v);
     ndl_write_options w;
     ndl_write_options_init(&w);
-    w.threads = 2;
-    double tb = now_s();
-    for (uint64_t first = 0; first < k->n; first += chunk) {
-        uint32_t m = (uint32_t)(k->n - first < chunk ? k->n - first : chunk);
+    w.threads = k->threads;
+    uint64_t first = 0;
+    w.progress = progress;
+    w.progress_ctx = &first;
+    for (first = 0; first < n; first += chunk) {
+        uint32_t m = (uint32_t)(n - first < chunk ? n - first : chunk);
         fill(v, (size_t)m * k->dim, first + 7);
         for (uint32_t i = 0; i < m; i++)
             ids[i] = ndl_id_u64(first + i);
@@ -163,36 +259,139 @@ static void run_reopen(const cfg *k)
             fprintf(stderr, "upsert: %s\n", e.msg);
             exit(1);
         }
-        fprintf(stderr, "\rbuilt %llu", (unsigned long long)(first + m));
     }
-    double build = now_s() - tb;
-    double tc = now_s();
-    ndl_db_close(db, NULL); /* checkpoint */
-    double close_s = now_s() - tc;
+    fprintf(stderr, "\n");
+    free(ids);
+    free(v);
+}
+
+static void run_reopen(const cfg *k)
+{
+    double build_s = 0, close_s = 0;
+    if (!k->reuse) {
+        ndl_db *db = open_db(k);
+        ndl_collection *c = create(db, k);
+        double tb = now_s();
+        build(c, k, k->n);
+        build_s = now_s() - tb;
+        double tc = now_s();
+        close_db(db); /* checkpoint */
+        close_s = now_s() - tc;
+    }
+    float *q = malloc((size_t)101 * k->dim * sizeof *q);
+    fill(q, (size_t)101 * k->dim, 987654321);
+    uint64_t rss0 = status_bytes("VmRSS"), anon0 = status_bytes("RssAnon");
+    long mf0 = major_faults();
     double t0 = now_s();
-    db = open_db(k);
+    ndl_db *db = open_db(k);
+    double db_open = now_s() - t0;
     ndl_error e;
+    ndl_collection *c;
     if (ndl_collection_open(db, "bench", &c, &e) != NDL_OK) {
         fprintf(stderr, "reopen: %s\n", e.msg);
         exit(1);
     }
     double reopen = now_s() - t0;
+    long mf1 = major_faults();
+    uint64_t rss1 = status_bytes("VmRSS"), anon1 = status_bytes("RssAnon"),
+             file1 = status_bytes("RssFile");
     /* first search after reopen (touches the mapped pages it needs) */
     ndl_search_params p;
     ndl_search_params_init(&p);
     ndl_results *r;
     double ts = now_s();
-    ndl_collection_search(c, v, &p, &r, NULL);
+    if (ndl_collection_search(c, q, &p, &r, &e) != NDL_OK) {
+        fprintf(stderr, "search: %s\n", e.msg);
+        exit(1);
+    }
     double first = now_s() - ts;
+    long mf2 = major_faults();
     ndl_results_free(r);
-    fprintf(stderr, "\n");
-    printf("{\"bench\":\"reopen\",\"dim\":%u,\"n\":%llu,\"index\":\"%s\",\"build_s\":%.2f,"
-           "\"checkpoint_s\":%.3f,\"reopen_s\":%.3f,\"first_search_ms\":%.2f,\"count\":%llu}\n",
-           k->dim, (unsigned long long)k->n, k->index, build, close_s, reopen, first * 1e3,
-           (unsigned long long)ndl_collection_count(c));
-    ndl_db_close(db, NULL);
-    free(ids);
+    ts = now_s();
+    for (int i = 1; i <= 100; i++) {
+        if (ndl_collection_search(c, q + (size_t)i * k->dim, &p, &r, &e) != NDL_OK) {
+            fprintf(stderr, "search: %s\n", e.msg);
+            exit(1);
+        }
+        ndl_results_free(r);
+    }
+    double next = (now_s() - ts) / 100;
+    uint64_t rss2 = status_bytes("VmRSS"), anon2 = status_bytes("RssAnon"),
+             file2 = status_bytes("RssFile");
+    ndl_collection_info info;
+    ndl_collection_info_get(c, &info, NULL);
+    printf("{\"bench\":\"reopen\",\"dim\":%u,\"n\":%llu,\"index\":\"%s\",\"m\":%u,"
+           "\"ef_construction\":%u,\"reused\":%d,\"build_s\":%.2f,\"checkpoint_s\":%.3f,"
+           "\"db_open_s\":%.4f,\"reopen_s\":%.3f,\"first_search_ms\":%.2f,\"next_search_ms\":%.3f,"
+           "\"major_faults_open\":%ld,\"major_faults_first_search\":%ld,"
+           "\"rss_before_mb\":%.1f,\"rss_after_open_mb\":%.1f,\"anon_growth_mb\":%.1f,"
+           "\"file_rss_mb\":%.1f,\"rss_after_searches_mb\":%.1f,\"anon_growth_after_searches_mb\":%.1f,"
+           "\"file_rss_after_searches_mb\":%.1f,\"disk_mb\":%.1f,\"count\":%llu}\n",
+           k->dim, (unsigned long long)(info.count + info.deleted),
+           info.config.index == NDL_INDEX_HNSW ? "hnsw" : "flat",
+           info.config.hnsw_m, info.config.hnsw_ef_construction, k->reuse, build_s, close_s,
+           db_open, reopen, first * 1e3, next * 1e3, mf1 - mf0, mf2 - mf1, (double)rss0 / 1048576.0,
+           (double)rss1 / 1048576.0, (double)(anon1 - anon0) / 1048576.0,
+           (double)file1 / 1048576.0, (double)rss2 / 1048576.0,
+           (double)(anon2 - anon0) / 1048576.0, (double)file2 / 1048576.0,
+           (double)info.disk_bytes / 1048576.0, (unsigned long long)ndl_collection_count(c));
+    fflush(stdout);
+    close_db(db);
+    free(q);
+}
+
+/* One upsert of n vectors: peak and resident memory against the raw size. */
+static void run_memory(const cfg *k)
+{
+    size_t raw = (size_t)k->n * k->dim * sizeof(float);
+    float *v = malloc(raw);
+    ndl_id *ids = malloc(k->n * sizeof *ids);
+    if (!v || !ids) {
+        fprintf(stderr, "out of memory for the input\n");
+        exit(1);
+    }
+    fill(v, (size_t)k->n * k->dim, 7); /* touches every input page */
+    for (uint64_t i = 0; i < k->n; i++)
+        ids[i] = ndl_id_u64(i);
+    if (reset_peak() != 0) {
+        fprintf(stderr, "cannot reset VmHWM through /proc/self/clear_refs\n");
+        exit(1);
+    }
+    uint64_t rss0 = status_bytes("VmRSS"), anon0 = status_bytes("RssAnon");
+    uint64_t hwm0 = status_bytes("VmHWM");
+    ndl_db *db = open_db(k);
+    ndl_collection *c = create(db, k);
+    ndl_write_options w;
+    ndl_write_options_init(&w);
+    w.threads = k->threads;
+    ndl_error e;
+    double t0 = now_s();
+    if (ndl_collection_upsert(c, k->n, ids, v, &w, &e) != NDL_OK) {
+        fprintf(stderr, "upsert: %s\n", e.msg);
+        exit(1);
+    }
+    double el = now_s() - t0;
+    uint64_t hwm1 = status_bytes("VmHWM"), rss1 = status_bytes("VmRSS"),
+             anon1 = status_bytes("RssAnon");
+    ndl_collection_info info;
+    ndl_collection_info_get(c, &info, NULL);
+    double tc = now_s();
+    close_db(db); /* checkpoint */
+    double close_s = now_s() - tc;
+    uint64_t hwm2 = status_bytes("VmHWM");
+    const double mb = 1048576.0;
+    printf("{\"bench\":\"memory\",\"dim\":%u,\"n\":%llu,\"fsync\":\"%s\",\"threads\":%u,"
+           "\"upsert_s\":%.2f,\"checkpoint_s\":%.2f,\"raw_mb\":%.1f,\"rss_before_mb\":%.1f,"
+           "\"hwm_before_mb\":%.1f,\"peak_growth_mb\":%.1f,\"rss_growth_mb\":%.1f,"
+           "\"anon_growth_mb\":%.1f,\"peak_growth_with_checkpoint_mb\":%.1f,"
+           "\"collection_memory_mb\":%.1f,\"peak_over_raw\":%.2f,\"rss_over_raw\":%.2f}\n",
+           k->dim, (unsigned long long)k->n, k->fsync, k->threads, el, close_s, raw / mb,
+           rss0 / mb, hwm0 / mb, (double)(hwm1 - rss0) / mb, ((double)rss1 - (double)rss0) / mb,
+           ((double)anon1 - (double)anon0) / mb, (double)(hwm2 - rss0) / mb,
+           (double)info.memory_bytes / mb, (double)(hwm1 - rss0) / (double)raw,
+           ((double)rss1 - (double)rss0) / (double)raw);
     free(v);
+    free(ids);
 }
 
 /* Build n vectors, then delete every third id in one call: the cost of
@@ -208,7 +407,7 @@ static void run_delete(const cfg *k)
         ids[i] = ndl_id_u64(i);
     ndl_write_options w;
     ndl_write_options_init(&w);
-    w.threads = 2;
+    w.threads = k->threads;
     ndl_error e;
     if (ndl_collection_upsert(c, k->n, ids, v, &w, &e) != NDL_OK) {
         fprintf(stderr, "upsert: %s\n", e.msg);
@@ -226,16 +425,30 @@ static void run_delete(const cfg *k)
     printf("{\"bench\":\"delete\",\"dim\":%u,\"n\":%llu,\"index\":\"%s\",\"deleted\":%zu,"
            "\"seconds\":%.3f,\"us_per_delete\":%.1f}\n",
            k->dim, (unsigned long long)k->n, k->index, nd, el, el / (double)nd * 1e6);
-    ndl_db_close(db, NULL);
+    close_db(db);
     free(ids);
     free(v);
+}
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: ingest_bench ingest|reopen|memory|delete [--dim D] [--batch B] [--writers W]\n"
+            "       [--fsync always|batch|none] [--index flat|hnsw] [--seconds S] [--n N]\n"
+            "       [--threads T] [--m M] [--ef-construction E] [--chunk C] [--reuse 0|1]\n"
+            "       [--dir DIR]\n");
 }
 
 int main(int argc, char **argv)
 {
     cfg k = {.mode = argc > 1 ? argv[1] : "", .dir = "/tmp/needle-ingest-bench",
              .fsync = "always", .index = "hnsw", .dim = 128, .batch = 1, .writers = 1,
+             .threads = 0, .m = 16, .ef_construction = 200, .chunk = 50000, .reuse = 0,
              .seconds = 3, .n = 100000};
+    if ((argc - 2) % 2 != 0) {
+        usage();
+        return 2;
+    }
     for (int i = 2; i + 1 < argc; i += 2) {
         const char *a = argv[i], *v = argv[i + 1];
         if (!strcmp(a, "--dim")) k.dim = (uint32_t)atoi(v);
@@ -245,22 +458,38 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--index")) k.index = v;
         else if (!strcmp(a, "--seconds")) k.seconds = atof(v);
         else if (!strcmp(a, "--n")) k.n = strtoull(v, NULL, 10);
+        else if (!strcmp(a, "--threads")) k.threads = (uint32_t)atoi(v);
+        else if (!strcmp(a, "--m")) k.m = (uint32_t)atoi(v);
+        else if (!strcmp(a, "--ef-construction")) k.ef_construction = (uint32_t)atoi(v);
+        else if (!strcmp(a, "--chunk")) k.chunk = (uint32_t)atoi(v);
+        else if (!strcmp(a, "--reuse")) k.reuse = atoi(v);
         else if (!strcmp(a, "--dir")) k.dir = v;
-        else { fprintf(stderr, "unknown option %s\n", a); return 2; }
+        else { fprintf(stderr, "unknown option %s\n", a); usage(); return 2; }
     }
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", k.dir);
-    if (system(cmd) != 0)
-        return 1;
+    if (k.dim == 0 || k.batch == 0 || k.writers == 0 || k.n == 0) {
+        usage();
+        return 2;
+    }
+    /* index threads per upsert call: 1 for ingest (the writer builds its
+     * own batch), 2 for the bulk builds of reopen/memory/delete */
+    if (k.threads == 0)
+        k.threads = !strcmp(k.mode, "ingest") ? 1 : 2;
+    if (!k.reuse) {
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", k.dir);
+        if (system(cmd) != 0)
+            return 1;
+    }
     if (!strcmp(k.mode, "ingest"))
         run_ingest(&k);
     else if (!strcmp(k.mode, "reopen"))
         run_reopen(&k);
+    else if (!strcmp(k.mode, "memory"))
+        run_memory(&k);
     else if (!strcmp(k.mode, "delete"))
         run_delete(&k);
     else {
-        fprintf(stderr, "usage: ingest_bench ingest|reopen|delete [--dim D] [--batch B] [--writers W] "
-                        "[--fsync always|batch|none] [--index flat|hnsw] [--seconds S] [--n N]\n");
+        usage();
         return 2;
     }
     return 0;
