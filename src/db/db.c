@@ -116,6 +116,9 @@ NDL_API ndl_status ndl_db_open(const char *path, const ndl_db_options *opts, ndl
         return ndl_err(err, NDL_INVALID, "database path is empty");
     if ((unsigned)opts->fsync > NDL_FSYNC_NONE)
         return ndl_err(err, NDL_INVALID, "unknown fsync mode %d", (int)opts->fsync);
+    if (opts->max_payload_bytes < 2 || opts->max_payload_bytes > NDL_PAYLOAD_BYTES_MAX)
+        return ndl_err(err, NDL_INVALID, "max_payload_bytes %u is out of range 2..%d",
+                       opts->max_payload_bytes, NDL_PAYLOAD_BYTES_MAX);
     ndl_status rc = check_or_make_marker(path, opts, err);
     if (rc != NDL_OK)
         return rc;
@@ -128,6 +131,7 @@ NDL_API ndl_status ndl_db_open(const char *path, const ndl_db_options *opts, ndl
     db->read_only = opts->read_only != 0;
     db->fsync = opts->fsync;
     db->checkpoint_wal_bytes = opts->checkpoint_wal_bytes;
+    db->max_payload_bytes = opts->max_payload_bytes;
     char *lock = db_path_join(path, DB_LOCK_FILE);
     db->lock_fd = lock ? open(lock, (db->read_only ? O_RDONLY : O_RDWR) | O_CREAT | O_CLOEXEC, 0644)
                        : -1;

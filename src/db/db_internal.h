@@ -8,6 +8,7 @@
  *   DATA/<name>/vectors.<gen>   sfile "VECS": slot-ordered vector records
  *   DATA/<name>/ids.<gen>       sfile "IDS ": per-slot id or deleted mark
  *   DATA/<name>/graph.<gen>     sfile "HNSW": the HNSW graph (hnsw only)
+ *   DATA/<name>/payloads.<gen>  sfile "PAYL": per-slot payload texts
  *   DATA/<name>/wal/            the write-ahead log (storage/wal.h): records
  *                               after the manifest's checkpoint LSN
  * A checkpoint writes generation gen+1 files, then publishes a new MANIFEST
@@ -20,7 +21,9 @@
 #include <stdatomic.h>
 
 #include "db/idmap.h"
+#include "db/log_records.h"
 #include "index/index.h"
+#include "payload/store.h"
 #include "storage/arena.h"
 #include "storage/wal.h"
 #include "util/base.h"
@@ -29,7 +32,7 @@
 #define DB_MARKER_FILE "NEEDLE_DB"
 #define DB_LOCK_FILE "LOCK"
 #define COLL_MANIFEST "MANIFEST"
-#define MANIFEST_VERSION 2   /* 2 adds the checkpoint LSN; 1 is still read */
+#define MANIFEST_VERSION 3   /* 2 adds the checkpoint LSN, 3 the file set; 1, 2 still read */
 #define VECS_VERSION 1
 #define IDS_VERSION 1
 
@@ -44,6 +47,7 @@ struct ndl_collection {
     index_space space;
     vec_arena vectors;             /* one record per slot */
     idmap ids;                     /* guarded by map_lock (table); slots lock-free */
+    payload_store payloads;        /* texts replaced under map_lock (write) */
     bitset hidden;                 /* slot not visible: deleted, replaced or not yet inserted */
     vindex *flat;                   /* exact search, always present */
     vindex *ann;                    /* HNSW, or NULL for flat collections */
@@ -67,6 +71,7 @@ struct ndl_db {
     bool read_only;
     ndl_fsync fsync;
     uint64_t checkpoint_wal_bytes;
+    uint32_t max_payload_bytes;
     pthread_mutex_t lock;          /* registry */
     ndl_collection *open;          /* open collections */
 
@@ -88,7 +93,9 @@ ndl_status coll_check_config(const ndl_collection_config *cfg, ndl_error *err);
 
 /* write.c: apply a validated mutation (live or replayed); write_lock held */
 ndl_status coll_apply_upsert(ndl_collection *c, size_t n, const ndl_id *ids, const float *vectors,
-                             const ndl_write_options *opts, ndl_error *err);
+                             const log_text *payloads, const ndl_write_options *opts,
+                             ndl_error *err);
+ndl_status coll_apply_payload(ndl_collection *c, ndl_id id, log_text payload, ndl_error *err);
 ndl_status coll_apply_delete(ndl_collection *c, size_t n, const ndl_id *ids, size_t *deleted,
                              ndl_error *err);
 

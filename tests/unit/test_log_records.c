@@ -22,7 +22,7 @@ static void encode_sample(log_buf *b, uint32_t dim)
     float v[3 * 4];
     for (int i = 0; i < 12; i++)
         v[i] = (float)i * 0.5f - 2.0f;
-    assert_int_equal(log_encode_upsert(b, 3, ids, dim, v, NULL), NDL_OK);
+    assert_int_equal(log_encode_upsert(b, 3, ids, dim, NULL, v, NULL), NDL_OK);
 }
 
 static void test_upsert_round_trip(void **state)
@@ -31,7 +31,7 @@ static void test_upsert_round_trip(void **state)
     log_buf b = {0};
     encode_sample(&b, 4);
     log_batch out;
-    assert_int_equal(log_decode_upsert(b.p, b.len, 4, &out, NULL), NDL_OK);
+    assert_int_equal(log_decode_upsert(b.p, b.len, LOG_UPSERT_P, 4, &out, NULL), NDL_OK);
     assert_int_equal(out.n, 3);
     assert_null(out.ids[0].str);
     assert_int_equal(out.ids[0].num, 7);
@@ -67,7 +67,7 @@ static void test_every_truncation_is_refused(void **state)
     for (size_t len = 0; len < b.len; len++) {
         log_batch out;
         ndl_error e;
-        assert_int_equal(log_decode_upsert(b.p, len, 4, &out, &e), NDL_CORRUPT);
+        assert_int_equal(log_decode_upsert(b.p, len, LOG_UPSERT_P, 4, &out, &e), NDL_CORRUPT);
         assert_non_null(strstr(e.msg, "log record"));
     }
     log_buf_free(&b);
@@ -81,7 +81,7 @@ static void test_bad_fields_are_refused(void **state)
     log_batch out;
     ndl_error e;
     /* another dimension than the collection's */
-    assert_int_equal(log_decode_upsert(b.p, b.len, 5, &out, &e), NDL_CORRUPT);
+    assert_int_equal(log_decode_upsert(b.p, b.len, LOG_UPSERT_P, 5, &out, &e), NDL_CORRUPT);
     assert_non_null(strstr(e.msg, "dimension"));
     /* a count the record cannot hold: refused before any allocation */
     uint8_t *p = ndl_malloc(b.len);
@@ -89,13 +89,13 @@ static void test_bad_fields_are_refused(void **state)
     uint32_t huge = 0x7fffffff;
     memcpy(p, &huge, 4);
     ndl_alloc_fail_after(0); /* any allocation would fail the test's expectation */
-    assert_int_equal(log_decode_upsert(p, b.len, 4, &out, &e), NDL_CORRUPT);
+    assert_int_equal(log_decode_upsert(p, b.len, LOG_UPSERT_P, 4, &out, &e), NDL_CORRUPT);
     ndl_alloc_fail_after(-1);
     /* a string id longer than the limit */
     memcpy(p, b.p, b.len);
     uint32_t bad_len = NDL_ID_STR_MAX + 1;
     memcpy(p + 8 + 12, &bad_len, 4); /* second id's tag: after n, dim and id 1 */
-    assert_int_equal(log_decode_upsert(p, b.len, 4, &out, &e), NDL_CORRUPT);
+    assert_int_equal(log_decode_upsert(p, b.len, LOG_UPSERT_P, 4, &out, &e), NDL_CORRUPT);
     assert_non_null(strstr(e.msg, "bad length"));
     /* trailing bytes after a delete */
     ndl_id one = ndl_id_u64(1);
@@ -119,7 +119,7 @@ static void test_encode_out_of_memory(void **state)
     ndl_error e;
     ndl_id id = ndl_id_u64(1);
     float v[4] = {0};
-    assert_int_equal(log_encode_upsert(&b, 1, &id, 4, v, &e), NDL_NOMEM);
+    assert_int_equal(log_encode_upsert(&b, 1, &id, 4, NULL, v, &e), NDL_NOMEM);
     ndl_alloc_fail_after(-1);
     log_buf_free(&b);
 }
