@@ -1,12 +1,13 @@
 /*
  * test_crash.c -- kill -9 at random moments. A child process writes batches
- * (upserts and deletes, each one call) and reports each acknowledged one
- * through a pipe;
+ * (upserts with payloads, payload merges and deletes, each one call) and
+ * reports each acknowledged one through a pipe;
  * the parent kills it after a random delay -- during writes, during the
  * frequent checkpoints a tiny checkpoint threshold causes, or while the
  * child is still recovering -- then reopens the database and checks it
  * holds exactly the acknowledged batches, or those plus the one in flight
- * (applied whole, never half). Searches must match a brute-force model.
+ * (applied whole, never half): every vector and payload as the model says.
+ * Searches must match a brute-force model and ndl_collection_check passes.
  *
  * NEEDLE_CRASH_CYCLES sets the number of cycles (default 200).
  */
@@ -35,31 +36,43 @@
 
 static char dbdir[256];
 
-/* Batch b (1-based): upsert ids (b*7+j) % IDS with vectors that depend on
- * b, then delete ids (b*13+j) % IDS -- two log records per batch. */
+/* Batch b (1-based): upsert ids (b*7+j) % IDS with vectors and payloads
+ * that depend on b, merge a key into the payload of id (b*7) % IDS, then
+ * delete ids (b*13+j) % IDS -- three log records per batch. */
 static void batch_vector(uint32_t b, uint64_t id, float *v)
 {
     for (int j = 0; j < DIM; j++)
         v[j] = (float)sin((double)b * 0.3711 + (double)id * 1.2913 + j * 0.7) * 10.0f;
 }
 
-/* model state after `batches` batches: present[id], vectors */
+static void batch_payload(uint32_t b, uint64_t id, char *out, size_t cap)
+{
+    snprintf(out, cap, "{\"b\":%u,\"id\":%llu}", b, (unsigned long long)id);
+}
+
+/* model state after `batches` batches: present[id], vectors, payloads */
 typedef struct model {
     int present[IDS];
     float vec[IDS][DIM];
+    char payload[IDS][64];
 } model;
 
-/* Write s (1-based) is the upsert of batch (s+1)/2 when s is odd, its
- * delete when s is even: each is one acknowledged call, one log record. */
+/* Write s (1-based) is step (s-1) % 3 of batch (s+2)/3: 0 the upsert, 1 the
+ * merge, 2 the delete; each is one acknowledged call, one log record. */
 static void model_apply(model *m, uint32_t s)
 {
-    uint32_t b = (s + 1) / 2;
-    if (s & 1) {
+    uint32_t b = (s + 2) / 3;
+    if ((s - 1) % 3 == 0) {
         for (int j = 0; j < UPSERTS; j++) {
             uint64_t id = ((uint64_t)b * 7 + (uint64_t)j) % IDS;
             m->present[id] = 1;
             batch_vector(b, id, m->vec[id]);
+            batch_payload(b, id, m->payload[id], sizeof m->payload[id]);
         }
+    } else if ((s - 1) % 3 == 1) {
+        uint64_t id = ((uint64_t)b * 7) % IDS;
+        size_t len = strlen(m->payload[id]);
+        snprintf(m->payload[id] + len - 1, sizeof m->payload[id] - len + 1, ",\"m\":%u}", b);
     } else {
         for (int j = 0; j < DELETES; j++)
             m->present[((uint64_t)b * 13 + (uint64_t)j) % IDS] = 0;
@@ -84,15 +97,29 @@ static ndl_db *open_db(ndl_error *e)
 
 static int write_step(ndl_collection *c, uint32_t s)
 {
-    uint32_t b = (s + 1) / 2;
-    if (s & 1) {
+    uint32_t b = (s + 2) / 3;
+    if ((s - 1) % 3 == 0) {
         ndl_id ids[UPSERTS];
         float v[UPSERTS * DIM];
+        char texts[UPSERTS][64];
+        const char *payloads[UPSERTS];
         for (int j = 0; j < UPSERTS; j++) {
             ids[j] = ndl_id_u64(((uint64_t)b * 7 + (uint64_t)j) % IDS);
             batch_vector(b, ids[j].num, v + j * DIM);
+            batch_payload(b, ids[j].num, texts[j], sizeof texts[j]);
+            payloads[j] = texts[j];
         }
-        return ndl_collection_upsert(c, UPSERTS, ids, v, NULL, NULL) == NDL_OK ? 0 : -1;
+        return ndl_collection_upsert_points(c, UPSERTS, ids, v, payloads, NULL, NULL) == NDL_OK
+                   ? 0
+                   : -1;
+    }
+    if ((s - 1) % 3 == 1) {
+        char patch[32];
+        snprintf(patch, sizeof patch, "{\"m\":%u}", b);
+        return ndl_collection_set_payload(c, ndl_id_u64(((uint64_t)b * 7) % IDS), patch,
+                                          NDL_PAYLOAD_MERGE, NULL) == NDL_OK
+                   ? 0
+                   : -1;
     }
     ndl_id del[DELETES];
     for (int j = 0; j < DELETES; j++)
@@ -133,7 +160,15 @@ static int matches(ndl_collection *c, const model *m, char *why, size_t whylen)
     }
     for (int i = 0; i < IDS; i++) {
         float v[DIM];
-        ndl_status st = ndl_collection_get(c, ndl_id_u64((uint64_t)i), v, NULL);
+        char *payload = NULL;
+        ndl_status st = ndl_collection_get_point(c, ndl_id_u64((uint64_t)i), v, &payload, NULL);
+        int same_payload = st != NDL_OK || (payload && strcmp(payload, m->payload[i]) == 0);
+        if (!same_payload)
+            snprintf(why, whylen, "id %d has payload %s, model %s", i, payload ? payload : "none",
+                     m->payload[i]);
+        ndl_free(payload);
+        if (!same_payload)
+            return 0;
         if ((st == NDL_OK) != (m->present[i] != 0)) {
             snprintf(why, whylen, "id %d present=%d, model %d", i, st == NDL_OK, m->present[i]);
             return 0;
@@ -142,6 +177,11 @@ static int matches(ndl_collection *c, const model *m, char *why, size_t whylen)
             snprintf(why, whylen, "id %d has another vector", i);
             return 0;
         }
+    }
+    ndl_error e;
+    if (ndl_collection_check(c, &e) != NDL_OK) {
+        snprintf(why, whylen, "check: %.140s", e.msg);
+        return 0;
     }
     /* nearest live id to a stored vector is that id (distance 0), via HNSW */
     ndl_search_params p;
