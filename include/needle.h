@@ -271,6 +271,17 @@ NDL_API ndl_status ndl_collection_info_get(ndl_collection *c, ndl_collection_inf
  * is reported by ndl_collection_open itself. */
 NDL_API ndl_status ndl_collection_check(ndl_collection *c, ndl_error *err);
 
+/* Reclaim the slots of deleted and replaced points now: their vectors, ids,
+ * payloads and graph nodes leave memory, then a checkpoint rewrites the
+ * files without them (disk). Checkpoints also compact by themselves once at
+ * least a quarter of the slots (and 64 or more) are dead. Online: searches
+ * and gets continue (they see the collection before or after, never a mix);
+ * writers wait until the copy is done. Needs about the live data's size in
+ * extra memory while it runs. Returns NDL_OK, NDL_NOMEM (nothing changed),
+ * NDL_READ_ONLY, or a checkpoint error (NDL_IO, NDL_DISK_FULL: memory is
+ * compacted, the files are not yet). */
+NDL_API ndl_status ndl_collection_compact(ndl_collection *c, ndl_error *err);
+
 /* Frees memory the library handed to the caller (lists, ...). NULL no-op. */
 NDL_API void ndl_free(void *p);
 
@@ -386,7 +397,8 @@ NDL_API void ndl_search_params_init(ndl_search_params *p);
 
 typedef struct ndl_hit {
     ndl_id id;          /* str points into the results object */
-    uint32_t slot;      /* internal id */
+    uint32_t slot;      /* internal id at the time of the search (compaction
+                           renumbers slots) */
     float distance;     /* raw distance, SPEC section 1 */
     float score;        /* higher is more similar */
 } ndl_hit;
@@ -425,8 +437,10 @@ NDL_API const char *ndl_results_payload(const ndl_results *r, size_t query, size
 NDL_API uint64_t ndl_results_visited(const ndl_results *r);
 NDL_API void ndl_results_free(ndl_results *r);
 
-/* External id of an internal slot, for filter callbacks. String ids point
- * into the collection and stay valid until the slot is reclaimed; copy them.
+/* External id of an internal slot, for filter callbacks. Slots are
+ * renumbered by compaction, so a slot means something only inside the
+ * search that handed it out (a filter callback); a string id points into
+ * the collection and is valid for that long too; copy it.
  * Returns NDL_OK or NDL_NOT_FOUND (free or deleted slot). */
 NDL_API ndl_status ndl_collection_slot_id(ndl_collection *c, uint32_t slot, ndl_id *out);
 
