@@ -69,6 +69,7 @@ struct ndl_db {
     uint64_t checkpoint_wal_bytes;
     pthread_mutex_t lock;          /* registry */
     ndl_collection *open;          /* open collections */
+    struct catalog *catalog;       /* the create/drop log (catalog.h) */
 
     /* background checkpoints (checkpointer.c) */
     uint32_t checkpoint_interval_ms;
