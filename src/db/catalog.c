@@ -461,6 +461,15 @@ static ndl_status log_record(catalog *cat, uint32_t type, const rec_buf *b, uint
     return rc == NDL_OK ? wal_commit(cat->log, *lsn, err) : rc;
 }
 
+/* log_record for a create or drop, once the catalog takes them */
+static ndl_status log_op(const ndl_db *db, uint32_t type, const rec_buf *b, uint64_t *lsn,
+                         ndl_error *err)
+{
+    *lsn = 0;
+    ndl_status rc = check_writable(db, err);
+    return rc == NDL_OK ? log_record(db->catalog, type, b, lsn, err) : rc;
+}
+
 static ndl_status log_cancel(catalog *cat, uint64_t lsn, ndl_error *err)
 {
     rec_buf b = {.len = 0};
@@ -484,17 +493,14 @@ ndl_status catalog_create(ndl_db *db, const char *name, const ndl_collection_con
 {
     catalog *cat = db->catalog;
     ndl_error local;
-    if (!err)
-        err = &local;
-    ndl_status rc = check_writable(db, err);
-    if (rc != NDL_OK)
-        return rc;
+    err = err ? err : &local;
     rec_buf b;
     encode_create(&b, name, cfg);
     uint64_t lsn;
     /* a failed commit needs no undo: if the record is on disk after all,
      * the next open creates the collection, empty -- never half of one */
-    if ((rc = log_record(cat, CATALOG_CREATE, &b, &lsn, err)) != NDL_OK)
+    ndl_status rc = log_op(db, CATALOG_CREATE, &b, &lsn, err);
+    if (rc != NDL_OK)
         return rc;
     if ((rc = coll_create_files(db, name, cfg, err)) == NDL_OK)
         return NDL_OK;
@@ -521,15 +527,12 @@ ndl_status catalog_drop(ndl_db *db, const char *name, ndl_error *err)
 {
     catalog *cat = db->catalog;
     ndl_error local;
-    if (!err)
-        err = &local;
-    ndl_status rc = check_writable(db, err);
-    if (rc != NDL_OK)
-        return rc;
+    err = err ? err : &local;
     rec_buf b;
     put_head(&b, name);
     uint64_t lsn;
-    if ((rc = log_record(cat, CATALOG_DROP, &b, &lsn, err)) != NDL_OK) {
+    ndl_status rc = log_op(db, CATALOG_DROP, &b, &lsn, err);
+    if (rc != NDL_OK) {
         if (lsn) /* on disk or not: the next open decides, nothing may write to it meanwhile */
             set_doubt(cat, name, "drop", err->msg);
         return rc;

@@ -169,15 +169,51 @@ static int matches(ndl_collection *c, const model *m, char *why, size_t whylen)
     return 1;
 }
 
+/* Point dbdir at an empty /tmp/needle-crash-<tag><pid>, put the command
+ * that removes it in rm; returns the cycles to run (NEEDLE_CRASH_CYCLES,
+ * default 200, divided by div). */
+static int start_loop(const char *tag, int div, char *rm, size_t rmlen)
+{
+    const char *env = getenv("NEEDLE_CRASH_CYCLES");
+    snprintf(dbdir, sizeof dbdir, "/tmp/needle-crash-%s%d", tag, (int)getpid());
+    snprintf(rm, rmlen, "rm -rf %s", dbdir);
+    assert_int_equal(system(rm), 0);
+    return (env ? atoi(env) : 200) / div;
+}
+
+/* Fork fn(first, pipe) and kill -9 it after 0..80 ms (sometimes before it
+ * finished recovering); returns the last step it acknowledged (first - 1
+ * if none). */
+static uint32_t run_and_kill(void (*fn)(uint32_t, int), uint32_t first, int cycle)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        fn(first, fds[1]);
+    }
+    close(fds[1]);
+    struct timespec ts = {0, (long)(rand() % 80000) * 1000L};
+    nanosleep(&ts, NULL);
+    kill(pid, SIGKILL);
+    int status;
+    waitpid(pid, &status, 0);
+    if (WIFEXITED(status))
+        fail_msg("cycle %d: child exited with %d before the kill", cycle, WEXITSTATUS(status));
+    uint32_t acked = first - 1, s;
+    while (read(fds[0], &s, sizeof s) == sizeof s)
+        acked = s;
+    close(fds[0]);
+    return acked;
+}
+
 static void test_kill9_loop(void **state)
 {
     (void)state;
-    const char *env = getenv("NEEDLE_CRASH_CYCLES");
-    int cycles = env ? atoi(env) : 200;
-    snprintf(dbdir, sizeof dbdir, "/tmp/needle-crash-%d", (int)getpid());
     char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dbdir);
-    assert_int_equal(system(cmd), 0);
+    int cycles = start_loop("", 1, cmd, sizeof cmd);
     ndl_error e;
     ndl_db *db = open_db(&e);
     assert_non_null(db);
@@ -194,27 +230,7 @@ static void test_kill9_loop(void **state)
     int in_flight_seen = 0, killed_before_any = 0;
     static model m;
     for (int cycle = 0; cycle < cycles; cycle++) {
-        int fds[2];
-        assert_int_equal(pipe(fds), 0);
-        pid_t pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-            close(fds[0]);
-            child(done + 1, fds[1]);
-        }
-        close(fds[1]);
-        /* 0..80 ms: sometimes before the child finished recovering */
-        struct timespec ts = {0, (long)(rand() % 80000) * 1000L};
-        nanosleep(&ts, NULL);
-        kill(pid, SIGKILL);
-        int status;
-        waitpid(pid, &status, 0);
-        if (WIFEXITED(status))
-            fail_msg("cycle %d: child exited with %d before the kill", cycle, WEXITSTATUS(status));
-        uint32_t acked = done, b;
-        while (read(fds[0], &b, sizeof b) == sizeof b)
-            acked = b;
-        close(fds[0]);
+        uint32_t acked = run_and_kill(child, done + 1, cycle);
         if (acked == done)
             killed_before_any++;
 
@@ -336,12 +352,8 @@ static int side_matches(ndl_db *db, uint32_t k, char *why, size_t whylen)
 static void test_kill9_catalog_loop(void **state)
 {
     (void)state;
-    const char *env = getenv("NEEDLE_CRASH_CYCLES");
-    int cycles = (env ? atoi(env) : 200) / 2;
-    snprintf(dbdir, sizeof dbdir, "/tmp/needle-crash-cat-%d", (int)getpid());
     char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dbdir);
-    assert_int_equal(system(cmd), 0);
+    int cycles = start_loop("cat-", 2, cmd, sizeof cmd);
     ndl_error e;
     ndl_db *db = open_db(&e);
     assert_non_null(db);
@@ -350,27 +362,7 @@ static void test_kill9_catalog_loop(void **state)
     uint32_t done = 0; /* ops the database holds */
     int in_flight_seen = 0;
     for (int cycle = 0; cycle < cycles; cycle++) {
-        int fds[2];
-        assert_int_equal(pipe(fds), 0);
-        pid_t pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-            close(fds[0]);
-            side_child(done + 1, fds[1]);
-        }
-        close(fds[1]);
-        struct timespec ts = {0, (long)(rand() % 80000) * 1000L};
-        nanosleep(&ts, NULL);
-        kill(pid, SIGKILL);
-        int status;
-        waitpid(pid, &status, 0);
-        if (WIFEXITED(status))
-            fail_msg("cycle %d: child exited with %d before the kill", cycle, WEXITSTATUS(status));
-        uint32_t acked = done, k;
-        while (read(fds[0], &k, sizeof k) == sizeof k)
-            acked = k;
-        close(fds[0]);
-
+        uint32_t acked = run_and_kill(side_child, done + 1, cycle);
         db = open_db(&e);
         if (!db)
             fail_msg("cycle %d: reopen failed: %s", cycle, e.msg);
