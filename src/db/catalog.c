@@ -96,26 +96,28 @@ typedef struct reader {
     const uint8_t *p, *end;
 } reader;
 
-static bool get_u32(reader *r, uint32_t *v)
+/* n bytes, little-endian */
+static bool get_le(reader *r, size_t n, uint64_t *v)
 {
-    if (r->end - r->p < 4)
+    if ((size_t)(r->end - r->p) < n)
         return false;
-    *v = (uint32_t)r->p[0] | (uint32_t)r->p[1] << 8 | (uint32_t)r->p[2] << 16 |
-         (uint32_t)r->p[3] << 24;
-    r->p += 4;
+    *v = 0;
+    for (size_t i = n; i-- > 0;)
+        *v = *v << 8 | r->p[i];
+    r->p += n;
     return true;
 }
 
-static bool get_u64(reader *r, uint64_t *v)
+static bool get_u32(reader *r, uint32_t *v)
 {
-    uint32_t lo, hi;
-    if (r->end - r->p < 8)
+    uint64_t x;
+    if (!get_le(r, 4, &x))
         return false;
-    get_u32(r, &lo);
-    get_u32(r, &hi);
-    *v = (uint64_t)hi << 32 | lo;
+    *v = (uint32_t)x;
     return true;
 }
+
+static bool get_u64(reader *r, uint64_t *v) { return get_le(r, 8, v); }
 
 static bool get_name(reader *r, char *name, char *why, size_t whylen)
 {
@@ -152,7 +154,7 @@ static bool get_config(reader *r, ndl_collection_config *cfg, char *why, size_t 
     cfg->index = (ndl_index_type)index;
     ndl_error e;
     if (coll_check_config(cfg, &e) != NDL_OK) {
-        snprintf(why, whylen, "bad collection config: %s", e.msg);
+        snprintf(why, whylen, "bad collection config: %.150s", e.msg);
         return false;
     }
     return true;
@@ -484,7 +486,7 @@ static ndl_status log_cancel(catalog *cat, uint64_t lsn, ndl_error *err)
 static void set_doubt(catalog *cat, const char *name, const char *what, const char *why)
 {
     snprintf(cat->doubt, sizeof cat->doubt, "%s", name);
-    snprintf(cat->failure, sizeof cat->failure, "the %s of '%s' failed and could not be undone (%.180s)",
+    snprintf(cat->failure, sizeof cat->failure, "the %s of '%s' failed and could not be undone (%.140s)",
              what, name, why);
 }
 

@@ -321,10 +321,10 @@ static int side_matches(ndl_db *db, uint32_t k, char *why, size_t whylen)
         unsigned j;
         ndl_collection *c;
         if (sscanf(names[i], "s%u", &j) != 1 || !side_exists(j, k)) {
-            snprintf(why, whylen, "'%s' exists", names[i]);
+            snprintf(why, whylen, "'%.100s' exists", names[i]);
             ok = 0;
         } else if (ndl_collection_open(db, names[i], &c, NULL) != NDL_OK) {
-            snprintf(why, whylen, "'%s' does not open", names[i]);
+            snprintf(why, whylen, "'%.100s' does not open", names[i]);
             ok = 0;
         } else {
             ndl_collection_close(c, NULL);
@@ -341,7 +341,7 @@ static int side_matches(ndl_db *db, uint32_t k, char *why, size_t whylen)
     struct dirent *de;
     while (ok && d && (de = readdir(d)))
         if (!strncmp(de->d_name, ".new-", 5) || !strncmp(de->d_name, ".dropped-", 9)) {
-            snprintf(why, whylen, "leftover '%s'", de->d_name);
+            snprintf(why, whylen, "leftover '%.100s'", de->d_name);
             ok = 0;
         }
     if (d)
