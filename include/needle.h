@@ -184,7 +184,11 @@ NDL_API void ndl_db_options_init(ndl_db_options *o);
 /* Open (or create) the database directory `path`.
  * Returns: NDL_OK; NDL_NOT_FOUND if absent and !create_if_missing;
  *   NDL_INVALID if the directory exists, is not empty and is not a needle
- *   database; NDL_IO on file-system errors; NDL_CORRUPT on a damaged marker.
+ *   database; NDL_IO on file-system errors; NDL_CORRUPT on a damaged marker
+ *   or catalog log (naming the file and offset, or the record);
+ *   NDL_UNSUPPORTED for a catalog record newer than this build.
+ * Unless read-only, opening finishes the creates and drops a crash
+ *   interrupted (docs/DESIGN.md, the catalog log).
  * Ownership: *out is owned by the caller; release with ndl_db_close().
  * opts may be NULL for defaults. */
 NDL_API ndl_status ndl_db_open(const char *path, const ndl_db_options *opts,
@@ -213,7 +217,10 @@ NDL_API int ndl_name_valid(const char *name);
 
 /* Create collection `name` and return an open handle.
  * Returns: NDL_OK; NDL_INVALID (bad name, dimension, metric/index values or
- *   HNSW parameters, each named); NDL_EXISTS; NDL_IO.
+ *   HNSW parameters, each named); NDL_EXISTS; NDL_READ_ONLY (database open
+ *   read-only, or creates refused after a catalog log failure until
+ *   reopened); NDL_DISK_FULL; NDL_IO.
+ * Durable when it returns NDL_OK: logged, committed, then created.
  * Ownership: *out belongs to the database; release with
  *   ndl_collection_close() (the db keeps it until then). out may be NULL. */
 NDL_API ndl_status ndl_collection_create(ndl_db *db, const char *name,
@@ -224,7 +231,8 @@ NDL_API ndl_status ndl_collection_create(ndl_db *db, const char *name,
  * Opening the same name twice returns the same handle with a second
  * reference; each open needs one close.
  * Returns: NDL_OK; NDL_NOT_FOUND; NDL_INVALID (bad name); NDL_CORRUPT (names
- *   the damaged file); NDL_IO. */
+ *   the damaged file); NDL_IO (also while a failed drop of it is in doubt,
+ *   until the database is reopened). */
 NDL_API ndl_status ndl_collection_open(ndl_db *db, const char *name,
                                        ndl_collection **out, ndl_error *err);
 
@@ -237,7 +245,9 @@ NDL_API ndl_status ndl_collection_flush(ndl_collection *c, ndl_error *err);
 NDL_API ndl_status ndl_collection_close(ndl_collection *c, ndl_error *err);
 
 /* Delete collection `name` and its files. It must not be open.
- * Returns: NDL_OK; NDL_NOT_FOUND; NDL_BUSY (still open); NDL_INVALID. */
+ * Durable when it returns NDL_OK (logged and committed first).
+ * Returns: NDL_OK; NDL_NOT_FOUND; NDL_BUSY (still open); NDL_INVALID;
+ *   NDL_READ_ONLY (as for create); NDL_DISK_FULL; NDL_IO. */
 NDL_API ndl_status ndl_collection_drop(ndl_db *db, const char *name, ndl_error *err);
 
 /* List collection names, sorted. *names is one allocation holding the array

@@ -77,6 +77,7 @@ struct ndl_db {
     uint32_t max_payload_bytes;
     pthread_mutex_t lock;          /* registry */
     ndl_collection *open;          /* open collections */
+    struct catalog *catalog;       /* the create/drop log (catalog.h) */
 
     /* background checkpoints (checkpointer.c) */
     uint32_t checkpoint_interval_ms;
