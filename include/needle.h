@@ -177,6 +177,10 @@ typedef struct ndl_db_options {
                                         0 = never) */
     uint32_t max_payload_bytes; /* limit of one point's payload, as canonical
                                    JSON text (default 65536; 2..NDL_PAYLOAD_BYTES_MAX) */
+    int salvage;            /* default 0. 1 = open damaged collections anyway,
+                               read-only: replay the log up to the first damaged
+                               record, rebuild a damaged graph from the vectors;
+                               implies read_only (docs/DESIGN.md, salvage) */
 } ndl_db_options;
 
 NDL_API void ndl_db_options_init(ndl_db_options *o);

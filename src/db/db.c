@@ -110,10 +110,13 @@ NDL_API ndl_status ndl_db_open(const char *path, const ndl_db_options *opts, ndl
 {
     *out = NULL;
     ndl_db_options defaults;
-    if (!opts) {
+    if (opts)
+        defaults = *opts;
+    else
         ndl_db_options_init(&defaults);
-        opts = &defaults;
-    }
+    if (defaults.salvage)
+        defaults.read_only = 1; /* salvage never writes */
+    opts = &defaults;
     if (!path || !*path)
         return ndl_err(err, NDL_INVALID, "database path is empty");
     if ((unsigned)opts->fsync > NDL_FSYNC_NONE)
@@ -130,6 +133,7 @@ NDL_API ndl_status ndl_db_open(const char *path, const ndl_db_options *opts, ndl
         ndl_free(db);
         return ndl_err(err, NDL_NOMEM, "out of memory");
     }
+    db->salvage = opts->salvage != 0;
     db->read_only = opts->read_only != 0;
     db->fsync = opts->fsync;
     db->checkpoint_wal_bytes = opts->checkpoint_wal_bytes;

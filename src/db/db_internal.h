@@ -72,6 +72,7 @@ struct ndl_db {
     char *path;
     int lock_fd;
     bool read_only;
+    bool salvage;         /* open damaged collections read-only (implies read_only) */
     ndl_fsync fsync;
     uint64_t checkpoint_wal_bytes;
     uint32_t max_payload_bytes;
