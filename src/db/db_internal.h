@@ -11,8 +11,9 @@
  *   DATA/<name>/payloads.<gen>  sfile "PAYL": per-slot payload texts
  *   DATA/<name>/wal/            the write-ahead log (storage/wal.h): records
  *                               after the manifest's checkpoint LSN
- * A checkpoint writes generation gen+1 files, then publishes a new MANIFEST
- * by atomic rename, then removes generation gen files.
+ * A checkpoint writes generation gen+1 files (from a snapshot, while writes
+ * go on), then publishes a new MANIFEST by atomic rename, then removes
+ * generation gen files and the log segments the new one covers.
  */
 #ifndef NDL_DB_INTERNAL_H
 #define NDL_DB_INTERNAL_H
@@ -52,7 +53,10 @@ struct ndl_collection {
     vindex *flat;                   /* exact search, always present */
     vindex *ann;                    /* HNSW, or NULL for flat collections */
 
-    pthread_mutex_t write_lock;    /* one writer: upsert, delete, checkpoint, compaction */
+    pthread_mutex_t checkpoint_lock; /* one checkpoint or compaction at a time; taken
+                                      before write_lock */
+    pthread_mutex_t write_lock;    /* one writer: upsert, delete, compaction, and a
+                                      checkpoint's snapshot and publish */
     pthread_rwlock_t swap_lock;    /* readers (search, get, info) hold it for a whole
                                       read; compaction takes it to swap structures */
     pthread_rwlock_t map_lock;     /* id table: readers get/lookup, writers apply */
@@ -85,6 +89,7 @@ struct ndl_db {
     pthread_t checkpointer;
     bool checkpointer_running;
     bool stopping;                 /* guarded by lock */
+    bool checkpoint_requested;     /* a log outgrew checkpoint_wal_bytes; lock */
     pthread_cond_t stop_cond;
 };
 
@@ -120,6 +125,7 @@ void coll_maybe_checkpoint(ndl_collection *c);
 /* checkpointer.c */
 void db_checkpointer_start(ndl_db *db);
 void db_checkpointer_stop(ndl_db *db);
+void db_checkpoint_request(ndl_db *db); /* wake it for the size trigger */
 
 /* db.c */
 char *db_path_join(const char *a, const char *b);

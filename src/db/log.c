@@ -149,5 +149,5 @@ void coll_maybe_checkpoint(ndl_collection *c)
 {
     uint64_t limit = c->db->checkpoint_wal_bytes;
     if (limit && wal_bytes(c->log) > limit)
-        coll_checkpoint(c, NULL); /* a failure leaves the log in charge; retried next time */
+        db_checkpoint_request(c->db); /* the background thread does it */
 }
