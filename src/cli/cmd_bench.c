@@ -401,12 +401,8 @@ int cmd_bench(int argc, char **argv)
     ndl_collection_info info;
     if ((rc = cli_coll_open(db, name, &c)) != CLI_OK)
         goto out;
-    ndl_error err = {0};
-    ndl_status st = ndl_collection_info_get(c, &info, &err);
-    if (st != NDL_OK) {
-        rc = cli_fail_lib(st, &err);
+    if ((rc = cli_coll_info(c, &info)) != CLI_OK)
         goto out;
-    }
     int hnsw = info.config.index == NDL_INDEX_HNSW;
     if (!hnsw && nef) {
         rc = cli_fail(CLI_USAGE, "--ef applies to hnsw collections; '%s' uses index %s", name,
@@ -462,11 +458,6 @@ out:
     free(truth.keys);
     free(truth.len);
     free(queries);
-    if (c) {
-        ndl_error e2 = {0};
-        ndl_status s2 = ndl_collection_close(c, &e2);
-        if (s2 != NDL_OK && rc == CLI_OK)
-            rc = cli_fail_lib(s2, &e2);
-    }
+    rc = cli_coll_close(c, rc);
     return cli_db_close(db, rc);
 }

@@ -19,6 +19,7 @@ static const char overview[] =
     "  create   create a collection\n"
     "  import   bulk-load vectors from fvecs, bvecs, npy or JSON lines\n"
     "  search   k-nearest-neighbour search for a file of queries\n"
+    "  get      print points (payload, optionally vector) by id\n"
     "  bench    recall@k, QPS and latency percentiles\n"
     "  info     list collections, or show one\n"
     "  drop     delete a collection\n"
@@ -50,8 +51,11 @@ static const help_text helps[] = {
      "is given and it does not exist. FILE is checked completely before\n"
      "anything is written: if any record is bad, nothing changes.\n"
      "fvecs, bvecs and npy rows get ids 0..n-1. JSON lines hold one\n"
-     "{\"id\": <integer or string>, \"vector\": [..], \"payload\": {..}} per line\n"
-     "(payloads are checked but not stored yet). A repeated id replaces the point.\n"
+     "{\"id\": <integer or string>, \"vector\": [..], \"payload\": {..}} per line;\n"
+     "\"payload\" is optional and must be a JSON object (null or absent: none).\n"
+     "Payloads are stored in canonical form (no insignificant whitespace, keys in\n"
+     "the order given, 1e2 becomes 100.0); every payload is checked, size included,\n"
+     "before anything is written. A repeated id replaces the point and its payload.\n"
      "\n"
      "  --format F            fvecs, bvecs, npy or jsonl (default: from the file name)\n"
      "  --dim D               expected dimension (default: the file's)\n"
@@ -63,6 +67,8 @@ static const help_text helps[] = {
      "  --batch N             vectors per write (default 10000)\n"
      "  --fsync MODE          always (default: each batch is on disk before the next),\n"
      "                        batch (synced every 10 ms) or none (the OS decides)\n"
+     "  --max-payload-bytes N limit of one payload in this import, as given and in\n"
+     "                        canonical form, 2..16777216 (default 65536)\n"
      "  --data DIR            database directory (default " CLI_DEFAULT_DATA ")\n"},
     {"search",
      "usage: needle search NAME --queries FILE --k K [options]\n"
@@ -70,6 +76,8 @@ static const help_text helps[] = {
      "Search the k nearest neighbours of every vector in FILE (fvecs, bvecs,\n"
      "npy or JSON lines) and print one JSON line per query:\n"
      "  {\"query\":i,\"results\":[{\"id\":..,\"score\":..,\"distance\":..}]}\n"
+     "With --with-payload every result also has \"payload\": the stored JSON object\n"
+     "(canonical form, as printed by 'needle get'), or null for a point without one.\n"
      "\n"
      "  --queries FILE        query vectors (required)\n"
      "  --k K                 neighbours per query, 1..10000 (required)\n"
@@ -78,6 +86,7 @@ static const help_text helps[] = {
      "  --threads N           search threads (default: number of CPUs)\n"
      "  --output FILE         write there instead of stdout; FILE.ivecs gets the\n"
      "                        result ids as ivecs (integer ids below 2^31)\n"
+     "  --with-payload        add each result's payload (not with ivecs output)\n"
      "  --data DIR            database directory (default " CLI_DEFAULT_DATA ")\n"},
     {"bench",
      "usage: needle bench NAME --queries FILE --k K [options]\n"
@@ -93,6 +102,21 @@ static const help_text helps[] = {
      "  --exact               add a row for exact search\n"
      "  --threads T           query threads (default 1)\n"
      "  --json                one JSON object per setting instead of a table\n"
+     "  --data DIR            database directory (default " CLI_DEFAULT_DATA ")\n"},
+    {"get",
+     "usage: needle get NAME ID [ID...] [options]\n"
+     "\n"
+     "Print one JSON line per ID found in collection NAME:\n"
+     "  {\"id\":..,\"payload\":{..}}\n"
+     "\"payload\" is the stored JSON object (canonical form) or null for a point\n"
+     "without one. An ID written as a plain decimal number (no sign, no leading\n"
+     "zero) that fits in 64 bits is an integer id; anything else is a string id.\n"
+     "Every ID is looked up: each absent one is reported on stderr\n"
+     "(\"no point with id ...\") and the exit status is then 1.\n"
+     "\n"
+     "  --with-vector         add \"vector\":[..] (as stored: cosine vectors are\n"
+     "                        unit length)\n"
+     "  --string-ids          every ID is a string id (for string ids like \"42\")\n"
      "  --data DIR            database directory (default " CLI_DEFAULT_DATA ")\n"},
     {"info",
      "usage: needle info [NAME] [--json]\n"
