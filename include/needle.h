@@ -177,6 +177,10 @@ typedef struct ndl_db_options {
                                         0 = never) */
     uint32_t max_payload_bytes; /* limit of one point's payload, as canonical
                                    JSON text (default 65536; 2..NDL_PAYLOAD_BYTES_MAX) */
+    int salvage;            /* default 0. 1 = open damaged collections anyway,
+                               read-only: replay the log up to the first damaged
+                               record, rebuild a damaged graph from the vectors;
+                               implies read_only (docs/DESIGN.md, salvage) */
 } ndl_db_options;
 
 NDL_API void ndl_db_options_init(ndl_db_options *o);
@@ -184,7 +188,11 @@ NDL_API void ndl_db_options_init(ndl_db_options *o);
 /* Open (or create) the database directory `path`.
  * Returns: NDL_OK; NDL_NOT_FOUND if absent and !create_if_missing;
  *   NDL_INVALID if the directory exists, is not empty and is not a needle
- *   database; NDL_IO on file-system errors; NDL_CORRUPT on a damaged marker.
+ *   database; NDL_IO on file-system errors; NDL_CORRUPT on a damaged marker
+ *   or catalog log (naming the file and offset, or the record);
+ *   NDL_UNSUPPORTED for a catalog record newer than this build.
+ * Unless read-only, opening finishes the creates and drops a crash
+ *   interrupted (docs/DESIGN.md, the catalog log).
  * Ownership: *out is owned by the caller; release with ndl_db_close().
  * opts may be NULL for defaults. */
 NDL_API ndl_status ndl_db_open(const char *path, const ndl_db_options *opts,
@@ -213,7 +221,10 @@ NDL_API int ndl_name_valid(const char *name);
 
 /* Create collection `name` and return an open handle.
  * Returns: NDL_OK; NDL_INVALID (bad name, dimension, metric/index values or
- *   HNSW parameters, each named); NDL_EXISTS; NDL_IO.
+ *   HNSW parameters, each named); NDL_EXISTS; NDL_READ_ONLY (database open
+ *   read-only, or creates refused after a catalog log failure until
+ *   reopened); NDL_DISK_FULL; NDL_IO.
+ * Durable when it returns NDL_OK: logged, committed, then created.
  * Ownership: *out belongs to the database; release with
  *   ndl_collection_close() (the db keeps it until then). out may be NULL. */
 NDL_API ndl_status ndl_collection_create(ndl_db *db, const char *name,
@@ -224,7 +235,8 @@ NDL_API ndl_status ndl_collection_create(ndl_db *db, const char *name,
  * Opening the same name twice returns the same handle with a second
  * reference; each open needs one close.
  * Returns: NDL_OK; NDL_NOT_FOUND; NDL_INVALID (bad name); NDL_CORRUPT (names
- *   the damaged file); NDL_IO. */
+ *   the damaged file); NDL_IO (also while a failed drop of it is in doubt,
+ *   until the database is reopened). */
 NDL_API ndl_status ndl_collection_open(ndl_db *db, const char *name,
                                        ndl_collection **out, ndl_error *err);
 
@@ -237,7 +249,9 @@ NDL_API ndl_status ndl_collection_flush(ndl_collection *c, ndl_error *err);
 NDL_API ndl_status ndl_collection_close(ndl_collection *c, ndl_error *err);
 
 /* Delete collection `name` and its files. It must not be open.
- * Returns: NDL_OK; NDL_NOT_FOUND; NDL_BUSY (still open); NDL_INVALID. */
+ * Durable when it returns NDL_OK (logged and committed first).
+ * Returns: NDL_OK; NDL_NOT_FOUND; NDL_BUSY (still open); NDL_INVALID;
+ *   NDL_READ_ONLY (as for create); NDL_DISK_FULL; NDL_IO. */
 NDL_API ndl_status ndl_collection_drop(ndl_db *db, const char *name, ndl_error *err);
 
 /* List collection names, sorted. *names is one allocation holding the array
@@ -270,6 +284,17 @@ NDL_API ndl_status ndl_collection_info_get(ndl_collection *c, ndl_collection_inf
  * where there is one); NDL_IO. Damage that keeps a collection from opening
  * is reported by ndl_collection_open itself. */
 NDL_API ndl_status ndl_collection_check(ndl_collection *c, ndl_error *err);
+
+/* Reclaim the slots of deleted and replaced points now: their vectors, ids,
+ * payloads and graph nodes leave memory, then a checkpoint rewrites the
+ * files without them (disk). Checkpoints also compact by themselves once at
+ * least a quarter of the slots (and 64 or more) are dead. Online: searches
+ * and gets continue (they see the collection before or after, never a mix);
+ * writers wait until the copy is done. Needs about the live data's size in
+ * extra memory while it runs. Returns NDL_OK, NDL_NOMEM (nothing changed),
+ * NDL_READ_ONLY, or a checkpoint error (NDL_IO, NDL_DISK_FULL: memory is
+ * compacted, the files are not yet). */
+NDL_API ndl_status ndl_collection_compact(ndl_collection *c, ndl_error *err);
 
 /* Frees memory the library handed to the caller (lists, ...). NULL no-op. */
 NDL_API void ndl_free(void *p);
@@ -386,7 +411,8 @@ NDL_API void ndl_search_params_init(ndl_search_params *p);
 
 typedef struct ndl_hit {
     ndl_id id;          /* str points into the results object */
-    uint32_t slot;      /* internal id */
+    uint32_t slot;      /* internal id at the time of the search (compaction
+                           renumbers slots) */
     float distance;     /* raw distance, SPEC section 1 */
     float score;        /* higher is more similar */
 } ndl_hit;
@@ -425,8 +451,10 @@ NDL_API const char *ndl_results_payload(const ndl_results *r, size_t query, size
 NDL_API uint64_t ndl_results_visited(const ndl_results *r);
 NDL_API void ndl_results_free(ndl_results *r);
 
-/* External id of an internal slot, for filter callbacks. String ids point
- * into the collection and stay valid until the slot is reclaimed; copy them.
+/* External id of an internal slot, for filter callbacks. Slots are
+ * renumbered by compaction, so a slot means something only inside the
+ * search that handed it out (a filter callback); a string id points into
+ * the collection and is valid for that long too; copy it.
  * Returns NDL_OK or NDL_NOT_FOUND (free or deleted slot). */
 NDL_API ndl_status ndl_collection_slot_id(ndl_collection *c, uint32_t slot, ndl_id *out);
 

@@ -341,6 +341,13 @@ static ndl_status coll_alloc(ndl_db *db, const char *name, const ndl_collection_
     c->dir = db_path_join(db->path, name);
     pthread_mutex_init(&c->write_lock, NULL);
     pthread_rwlock_init(&c->map_lock, NULL);
+    /* writer-preferring, so a compaction is not starved by a stream of
+     * searches; readers never take it twice, so this cannot deadlock */
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&c->swap_lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
     index_space_init(&c->space, cfg->metric, cfg->dimension);
     ndl_status rc = NDL_OK;
     if (!c->dir)
@@ -383,6 +390,7 @@ void coll_free(ndl_collection *c)
     arena_destroy(&c->vectors);
     pthread_mutex_destroy(&c->write_lock);
     pthread_rwlock_destroy(&c->map_lock);
+    pthread_rwlock_destroy(&c->swap_lock);
     ndl_free(c->dir);
     ndl_free(c);
 }
@@ -464,6 +472,8 @@ static ndl_status checkpoint_locked(ndl_collection *c, ndl_error *err)
         return NDL_OK;
     if (c->failure[0] || (c->log && wal_failure(c->log)))
         return NDL_OK; /* keep the last good checkpoint; the log decides on reopen */
+    if (coll_compaction_due(c))
+        coll_compact_locked(c, NULL); /* on failure: checkpoint uncompacted, retry next time */
     uint64_t gen = c->generation + 1;
     uint32_t slots = arena_count(&c->vectors);
     char *vp = gen_path(c->dir, "vectors", gen);
@@ -546,6 +556,7 @@ NDL_API ndl_status ndl_collection_info_get(ndl_collection *c, ndl_collection_inf
     memset(out, 0, sizeof *out);
     snprintf(out->name, sizeof out->name, "%s", c->name);
     out->config = c->cfg;
+    pthread_rwlock_rdlock(&c->swap_lock);
     out->count = atomic_load(&c->live);
     uint32_t slots = arena_count(&c->vectors);
     out->deleted = slots > out->count ? slots - out->count : 0;
@@ -556,6 +567,7 @@ NDL_API ndl_status ndl_collection_info_get(ndl_collection *c, ndl_collection_inf
     pthread_rwlock_unlock(&c->map_lock);
     if (c->ann)
         mem += c->ann->m->memory_bytes(c->ann);
+    pthread_rwlock_unlock(&c->swap_lock);
     out->memory_bytes = mem;
     pthread_mutex_lock(&c->write_lock);
     out->disk_bytes = dir_bytes(c->dir, c->generation) + (c->log ? wal_bytes(c->log) : 0);

@@ -52,7 +52,9 @@ struct ndl_collection {
     vindex *flat;                   /* exact search, always present */
     vindex *ann;                    /* HNSW, or NULL for flat collections */
 
-    pthread_mutex_t write_lock;    /* one writer: upsert, delete, checkpoint */
+    pthread_mutex_t write_lock;    /* one writer: upsert, delete, checkpoint, compaction */
+    pthread_rwlock_t swap_lock;    /* readers (search, get, info) hold it for a whole
+                                      read; compaction takes it to swap structures */
     pthread_rwlock_t map_lock;     /* id table: readers get/lookup, writers apply */
     _Atomic uint64_t live;         /* points visible */
     uint64_t generation;           /* of the files on disk; guarded by write_lock */
@@ -63,17 +65,20 @@ struct ndl_collection {
     uint64_t checkpoint_lsn;       /* last record the files on disk cover; write_lock */
     wal_recovery recovered;        /* what opening the log found (a dropped torn tail) */
     char failure[256];             /* non-empty: writes refused (why); write_lock */
+    uint64_t compactions;          /* since open; write_lock */
 };
 
 struct ndl_db {
     char *path;
     int lock_fd;
     bool read_only;
+    bool salvage;         /* open damaged collections read-only (implies read_only) */
     ndl_fsync fsync;
     uint64_t checkpoint_wal_bytes;
     uint32_t max_payload_bytes;
     pthread_mutex_t lock;          /* registry */
     ndl_collection *open;          /* open collections */
+    struct catalog *catalog;       /* the create/drop log (catalog.h) */
 
     /* background checkpoints (checkpointer.c) */
     uint32_t checkpoint_interval_ms;
@@ -98,6 +103,13 @@ ndl_status coll_apply_upsert(ndl_collection *c, size_t n, const ndl_id *ids, con
 ndl_status coll_apply_payload(ndl_collection *c, ndl_id id, log_text payload, ndl_error *err);
 ndl_status coll_apply_delete(ndl_collection *c, size_t n, const ndl_id *ids, size_t *deleted,
                              ndl_error *err);
+
+/* compact.c: reclaim dead slots (write_lock held). Due when at least
+ * COMPACT_MIN_DEAD slots and 1/COMPACT_DEAD_DIVISOR of all slots are dead. */
+#define COMPACT_MIN_DEAD 64
+#define COMPACT_DEAD_DIVISOR 4
+bool coll_compaction_due(const ndl_collection *c);
+ndl_status coll_compact_locked(ndl_collection *c, ndl_error *err);
 
 /* log.c: the collection's write-ahead log */
 ndl_status coll_log_open(ndl_collection *c, ndl_error *err);   /* open + replay */

@@ -225,6 +225,7 @@ NDL_API ndl_status ndl_collection_search_batch(ndl_collection *c, size_t nq, con
     ndl_results *r = results_alloc(nq, p->k);
     if (!r)
         return ndl_err(err, NDL_NOMEM, "out of memory for %zu x %u results", nq, p->k);
+    pthread_rwlock_rdlock(&c->swap_lock); /* structures stay put (compaction) */
 
     bool exact = p->exact || !c->ann;
     index_query q = {.k = p->k, .ef = ef, .deleted = &c->hidden, .allow = p->filter,
@@ -271,6 +272,7 @@ NDL_API ndl_status ndl_collection_search_batch(ndl_collection *c, size_t nq, con
         rc = finish_strings(r, err);
     if (rc == NDL_OK && p->with_payload)
         rc = attach_payloads(c, r, p->k, err);
+    pthread_rwlock_unlock(&c->swap_lock);
     if (rc != NDL_OK) {
         ndl_results_free(r);
         return rc;

@@ -513,6 +513,7 @@ NDL_API ndl_status ndl_collection_get_point(ndl_collection *c, ndl_id id, float 
     ndl_status rc = idmap_check_id(id, err);
     if (rc != NDL_OK)
         return rc;
+    pthread_rwlock_rdlock(&c->swap_lock);
     pthread_rwlock_rdlock(&c->map_lock);
     uint32_t slot = idmap_find(&c->ids, id);
     if (slot == IDMAP_EMPTY) {
@@ -528,6 +529,7 @@ NDL_API ndl_status ndl_collection_get_point(ndl_collection *c, ndl_id id, float 
         }
     }
     pthread_rwlock_unlock(&c->map_lock);
+    pthread_rwlock_unlock(&c->swap_lock);
     return rc;
 }
 

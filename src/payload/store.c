@@ -98,6 +98,40 @@ ndl_status payload_store_replace(payload_store *s, uint32_t slot, const char *te
     return NDL_OK;
 }
 
+ndl_status payload_store_append_ref(payload_store *s, uint32_t slot, const payload_ref *r,
+                                    ndl_error *err)
+{
+    uint32_t got;
+    void *rec;
+    ndl_status rc = arena_reserve(&s->refs, &got, &rec, err);
+    if (rc == NDL_OK && got != slot)
+        rc = ndl_err(err, NDL_INTERNAL, "payload slot %u is out of step (expected %u)", got, slot);
+    if (rc != NDL_OK)
+        return rc;
+    payload_ref borrowed = {r->text, r->len, 0};
+    memcpy(rec, &borrowed, sizeof borrowed);
+    arena_publish(&s->refs, slot + 1);
+    return NDL_OK;
+}
+
+void payload_store_take(payload_store *dst, payload_store *src, const uint32_t *remap, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        payload_ref *from = (payload_ref *)arena_rec(&src->refs, i);
+        if (remap[i] == UINT32_MAX || !from->owned)
+            continue;
+        payload_ref *to = (payload_ref *)arena_rec(&dst->refs, remap[i]);
+        to->owned = 1;
+        from->owned = 0;
+        src->heap_bytes -= from->len;
+        dst->heap_bytes += from->len;
+    }
+    dst->map = src->map;
+    dst->map_len = src->map_len;
+    src->map = NULL;
+    src->map_len = 0;
+}
+
 ndl_status payload_store_extend(payload_store *s, uint32_t slots, ndl_error *err)
 {
     for (uint32_t i = payload_store_count(s); i < slots; i++) {

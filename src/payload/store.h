@@ -64,6 +64,17 @@ ndl_status payload_store_append(payload_store *s, uint32_t slot, const char *tex
 ndl_status payload_store_replace(payload_store *s, uint32_t slot, const char *text, size_t len,
                                  ndl_error *err);
 
+/* Compaction: build a new store whose records borrow the texts of the old
+ * one (payload_store_append_ref), then, once nothing can fail any more,
+ * payload_store_take(dst, src, remap, n) hands dst the ownership of every
+ * moved text (remap[old] = new slot, or UINT32_MAX for a dropped slot) and
+ * of src's mapped file. src keeps the texts of dropped slots and frees
+ * them when destroyed. Destroying dst before take frees nothing of src. */
+ndl_status payload_store_append_ref(payload_store *s, uint32_t slot, const payload_ref *r,
+                                    ndl_error *err);
+void payload_store_take(payload_store *dst, payload_store *src, const uint32_t *remap,
+                        uint32_t n);
+
 /* Write slots [0, slots) to path, leaving out slots for which skip is set
  * (dead slots). Readers of texts being replaced must be excluded by the
  * caller for the duration (see concurrency above). */

@@ -9,8 +9,14 @@
  * (applied whole, never half): every vector and payload as the model says.
  * Searches must match a brute-force model and ndl_collection_check passes.
  *
- * NEEDLE_CRASH_CYCLES sets the number of cycles (default 200).
+ * A second loop does the same with collection creates and drops (the
+ * catalog log): every acknowledged one must hold after reopen, the one in
+ * flight either did or did not happen, whole, and no leftover stays.
+ *
+ * NEEDLE_CRASH_CYCLES sets the number of cycles (default 200; the catalog
+ * loop runs half as many).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -203,15 +209,51 @@ static int matches(ndl_collection *c, const model *m, char *why, size_t whylen)
     return 1;
 }
 
+/* Point dbdir at an empty /tmp/needle-crash-<tag><pid>, put the command
+ * that removes it in rm; returns the cycles to run (NEEDLE_CRASH_CYCLES,
+ * default 200, divided by div). */
+static int start_loop(const char *tag, int div, char *rm, size_t rmlen)
+{
+    const char *env = getenv("NEEDLE_CRASH_CYCLES");
+    snprintf(dbdir, sizeof dbdir, "/tmp/needle-crash-%s%d", tag, (int)getpid());
+    snprintf(rm, rmlen, "rm -rf %s", dbdir);
+    assert_int_equal(system(rm), 0);
+    return (env ? atoi(env) : 200) / div;
+}
+
+/* Fork fn(first, pipe) and kill -9 it after 0..80 ms (sometimes before it
+ * finished recovering); returns the last step it acknowledged (first - 1
+ * if none). */
+static uint32_t run_and_kill(void (*fn)(uint32_t, int), uint32_t first, int cycle)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        fn(first, fds[1]);
+    }
+    close(fds[1]);
+    struct timespec ts = {0, (long)(rand() % 80000) * 1000L};
+    nanosleep(&ts, NULL);
+    kill(pid, SIGKILL);
+    int status;
+    waitpid(pid, &status, 0);
+    if (WIFEXITED(status))
+        fail_msg("cycle %d: child exited with %d before the kill", cycle, WEXITSTATUS(status));
+    uint32_t acked = first - 1, s;
+    while (read(fds[0], &s, sizeof s) == sizeof s)
+        acked = s;
+    close(fds[0]);
+    return acked;
+}
+
 static void test_kill9_loop(void **state)
 {
     (void)state;
-    const char *env = getenv("NEEDLE_CRASH_CYCLES");
-    int cycles = env ? atoi(env) : 200;
-    snprintf(dbdir, sizeof dbdir, "/tmp/needle-crash-%d", (int)getpid());
     char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dbdir);
-    assert_int_equal(system(cmd), 0);
+    int cycles = start_loop("", 1, cmd, sizeof cmd);
     ndl_error e;
     ndl_db *db = open_db(&e);
     assert_non_null(db);
@@ -228,27 +270,7 @@ static void test_kill9_loop(void **state)
     int in_flight_seen = 0, killed_before_any = 0;
     static model m;
     for (int cycle = 0; cycle < cycles; cycle++) {
-        int fds[2];
-        assert_int_equal(pipe(fds), 0);
-        pid_t pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-            close(fds[0]);
-            child(done + 1, fds[1]);
-        }
-        close(fds[1]);
-        /* 0..80 ms: sometimes before the child finished recovering */
-        struct timespec ts = {0, (long)(rand() % 80000) * 1000L};
-        nanosleep(&ts, NULL);
-        kill(pid, SIGKILL);
-        int status;
-        waitpid(pid, &status, 0);
-        if (WIFEXITED(status))
-            fail_msg("cycle %d: child exited with %d before the kill", cycle, WEXITSTATUS(status));
-        uint32_t acked = done, b;
-        while (read(fds[0], &b, sizeof b) == sizeof b)
-            acked = b;
-        close(fds[0]);
+        uint32_t acked = run_and_kill(child, done + 1, cycle);
         if (acked == done)
             killed_before_any++;
 
@@ -281,10 +303,132 @@ static void test_kill9_loop(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* ---------------------------------------------------------------- catalog */
+
+/* Op k (1-based) of the catalog loop: odd k creates "s<k>", even k >= 4
+ * drops "s<k-3>" (k = 2 does nothing). After k ops, s<j> exists iff j is
+ * odd, j <= k and j + 3 > k. */
+static int side_exists(uint32_t j, uint32_t k)
+{
+    return (j & 1) && j <= k && j + 3 > k;
+}
+
+static void side_name(uint32_t j, char *buf, size_t len)
+{
+    snprintf(buf, len, "s%u", j);
+}
+
+static int side_op(ndl_db *db, uint32_t k)
+{
+    char name[16];
+    if (k & 1) {
+        ndl_collection_config cfg;
+        ndl_collection_config_init(&cfg);
+        cfg.dimension = DIM;
+        side_name(k, name, sizeof name);
+        return ndl_collection_create(db, name, &cfg, NULL, NULL) == NDL_OK ? 0 : -1;
+    }
+    if (k < 4)
+        return 0;
+    side_name(k - 3, name, sizeof name);
+    return ndl_collection_drop(db, name, NULL) == NDL_OK ? 0 : -1;
+}
+
+static void side_child(uint32_t first, int fd)
+{
+    ndl_error e;
+    ndl_db *db = open_db(&e);
+    if (!db)
+        _exit(3);
+    for (uint32_t k = first;; k++) {
+        if (side_op(db, k) != 0)
+            _exit(5);
+        if (write(fd, &k, sizeof k) != sizeof k)
+            _exit(6);
+    }
+}
+
+/* Does the database hold exactly the side collections of k ops, each
+ * whole (it opens), and no .new-/.dropped- leftover? */
+static int side_matches(ndl_db *db, uint32_t k, char *why, size_t whylen)
+{
+    char **names;
+    size_t n, want = 0;
+    if (ndl_collection_list(db, &names, &n, NULL) != NDL_OK)
+        return 0;
+    int ok = 1;
+    for (size_t i = 0; i < n && ok; i++) {
+        unsigned j;
+        ndl_collection *c;
+        if (sscanf(names[i], "s%u", &j) != 1 || !side_exists(j, k)) {
+            snprintf(why, whylen, "'%.100s' exists", names[i]);
+            ok = 0;
+        } else if (ndl_collection_open(db, names[i], &c, NULL) != NDL_OK) {
+            snprintf(why, whylen, "'%.100s' does not open", names[i]);
+            ok = 0;
+        } else {
+            ndl_collection_close(c, NULL);
+        }
+    }
+    for (uint32_t j = 1; j <= k; j++)
+        want += (size_t)side_exists(j, k);
+    if (ok && n != want) {
+        snprintf(why, whylen, "%zu collections, %zu expected", n, want);
+        ok = 0;
+    }
+    ndl_free(names);
+    DIR *d = opendir(dbdir);
+    struct dirent *de;
+    while (ok && d && (de = readdir(d)))
+        if (!strncmp(de->d_name, ".new-", 5) || !strncmp(de->d_name, ".dropped-", 9)) {
+            snprintf(why, whylen, "leftover '%.100s'", de->d_name);
+            ok = 0;
+        }
+    if (d)
+        closedir(d);
+    return ok;
+}
+
+static void test_kill9_catalog_loop(void **state)
+{
+    (void)state;
+    char cmd[300];
+    int cycles = start_loop("cat-", 2, cmd, sizeof cmd);
+    ndl_error e;
+    ndl_db *db = open_db(&e);
+    assert_non_null(db);
+    assert_int_equal(ndl_db_close(db, &e), NDL_OK);
+
+    uint32_t done = 0; /* ops the database holds */
+    int in_flight_seen = 0;
+    for (int cycle = 0; cycle < cycles; cycle++) {
+        uint32_t acked = run_and_kill(side_child, done + 1, cycle);
+        db = open_db(&e);
+        if (!db)
+            fail_msg("cycle %d: reopen failed: %s", cycle, e.msg);
+        char why[160] = "", why2[160] = "";
+        if (side_matches(db, acked, why, sizeof why)) {
+            done = acked;
+        } else if (side_matches(db, acked + 1, why2, sizeof why2)) {
+            done = acked + 1; /* the op in flight, whole */
+            in_flight_seen++;
+        } else {
+            fail_msg("cycle %d: state is neither %u ops (%s) nor %u (%s)", cycle, acked, why,
+                     acked + 1, why2);
+        }
+        assert_int_equal(ndl_db_close(db, &e), NDL_OK);
+    }
+    print_message("  %d cycles, %u creates/drops acknowledged, %d with the in-flight one applied\n",
+                  cycles, done, in_flight_seen);
+    assert_true(done > 0);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kill9_loop),
+        cmocka_unit_test(test_kill9_catalog_loop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
