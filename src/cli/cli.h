@@ -41,6 +41,7 @@ int cmd_info(int argc, char **argv);
 int cmd_drop(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_get(int argc, char **argv);
+int cmd_compact(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 
 /* Print the help of one command (or the overview for NULL) to f.
@@ -54,6 +55,9 @@ int cli_db_open(const char *dir, int read_only, int create, ndl_db **out);
 extern ndl_fsync cli_fsync_mode;
 /* The database's limit of one payload (import --max-payload-bytes sets it). */
 extern uint32_t cli_max_payload_bytes;
+/* Nonzero: open damaged collections read-only (ndl_db_options.salvage; the
+ * read commands' --salvage sets it). */
+extern int cli_salvage;
 
 /* Whether dir holds a needle database (*exists), without changing anything.
  * An absent or empty directory is "no database"; a directory holding other
@@ -66,6 +70,10 @@ int cli_db_close(ndl_db *db, int rc);
 
 /* Check a collection name given on the command line (usage error if bad). */
 int cli_check_name(const char *name);
+/* The first of a command's npos positional arguments must be a collection
+ * NAME: a usage error "'command' needs <missing>" when there is none, or the
+ * cli_check_name error. Returns an exit code. */
+int cli_name_arg(const char *command, const char *missing, const char *const *pos, size_t npos);
 
 /* Open collection name of db, printing the error. */
 int cli_coll_open(ndl_db *db, const char *name, ndl_collection **out);

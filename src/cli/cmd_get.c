@@ -1,7 +1,7 @@
 /*
- * cmd_get.c -- `needle get NAME ID [ID...] [--with-vector] [--string-ids]`:
- * one JSON line per point found, {"id":..,"payload":{..}} ("payload" null
- * for a point without one; "vector" before it with --with-vector). An ID
+ * cmd_get.c -- `needle get NAME ID [ID...] [--no-vector] [--string-ids]`:
+ * one JSON line per point found, {"id":..,"vector":[..],"payload":{..}}
+ * ("payload" null for a point without one; no "vector" with --no-vector). An ID
  * written as a plain decimal number that fits in 64 bits (no sign, no
  * leading zero) is a u64 id, anything else a string id; --string-ids makes
  * every ID a string. Like cat, it goes through every ID: an absent one is
@@ -14,7 +14,7 @@
 #include "cli/cli.h"
 #include "cli/text.h"
 
-enum { O_DATA, O_VECTOR, O_STRING, O_N };
+enum { O_DATA, O_NO_VECTOR, O_STRING, O_SALVAGE, O_N };
 
 /* The id an argument names (see the top of the file). */
 static ndl_id parse_id(const char *s, int strings)
@@ -59,7 +59,8 @@ static int check_id(const ndl_id *id)
     return CLI_OK;
 }
 
-/* Print one point, or report it absent. *vec holds dim floats. */
+/* Print one point, or report it absent. vec (NULL: no vector) has room
+ * for dim floats. */
 static int get_one(ndl_collection *c, const char *name, const ndl_id *id, float *vec, uint32_t dim)
 {
     char *payload = NULL;
@@ -97,8 +98,9 @@ int cmd_get(int argc, char **argv)
 {
     cli_opt o[O_N] = {
         [O_DATA] = {"data", 1, NULL, 0},
-        [O_VECTOR] = {"with-vector", 0, NULL, 0},
+        [O_NO_VECTOR] = {"no-vector", 0, NULL, 0},
         [O_STRING] = {"string-ids", 0, NULL, 0},
+        [O_SALVAGE] = {"salvage", 0, NULL, 0},
     };
     const char **pos = malloc((size_t)(argc > 1 ? argc : 1) * sizeof *pos);
     if (!pos)
@@ -107,19 +109,14 @@ int cmd_get(int argc, char **argv)
     int help;
     int rc = cli_parse(argc, argv, o, O_N, pos, (size_t)argc, &npos, &help);
     if (rc != CLI_OK || help) {
-        if (help)
-            cli_print_help(stdout, "get");
         free(pos);
         return rc;
     }
     ndl_id *ids = NULL;
-    if (npos < 1)
-        rc = cli_missing("get", "a collection NAME and at least one ID");
-    else if (npos < 2)
-        rc = cli_missing("get", "at least one ID");
-    else
-        rc = cli_check_name(pos[0]);
     size_t n = npos > 1 ? npos - 1 : 0;
+    rc = cli_name_arg("get", "a collection NAME and at least one ID", pos, npos);
+    if (rc == CLI_OK && n == 0)
+        rc = cli_missing("get", "at least one ID");
     if (rc == CLI_OK && !(ids = malloc(n * sizeof *ids)))
         rc = cli_fail(CLI_ERR, "out of memory");
     for (size_t i = 0; rc == CLI_OK && i < n; i++) {
@@ -135,6 +132,7 @@ int cmd_get(int argc, char **argv)
 
     const char *dir = o[O_DATA].value ? o[O_DATA].value : CLI_DEFAULT_DATA;
     ndl_db *db;
+    cli_salvage = o[O_SALVAGE].value != NULL;
     if ((rc = cli_db_open(dir, 1, 0, &db)) != CLI_OK) {
         free(ids);
         return rc;
@@ -144,7 +142,7 @@ int cmd_get(int argc, char **argv)
     uint32_t dim = 0;
     if ((rc = cli_coll_open(db, name, &c)) != CLI_OK)
         goto out;
-    if (o[O_VECTOR].value) {
+    if (!o[O_NO_VECTOR].value) {
         ndl_collection_info info;
         if ((rc = cli_coll_info(c, &info)) != CLI_OK)
             goto out;

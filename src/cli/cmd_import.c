@@ -151,18 +151,13 @@ int cmd_import(int argc, char **argv)
     size_t npos;
     int help;
     int rc = cli_parse(argc, argv, o, O_N, pos, 2, &npos, &help);
-    if (rc != CLI_OK || help) {
-        if (help)
-            cli_print_help(stdout, "import");
+    if (rc != CLI_OK || help)
         return rc;
-    }
-    if (npos < 1)
-        return cli_missing("import", "a collection NAME and a FILE");
+    if ((rc = cli_name_arg("import", "a collection NAME and a FILE", pos, npos)) != CLI_OK)
+        return rc;
     if (npos < 2)
         return cli_missing("import", "a FILE to read");
     const char *name = pos[0], *path = pos[1];
-    if ((rc = cli_check_name(name)) != CLI_OK)
-        return rc;
     cli_format fmt = FMT_UNKNOWN;
     if (o[O_FORMAT].value) {
         fmt = cli_format_parse(o[O_FORMAT].value);

@@ -20,7 +20,8 @@
 #define SEARCH_CHUNK 1024  /* queries per batch call: bounds result memory */
 
 enum {
-    O_DATA, O_QUERIES, O_K, O_EF, O_EXACT, O_FILTER, O_OUTPUT, O_THREADS, O_NPROBE, O_PAYLOAD, O_N
+    O_DATA, O_QUERIES, O_K, O_EF, O_EXACT, O_FILTER, O_OUTPUT, O_THREADS, O_NPROBE, O_PAYLOAD,
+    O_SALVAGE, O_N
 };
 
 static int write_json(FILE *f, const ndl_results *r, size_t base, int with_payload)
@@ -97,16 +98,14 @@ int cmd_search(int argc, char **argv)
         [O_EXACT] = {"exact", 0, NULL, 0},   [O_FILTER] = {"filter", 1, NULL, 0},
         [O_OUTPUT] = {"output", 1, NULL, 0}, [O_THREADS] = {"threads", 1, NULL, 0},
         [O_NPROBE] = {"nprobe", 1, NULL, 0}, [O_PAYLOAD] = {"with-payload", 0, NULL, 0},
+        [O_SALVAGE] = {"salvage", 0, NULL, 0},
     };
     const char *pos[1];
     size_t npos;
     int help;
     int rc = cli_parse(argc, argv, o, O_N, pos, 1, &npos, &help);
-    if (rc != CLI_OK || help) {
-        if (help)
-            cli_print_help(stdout, "search");
+    if (rc != CLI_OK || help)
         return rc;
-    }
     const char *name;
     if ((rc = query_args_check("search", pos, npos, &o[O_QUERIES], &o[O_K], &o[O_NPROBE], &name)) !=
         CLI_OK)
@@ -137,6 +136,7 @@ int cmd_search(int argc, char **argv)
 
     const char *dir = o[O_DATA].value ? o[O_DATA].value : CLI_DEFAULT_DATA;
     ndl_db *db;
+    cli_salvage = o[O_SALVAGE].value != NULL;
     if ((rc = cli_db_open(dir, 1, 0, &db)) != CLI_OK)
         return rc;
     ndl_collection *c = NULL;

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/args.h"
 #include "cli/cli.h"
 #include "cli/text.h"
 
@@ -49,6 +50,7 @@ int cli_db_exists(const char *dir, int *exists)
 
 ndl_fsync cli_fsync_mode = NDL_FSYNC_ALWAYS;
 uint32_t cli_max_payload_bytes = NDL_PAYLOAD_BYTES_DEFAULT;
+int cli_salvage = 0;
 
 int cli_db_open(const char *dir, int read_only, int create, ndl_db **out)
 {
@@ -71,6 +73,7 @@ int cli_db_open(const char *dir, int read_only, int create, ndl_db **out)
     o.create_if_missing = create;
     o.fsync = cli_fsync_mode;
     o.max_payload_bytes = cli_max_payload_bytes;
+    o.salvage = cli_salvage;
     ndl_error err = {0};
     ndl_status st = ndl_db_open(dir, &o, out, &err);
     if (st != NDL_OK)
@@ -103,6 +106,13 @@ int cli_check_name(const char *name)
                         cli_safe_text(name, strlen(name), shown, sizeof shown), NDL_NAME_MAX);
     }
     return CLI_OK;
+}
+
+int cli_name_arg(const char *command, const char *missing, const char *const *pos, size_t npos)
+{
+    if (npos < 1)
+        return cli_missing(command, missing);
+    return cli_check_name(pos[0]);
 }
 
 int cli_coll_open(ndl_db *db, const char *name, ndl_collection **out)

@@ -41,12 +41,10 @@ int query_args_check(const char *command, const char *const *pos, size_t npos,
                      const cli_opt *queries, const cli_opt *k, const cli_opt *nprobe,
                      const char **name)
 {
-    if (npos < 1)
-        return cli_missing(command, "a collection NAME");
-    *name = pos[0];
-    int rc = cli_check_name(*name);
+    int rc = cli_name_arg(command, "a collection NAME", pos, npos);
     if (rc != CLI_OK)
         return rc;
+    *name = pos[0];
     if (!queries->value)
         return cli_missing(command, "--queries FILE");
     if (!k->value)

@@ -165,7 +165,7 @@ def test_payload_size_limit_edges(cli, tmp_path):
                    r"\(--max-payload-bytes\)")
     cli.run("import", "e", tmp_path / "big.jsonl", "--max-payload-bytes", 100000)
     assert all_points(cli, "e", 10, tmp_path)[3] == json.loads(big)
-    got = cli.run("get", "e", 3).stdout
+    got = cli.run("get", "e", 3, "--no-vector").stdout
     assert got == '{"id":3,"payload":' + big + "}\n"
 
 
@@ -199,7 +199,7 @@ def existing(cli, tmp_path):
 def assert_untouched(cli):
     assert tree(cli.data) == cli.before, "a failed import changed the database files"
     assert cli.count("x") == 10
-    assert cli.run("get", "x", 3).stdout == '{"id":3,"payload":{"i":3}}\n'
+    assert cli.run("get", "x", 3).stdout == '{"id":3,"vector":[3,3,1,-0],"payload":{"i":3}}\n'
 
 
 @pytest.mark.parametrize("payload, match", BAD)
@@ -268,7 +268,7 @@ def test_with_payload_refuses_ivecs_output(cli, tmp_path, stored):
 
 def test_get_prints_points_in_argument_order(cli, tmp_path, stored):
     n = len(CANONICAL)
-    p = cli.run("get", "p", 1, "str-id", 0, n, n + 1)
+    p = cli.run("get", "p", 1, "str-id", 0, n, n + 1, "--no-vector")
     assert p.stdout.splitlines() == [
         '{"id":1,"payload":' + CANONICAL[1][1] + "}",
         '{"id":"str-id","payload":{"id":"s"}}',
@@ -279,13 +279,28 @@ def test_get_prints_points_in_argument_order(cli, tmp_path, stored):
     assert p.stderr == ""
 
 
-def test_get_with_vector(cli, tmp_path):
-    write_jsonl(tmp_path / "v.jsonl", np.array([[0.5, -2, 3e-3, 1e6]], np.float32), ids=["v"],
-                payloads=[{"k": "v"}])
+def test_get_prints_vector_and_payload(cli, tmp_path):
+    write_jsonl(tmp_path / "v.jsonl", np.array([[0.5, -2, 3e-3, 1e6], [1, 1, 1, 1]], np.float32),
+                ids=["v", 7], payloads=[{"k": "v"}, None])
     cli.run("import", "v", tmp_path / "v.jsonl", "--metric", "l2", "--index", "flat")
-    got = json.loads(cli.run("get", "v", "v", "--with-vector").stdout)
-    assert list(got) == ["id", "vector", "payload"]
-    assert got == {"id": "v", "vector": [0.5, -2, 0.003, 1e6], "payload": {"k": "v"}}
+    out = cli.run("get", "v", "v", 7).stdout.splitlines()
+    got = [json.loads(o) for o in out]
+    assert [list(g) for g in got] == [["id", "vector", "payload"]] * 2
+    assert got == [{"id": "v", "vector": [0.5, -2, 0.003, 1e6], "payload": {"k": "v"}},
+                   {"id": 7, "vector": [1, 1, 1, 1], "payload": None}]
+    assert cli.run("get", "v", 7, "--no-vector").stdout == '{"id":7,"payload":null}\n'
+
+
+def test_get_vectors_as_stored(cli, tmp_path):
+    """Cosine vectors come back unit length, hamming ones as 0/1."""
+    write_jsonl(tmp_path / "c.jsonl", np.array([[3, 4]], np.float32))
+    cli.run("import", "c", tmp_path / "c.jsonl", "--metric", "cosine", "--index", "flat")
+    got = json.loads(cli.run("get", "c", 0).stdout)["vector"]
+    assert got == pytest.approx([0.6, 0.8], abs=1e-6)
+    bits = np.array([[1, 0, 1, 1, 0, 0, 0, 1, 1]], np.float32)
+    write_jsonl(tmp_path / "h.jsonl", bits)
+    cli.run("import", "h", tmp_path / "h.jsonl", "--metric", "hamming", "--index", "flat")
+    assert json.loads(cli.run("get", "h", 0).stdout)["vector"] == bits[0].tolist()
 
 
 def test_get_string_and_number_ids(cli, tmp_path):
@@ -294,11 +309,12 @@ def test_get_string_and_number_ids(cli, tmp_path):
     write_jsonl(tmp_path / "s.jsonl", x, ids=ids, payloads=[{"i": i} for i in range(4)])
     cli.run("import", "s", tmp_path / "s.jsonl", "--metric", "l2", "--index", "flat")
     # Plain decimals are numbers; a leading zero or more than 64 bits make a string.
-    out = cli.run("get", "s", "42", "007", "18446744073709551616").stdout.splitlines()
+    out = cli.run("get", "s", "42", "007", "18446744073709551616",
+                  "--no-vector").stdout.splitlines()
     assert [json.loads(o) for o in out] == [{"id": 42, "payload": {"i": 0}},
                                             {"id": "007", "payload": {"i": 2}},
                                             {"id": "18446744073709551616", "payload": {"i": 3}}]
-    out = cli.run("get", "s", "42", "--string-ids").stdout
+    out = cli.run("get", "s", "42", "--string-ids", "--no-vector").stdout
     assert json.loads(out) == {"id": "42", "payload": {"i": 1}}
 
 
@@ -319,9 +335,11 @@ def test_get_bad_arguments(cli, tmp_path, stored):
     cli.fail("get", "p", "y" * 257, code=2, match=r"is 257 bytes long; string ids hold at most 256")
     cli.fail("get", "bad name", 1, code=2, match=r"bad collection name")
     cli.fail("get", "p", 1, "--with-payload", code=2, match=r"unknown option '--with-payload'")
+    cli.fail("get", "p", 1, "--no-vector=1", code=2, match=r"--no-vector")
     cli.fail("get", "q", 1, code=1, match=r"collection 'q' does not exist")
     assert "get" in cli.run("help", data=False).stdout
     assert "--string-ids" in cli.run("help", "get", data=False).stdout
+    assert "--no-vector" in cli.run("get", "--help", data=False).stdout
 
 
 def test_get_without_database(cli):
