@@ -31,9 +31,14 @@ static void print_one_json(const ndl_collection_info *in)
     if (c->index == NDL_INDEX_HNSW)
         printf(",\"m\":%u,\"ef_construction\":%u", c->hnsw_m, c->hnsw_ef_construction);
     printf("},\"quantization\":{\"type\":\"none\"},\"fields\":{},\"count\":%llu,\"deleted\":%llu,"
-           "\"memory_bytes\":%llu,\"disk_bytes\":%llu}\n",
+           "\"memory_bytes\":%llu,\"disk_bytes\":%llu",
            (unsigned long long)in->count, (unsigned long long)in->deleted,
            (unsigned long long)in->memory_bytes, (unsigned long long)in->disk_bytes);
+    if (in->salvaged[0]) {
+        fputs(",\"salvaged\":", stdout);
+        json_string(stdout, in->salvaged, strlen(in->salvaged));
+    }
+    fputs("}\n", stdout);
 }
 
 static void print_one_text(const ndl_collection_info *in)
@@ -58,6 +63,8 @@ static void print_one_text(const ndl_collection_info *in)
     if (in->dropped_log_bytes)
         printf("log tail:      %llu unacknowledged bytes dropped at open (%s)\n",
                (unsigned long long)in->dropped_log_bytes, in->dropped_log_at);
+    if (in->salvaged[0])
+        printf("salvaged:      %s\n", in->salvaged);
 }
 
 static int list_all(ndl_db *db, const char *dir, int json)

@@ -121,6 +121,10 @@ int cli_coll_open(ndl_db *db, const char *name, ndl_collection **out)
     ndl_status st = ndl_collection_open(db, name, out, &err);
     if (st != NDL_OK)
         return cli_fail_lib(st, &err);
+    ndl_collection_info info; /* --salvage: say what it cost, every time */
+    if (ndl_collection_info_get(*out, &info, NULL) == NDL_OK && info.salvaged[0])
+        fprintf(stderr, "needle: warning: '%s' opened by salvage, read-only: %s\n", name,
+                info.salvaged);
     return CLI_OK;
 }
 

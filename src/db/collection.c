@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -398,6 +399,67 @@ void coll_free(ndl_collection *c)
     ndl_free(c);
 }
 
+void coll_note_salvage(ndl_collection *c, const char *fmt, ...)
+{
+    size_t used = strlen(c->salvaged);
+    if (used && used + 3 < sizeof c->salvaged) {
+        memcpy(c->salvaged + used, "; ", 3);
+        used += 2;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->salvaged + used, sizeof c->salvaged - used, fmt, ap);
+    va_end(ap);
+}
+
+/* A file that is damaged, missing or of an unknown version: salvage
+ * rebuilds or drops what it held. */
+static bool salvageable(const ndl_db *db, ndl_status rc)
+{
+    return db->salvage && (rc == NDL_CORRUPT || rc == NDL_UNSUPPORTED || rc == NDL_IO);
+}
+
+/* Salvage of a graph file that does not load: build the graph again from
+ * the vectors as the writes did (every slot inserted, the dead ones removed
+ * again), on all cores. */
+static ndl_status rebuild_graph(ndl_collection *c, const ndl_error *why, ndl_error *err)
+{
+    coll_note_salvage(c, "graph rebuilt from the vectors (%s)", why->msg);
+    c->ann->m->destroy(c->ann);
+    c->ann = NULL;
+    hnsw_params hp = {c->cfg.hnsw_m, c->cfg.hnsw_ef_construction, c->cfg.seed};
+    ndl_status rc = hnsw_index_create(&c->space, &c->vectors, &hp, &c->ann, err);
+    uint32_t slots = arena_count(&c->vectors);
+    uint32_t *all = rc == NDL_OK ? ndl_malloc((slots ? slots : 1) * sizeof *all) : NULL;
+    if (rc == NDL_OK && !all)
+        rc = ndl_err(err, NDL_NOMEM, "out of memory rebuilding the graph of '%s'", c->name);
+    if (rc == NDL_OK) {
+        for (uint32_t s = 0; s < slots; s++)
+            all[s] = s;
+        ndl_write_options o;
+        ndl_write_options_init(&o);
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        o.threads = cpus > 0 ? (uint32_t)cpus : 1;
+        rc = coll_index_slots(c, all, slots, &o, err);
+    }
+    for (uint32_t s = 0; rc == NDL_OK && s < slots; s++)
+        if (bitset_test(&c->hidden, s))
+            c->ann->m->remove(c->ann, s);
+    ndl_free(all);
+    return rc;
+}
+
+/* Salvage of a payload file that does not load: the points keep their
+ * vectors and ids, without payloads. */
+static ndl_status drop_payloads(ndl_collection *c, uint32_t slots, const ndl_error *why,
+                                ndl_error *err)
+{
+    coll_note_salvage(c, "payloads lost (%s)", why->msg);
+    payload_store_destroy(&c->payloads);
+    ndl_status rc = payload_store_init(&c->payloads, err);
+    return rc == NDL_OK ? payload_store_extend(&c->payloads, slots, err) : rc;
+}
+
 ndl_status coll_load(ndl_db *db, const char *name, ndl_collection **out, ndl_error *err)
 {
     *out = NULL;
@@ -434,8 +496,13 @@ ndl_status coll_load(ndl_db *db, const char *name, ndl_collection **out, ndl_err
             rc = (m.files & MANI_HAS_PAYLOADS)
                      ? payload_store_load(&c->payloads, pp, m.slots, err)
                      : payload_store_extend(&c->payloads, m.slots, err);
-        if (rc == NDL_OK && c->ann)
+        if (salvageable(db, rc))
+            rc = drop_payloads(c, m.slots, err, err);
+        if (rc == NDL_OK && c->ann) {
             rc = c->ann->m->load(c->ann, gp, err);
+            if (salvageable(db, rc))
+                rc = rebuild_graph(c, err, err);
+        }
         if (rc == NDL_OK && atomic_load(&c->live) != m.live)
             rc = ndl_err(err, NDL_CORRUPT, "'%s' lists %llu live points; the manifest says %llu",
                          ip, (unsigned long long)atomic_load(&c->live),
@@ -631,6 +698,7 @@ NDL_API ndl_status ndl_collection_info_get(ndl_collection *c, ndl_collection_inf
     pthread_mutex_lock(&c->write_lock);
     out->disk_bytes = dir_bytes(c->dir, c->generation) + (c->log ? wal_bytes(c->log) : 0);
     out->dropped_log_bytes = c->recovered.dropped_bytes;
+    snprintf(out->salvaged, sizeof out->salvaged, "%s", c->salvaged);
     if (c->recovered.dropped_bytes)
         snprintf(out->dropped_log_at, sizeof out->dropped_log_at, "%s at byte %llu",
                  c->recovered.dropped_file, (unsigned long long)c->recovered.dropped_offset);

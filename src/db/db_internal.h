@@ -70,6 +70,7 @@ struct ndl_collection {
     wal_recovery recovered;        /* what opening the log found (a dropped torn tail) */
     char failure[256];             /* non-empty: writes refused (why); write_lock */
     uint64_t compactions;          /* since open; write_lock */
+    char salvaged[512];            /* salvage open: what was skipped or rebuilt */
 };
 
 struct ndl_db {
@@ -108,6 +109,9 @@ ndl_status coll_apply_upsert(ndl_collection *c, size_t n, const ndl_id *ids, con
 ndl_status coll_apply_payload(ndl_collection *c, ndl_id id, log_text payload, ndl_error *err);
 ndl_status coll_apply_delete(ndl_collection *c, size_t n, const ndl_id *ids, size_t *deleted,
                              ndl_error *err);
+/* Insert slots into the HNSW index on opts->threads threads (no-op for flat). */
+ndl_status coll_index_slots(ndl_collection *c, const uint32_t *slots, size_t n,
+                            const ndl_write_options *opts, ndl_error *err);
 
 /* compact.c: reclaim dead slots (write_lock held). Due when at least
  * COMPACT_MIN_DEAD slots and 1/COMPACT_DEAD_DIVISOR of all slots are dead. */
@@ -115,6 +119,9 @@ ndl_status coll_apply_delete(ndl_collection *c, size_t n, const ndl_id *ids, siz
 #define COMPACT_DEAD_DIVISOR 4
 bool coll_compaction_due(const ndl_collection *c);
 ndl_status coll_compact_locked(ndl_collection *c, ndl_error *err);
+
+/* collection.c: append to c->salvaged ("; "-separated) */
+void coll_note_salvage(ndl_collection *c, const char *fmt, ...) NDL_PRINTF(2, 3);
 
 /* log.c: the collection's write-ahead log */
 ndl_status coll_log_open(ndl_collection *c, ndl_error *err);   /* open + replay */

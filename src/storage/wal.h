@@ -43,6 +43,9 @@ typedef struct wal_options {
     uint32_t batch_ms;        /* WAL_SYNC_BATCH interval (default 10) */
     int read_only;            /* open for wal_read only: never create, truncate or
                                  append (a torn tail is skipped, not cut off) */
+    int salvage;              /* with read_only: damage anywhere ends the log
+                                 there instead of failing the open (reported
+                                 in wal_recovery.damage) */
 } wal_options;
 
 void wal_options_init(wal_options *o);
@@ -53,6 +56,7 @@ typedef struct wal_recovery {
     uint64_t dropped_bytes;   /* torn/corrupt tail bytes cut off (never acknowledged) */
     char dropped_file[256];   /* where, if dropped_bytes > 0 */
     uint64_t dropped_offset;
+    char damage[300];         /* salvage: the damage the log was cut short at, or "" */
 } wal_recovery;
 
 /* Open (creating DIR's log if absent) and scan the log: a torn or corrupt

@@ -169,6 +169,7 @@ static ndl_status scan_segment(const char *path, uint64_t first, bool is_last, u
                                ndl_error *err)
 {
     *how = SCAN_CLEAN;
+    *valid = 0; /* then the end of each good record, so damage leaves the prefix */
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
@@ -236,6 +237,7 @@ static ndl_status scan_segment(const char *path, uint64_t first, bool is_last, u
         if (res == WAL_REC_OK) {
             ++*expect;
             off = rec.next;
+            *valid = off;
             continue;
         }
         /* damage at off: a torn tail only if nothing valid follows in the
@@ -286,7 +288,20 @@ static ndl_status recover(wal *w, const uint64_t *lsns, size_t n, wal_recovery *
             return ndl_err(err, NDL_NOMEM, "out of memory opening the log '%s'", w->dir);
         uint64_t valid = 0, size = 0;
         scan_end how;
-        rc = scan_segment(path, lsns[i], is_last, &expect, &valid, &size, &how, err);
+        ndl_error damage;
+        rc = scan_segment(path, lsns[i], is_last, &expect, &valid, &size, &how, &damage);
+        if (rc == NDL_CORRUPT && w->opt.salvage && w->opt.read_only) {
+            /* salvage: the log ends at the damage; later segments are unreachable */
+            note_dropped(rec, path, valid, size - valid);
+            if (rec)
+                snprintf(rec->damage, sizeof rec->damage, "%s", damage.msg);
+            if (valid >= WAL_SEG_HEADER)
+                w->segs[w->nsegs++] = (wal_seg){.first = lsns[i], .bytes = valid};
+            ndl_free(path);
+            break;
+        }
+        if (rc != NDL_OK && err)
+            *err = damage;
         if (rc == NDL_OK && how != SCAN_CLEAN) {
             note_dropped(rec, path, valid, size - valid);
             if (how == SCAN_TORN_TAIL && !w->opt.read_only)

@@ -166,3 +166,30 @@ def test_salvage_is_only_on_read_commands(cli, tmp_path):
     for command in ("info", "search", "get", "bench", "check"):
         assert "--salvage" in cli.run("help", command, data=False).stdout, command
     assert "--salvage" in cli.run("help", data=False).stdout
+
+
+def flip_byte(path, offset):
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
+def test_salvage_opens_a_damaged_graph(cli, tmp_path, replaced):
+    """A damaged graph file: refused with the file named; --salvage opens it
+    read-only, rebuilds the graph from the vectors, says so on every command
+    (stderr) and in info, finds every point, and writes nothing."""
+    graphs = sorted((cli.data / "x").glob("graph.*"))
+    assert len(graphs) == 1
+    flip_byte(graphs[0], 100)
+    cli.fail("info", "x", code=1, match=re.escape(graphs[0].name))
+    files = tree(cli.data)
+    p = cli.run("info", "x", "--salvage")
+    assert re.search(r"^salvaged: +graph rebuilt from the vectors \(.*damaged", p.stdout, re.M)
+    assert "opened by salvage, read-only" in p.stderr
+    info = json.loads(cli.run("info", "x", "--json", "--salvage").stdout)
+    assert info["count"] == N and "graph rebuilt" in info["salvaged"]
+    q = write_fvecs(tmp_path / "all.fvecs", vectors(N)[REPLACED:])
+    hits = parse_search(cli.run("search", "x", "--queries", q, "--k", 1, "--salvage").stdout)
+    assert [h["results"][0]["id"] for h in hits] == list(range(REPLACED, N))
+    cli.fail("import", "x", tmp_path / "a.jsonl", code=1, match=re.escape(graphs[0].name))
+    assert tree(cli.data) == files, "salvage wrote to the database"
