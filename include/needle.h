@@ -118,6 +118,8 @@ NDL_API const char *ndl_index_name(ndl_index_type t);
 #define NDL_K_MIN 1
 #define NDL_K_MAX 10000
 #define NDL_ID_STR_MAX 256          /* bytes of a string id */
+#define NDL_PAYLOAD_BYTES_DEFAULT 65536   /* default limit of one point's payload */
+#define NDL_PAYLOAD_BYTES_MAX (16 << 20)  /* highest limit a database accepts */
 #define NDL_NAME_MAX 64             /* collection names: [A-Za-z0-9_-]{1,64} */
 
 #define NDL_HNSW_M_DEFAULT 16
@@ -173,6 +175,12 @@ typedef struct ndl_db_options {
     uint32_t checkpoint_interval_ms; /* a background thread checkpoints collections
                                         with changes this often (default 60000;
                                         0 = never) */
+    uint32_t max_payload_bytes; /* limit of one point's payload, as canonical
+                                   JSON text (default 65536; 2..NDL_PAYLOAD_BYTES_MAX) */
+    int salvage;            /* default 0. 1 = open damaged collections anyway,
+                               read-only: replay the log up to the first damaged
+                               record, rebuild a damaged graph from the vectors;
+                               implies read_only (docs/DESIGN.md, salvage) */
 } ndl_db_options;
 
 NDL_API void ndl_db_options_init(ndl_db_options *o);
@@ -180,7 +188,11 @@ NDL_API void ndl_db_options_init(ndl_db_options *o);
 /* Open (or create) the database directory `path`.
  * Returns: NDL_OK; NDL_NOT_FOUND if absent and !create_if_missing;
  *   NDL_INVALID if the directory exists, is not empty and is not a needle
- *   database; NDL_IO on file-system errors; NDL_CORRUPT on a damaged marker.
+ *   database; NDL_IO on file-system errors; NDL_CORRUPT on a damaged marker
+ *   or catalog log (naming the file and offset, or the record);
+ *   NDL_UNSUPPORTED for a catalog record newer than this build.
+ * Unless read-only, opening finishes the creates and drops a crash
+ *   interrupted (docs/DESIGN.md, the catalog log).
  * Ownership: *out is owned by the caller; release with ndl_db_close().
  * opts may be NULL for defaults. */
 NDL_API ndl_status ndl_db_open(const char *path, const ndl_db_options *opts,
@@ -209,7 +221,10 @@ NDL_API int ndl_name_valid(const char *name);
 
 /* Create collection `name` and return an open handle.
  * Returns: NDL_OK; NDL_INVALID (bad name, dimension, metric/index values or
- *   HNSW parameters, each named); NDL_EXISTS; NDL_IO.
+ *   HNSW parameters, each named); NDL_EXISTS; NDL_READ_ONLY (database open
+ *   read-only, or creates refused after a catalog log failure until
+ *   reopened); NDL_DISK_FULL; NDL_IO.
+ * Durable when it returns NDL_OK: logged, committed, then created.
  * Ownership: *out belongs to the database; release with
  *   ndl_collection_close() (the db keeps it until then). out may be NULL. */
 NDL_API ndl_status ndl_collection_create(ndl_db *db, const char *name,
@@ -220,7 +235,8 @@ NDL_API ndl_status ndl_collection_create(ndl_db *db, const char *name,
  * Opening the same name twice returns the same handle with a second
  * reference; each open needs one close.
  * Returns: NDL_OK; NDL_NOT_FOUND; NDL_INVALID (bad name); NDL_CORRUPT (names
- *   the damaged file); NDL_IO. */
+ *   the damaged file); NDL_IO (also while a failed drop of it is in doubt,
+ *   until the database is reopened). */
 NDL_API ndl_status ndl_collection_open(ndl_db *db, const char *name,
                                        ndl_collection **out, ndl_error *err);
 
@@ -233,7 +249,9 @@ NDL_API ndl_status ndl_collection_flush(ndl_collection *c, ndl_error *err);
 NDL_API ndl_status ndl_collection_close(ndl_collection *c, ndl_error *err);
 
 /* Delete collection `name` and its files. It must not be open.
- * Returns: NDL_OK; NDL_NOT_FOUND; NDL_BUSY (still open); NDL_INVALID. */
+ * Durable when it returns NDL_OK (logged and committed first).
+ * Returns: NDL_OK; NDL_NOT_FOUND; NDL_BUSY (still open); NDL_INVALID;
+ *   NDL_READ_ONLY (as for create); NDL_DISK_FULL; NDL_IO. */
 NDL_API ndl_status ndl_collection_drop(ndl_db *db, const char *name, ndl_error *err);
 
 /* List collection names, sorted. *names is one allocation holding the array
@@ -267,6 +285,17 @@ NDL_API ndl_status ndl_collection_info_get(ndl_collection *c, ndl_collection_inf
  * is reported by ndl_collection_open itself. */
 NDL_API ndl_status ndl_collection_check(ndl_collection *c, ndl_error *err);
 
+/* Reclaim the slots of deleted and replaced points now: their vectors, ids,
+ * payloads and graph nodes leave memory, then a checkpoint rewrites the
+ * files without them (disk). Checkpoints also compact by themselves once at
+ * least a quarter of the slots (and 64 or more) are dead. Online: searches
+ * and gets continue (they see the collection before or after, never a mix);
+ * writers wait until the copy is done. Needs about the live data's size in
+ * extra memory while it runs. Returns NDL_OK, NDL_NOMEM (nothing changed),
+ * NDL_READ_ONLY, or a checkpoint error (NDL_IO, NDL_DISK_FULL: memory is
+ * compacted, the files are not yet). */
+NDL_API ndl_status ndl_collection_compact(ndl_collection *c, ndl_error *err);
+
 /* Frees memory the library handed to the caller (lists, ...). NULL no-op. */
 NDL_API void ndl_free(void *p);
 
@@ -285,13 +314,21 @@ typedef struct ndl_write_options {
 
 NDL_API void ndl_write_options_init(ndl_write_options *o);
 
-/* Insert or replace n points. vectors holds n * dimension floats, row-major
- * (for hamming: 0/1 values). Validation happens for the whole batch before
- * anything is applied: on NDL_INVALID (wrong dimension is impossible here;
- * NaN/Inf values, bad or duplicate-length ids, non-0/1 hamming values) nothing
- * is written. A search running meanwhile sees an id's old vector or its new
- * one, never a mix and never both.
- * Within one batch a repeated id keeps its last vector.
+/* Insert or replace n points (an existing id gets the new vector and the
+ * new payload: a point upserted without a payload has none afterwards).
+ * vectors holds n * dimension floats, row-major (for hamming: 0/1 values).
+ * payloads is NULL (no payloads) or n entries, each NULL (no payload) or a
+ * NUL-terminated JSON object text: strict RFC 8259 JSON, valid UTF-8, no
+ * duplicate keys, nested at most 64 deep, integers within int64, at most
+ * the database's max_payload_bytes once stored (payloads are stored as
+ * compact canonical text: insignificant whitespace dropped, keys in the
+ * order given).
+ * Validation happens for the whole batch before anything is applied: on
+ * NDL_INVALID (NaN/Inf values, bad or duplicate-length ids, non-0/1 hamming
+ * values, a bad or oversized payload -- the message names the point and the
+ * problem) nothing is written. A search running meanwhile sees an id's old
+ * vector and payload or its new ones, never a mix and never both.
+ * Within one batch a repeated id keeps its last vector and payload.
  * Durability: the batch is one write-ahead log record, appended before
  * anything changes; the call returns once that record is as durable as the
  * database's fsync mode promises (NDL_FSYNC_ALWAYS: on disk). After a crash
@@ -303,10 +340,31 @@ NDL_API void ndl_write_options_init(ndl_write_options *o);
  * no later write succeeds until it is reopened).
  * Thread safety: any number of threads may upsert and delete at once (they
  * apply one at a time and share log syncs) while others search.
- * Ownership: ids and vectors are borrowed for the call. */
+ * Ownership: ids, vectors and payloads are borrowed for the call. */
+NDL_API ndl_status ndl_collection_upsert_points(ndl_collection *c, size_t n, const ndl_id *ids,
+                                                const float *vectors,
+                                                const char *const *payloads,
+                                                const ndl_write_options *opts, ndl_error *err);
+
+/* ndl_collection_upsert_points without payloads. */
 NDL_API ndl_status ndl_collection_upsert(ndl_collection *c, size_t n, const ndl_id *ids,
                                          const float *vectors,
                                          const ndl_write_options *opts, ndl_error *err);
+
+typedef enum ndl_payload_mode {
+    NDL_PAYLOAD_MERGE = 0,   /* top-level keys of json replace or join the stored ones */
+    NDL_PAYLOAD_REPLACE = 1  /* json becomes the whole payload (NULL: remove it) */
+} ndl_payload_mode;
+
+/* Change the payload of an existing point, keeping its vector. MERGE
+ * (PATCH .../points/{id}): every top-level key of json replaces the stored
+ * key of that name (whole value, no deep merge) or is added after the
+ * stored keys; a value of null is stored as null. The result must fit
+ * max_payload_bytes. Logged and acknowledged like an upsert.
+ * Returns NDL_OK, NDL_NOT_FOUND (no such id), NDL_INVALID (bad json, or too
+ * large after the merge), NDL_DISK_FULL, NDL_IO, NDL_READ_ONLY. */
+NDL_API ndl_status ndl_collection_set_payload(ndl_collection *c, ndl_id id, const char *json,
+                                              ndl_payload_mode mode, ndl_error *err);
 
 /* Delete n ids; absent ids are skipped. *deleted (may be NULL) receives how
  * many were present. Logged and acknowledged like an upsert (one record).
@@ -314,9 +372,16 @@ NDL_API ndl_status ndl_collection_upsert(ndl_collection *c, size_t n, const ndl_
 NDL_API ndl_status ndl_collection_delete(ndl_collection *c, size_t n, const ndl_id *ids,
                                          size_t *deleted, ndl_error *err);
 
-/* Copy the stored vector of id into out (dimension floats; for cosine the
- * unit-normalized vector, as stored; for hamming 0/1 values).
- * Returns NDL_OK or NDL_NOT_FOUND. */
+/* Read one point: its vector into vector_out (dimension floats; for cosine
+ * the unit-normalized vector, as stored; for hamming 0/1 values) and/or its
+ * payload into *payload_out (canonical JSON, NUL-terminated, allocated: free
+ * with ndl_free; NULL when the point has no payload). Either output may be
+ * NULL to skip it; both come from the same version of the point.
+ * Returns NDL_OK, NDL_NOT_FOUND, NDL_INVALID (bad id), NDL_NOMEM. */
+NDL_API ndl_status ndl_collection_get_point(ndl_collection *c, ndl_id id, float *vector_out,
+                                            char **payload_out, ndl_error *err);
+
+/* ndl_collection_get_point for the vector alone. */
 NDL_API ndl_status ndl_collection_get(ndl_collection *c, ndl_id id, float *out,
                                       ndl_error *err);
 
@@ -339,13 +404,15 @@ typedef struct ndl_search_params {
     ndl_filter_fn filter;  /* optional */
     void *filter_ctx;
     uint32_t threads;    /* batch search threads; default 1 */
+    int with_payload;    /* nonzero: results carry each hit's payload */
 } ndl_search_params;
 
 NDL_API void ndl_search_params_init(ndl_search_params *p);
 
 typedef struct ndl_hit {
     ndl_id id;          /* str points into the results object */
-    uint32_t slot;      /* internal id */
+    uint32_t slot;      /* internal id at the time of the search (compaction
+                           renumbers slots) */
     float distance;     /* raw distance, SPEC section 1 */
     float score;        /* higher is more similar */
 } ndl_hit;
@@ -377,11 +444,17 @@ NDL_API const ndl_hit *ndl_results_hits(const ndl_results *r, size_t query);
 /* Which plan ran ("hnsw" or "exact") and how many graph nodes were visited
  * (0 for exact), summed over queries. */
 NDL_API const char *ndl_results_plan(const ndl_results *r);
+/* Payload (canonical JSON, NUL-terminated) of hit i of query q when the
+ * search asked with_payload, else NULL; NULL also for a point without one.
+ * Valid until ndl_results_free(). */
+NDL_API const char *ndl_results_payload(const ndl_results *r, size_t query, size_t i);
 NDL_API uint64_t ndl_results_visited(const ndl_results *r);
 NDL_API void ndl_results_free(ndl_results *r);
 
-/* External id of an internal slot, for filter callbacks. String ids point
- * into the collection and stay valid until the slot is reclaimed; copy them.
+/* External id of an internal slot, for filter callbacks. Slots are
+ * renumbered by compaction, so a slot means something only inside the
+ * search that handed it out (a filter callback); a string id points into
+ * the collection and is valid for that long too; copy it.
  * Returns NDL_OK or NDL_NOT_FOUND (free or deleted slot). */
 NDL_API ndl_status ndl_collection_slot_id(ndl_collection *c, uint32_t slot, ndl_id *out);
 

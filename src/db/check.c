@@ -2,12 +2,14 @@
  * check.c -- ndl_collection_check: re-verify everything a collection is
  * made of, beyond what opening it checks: the data CRC of the mapped
  * vectors file (open maps it without reading), every log record's CRC,
- * ids <-> slots both ways, the live count, and the graph's invariants.
+ * ids <-> slots both ways, the live count, every live point's payload
+ * (valid JSON object within the limit), and the graph's invariants.
  */
 #include <stdio.h>
 #include <sys/stat.h>
 
 #include "db/db_internal.h"
+#include "payload/json.h"
 #include "storage/sfile.h"
 #include "util/alloc.h"
 
@@ -59,6 +61,30 @@ static ndl_status check_ids(ndl_collection *c, ndl_error *err)
     return NDL_OK;
 }
 
+static ndl_status check_payloads(ndl_collection *c, ndl_error *err)
+{
+    uint32_t slots = arena_count(&c->vectors);
+    if (payload_store_count(&c->payloads) != slots)
+        return ndl_err(err, NDL_CORRUPT, "'%s': %u payload records for %u slots", c->name,
+                       payload_store_count(&c->payloads), slots);
+    for (uint32_t s = 0; s < slots; s++) {
+        const payload_ref *p = payload_store_ref(&c->payloads, s);
+        ndl_error e;
+        if (!p->text || bitset_test(&c->hidden, s) ||
+            payload_validate(p->text, p->len, NDL_PAYLOAD_BYTES_MAX, &e) == NDL_OK)
+            continue;
+        if (e.status == NDL_NOMEM)
+            return ndl_err(err, NDL_NOMEM, "%s", e.msg);
+        ndl_id id = idmap_slot_to_id(idmap_slot(&c->ids, s));
+        if (id.str)
+            return ndl_err(err, NDL_CORRUPT, "'%s': point \"%.*s\" (slot %u): %s", c->name,
+                           (int)id.len, id.str, s, e.msg);
+        return ndl_err(err, NDL_CORRUPT, "'%s': point %llu (slot %u): %s", c->name,
+                       (unsigned long long)id.num, s, e.msg);
+    }
+    return NDL_OK;
+}
+
 NDL_API ndl_status ndl_collection_check(ndl_collection *c, ndl_error *err)
 {
     pthread_mutex_lock(&c->write_lock);
@@ -69,6 +95,8 @@ NDL_API ndl_status ndl_collection_check(ndl_collection *c, ndl_error *err)
         rc = wal_read(c->log, 1, count_record, &records, err);
     if (rc == NDL_OK)
         rc = check_ids(c, err);
+    if (rc == NDL_OK)
+        rc = check_payloads(c, err);
     if (rc == NDL_OK && c->ann && c->ann->m->check)
         rc = c->ann->m->check(c->ann, err);
     pthread_rwlock_unlock(&c->map_lock);

@@ -55,17 +55,22 @@ static char *gen_path(const char *dir, const char *base, uint64_t gen)
 }
 
 /* ---------------------------------------------------------------- manifest
- * MANIFEST data (version 2), little-endian u32/u64 fields in this order:
+ * MANIFEST data (version 3), little-endian u32/u64 fields in this order:
  *   dimension, metric, index, hnsw_m, hnsw_ef_construction, seed (u64),
  *   generation (u64; 0 = no data files yet), slots (u32), live (u64),
- *   checkpoint LSN (u64; version 2: the last log record the files cover)
+ *   checkpoint LSN (u64; from version 2: the last log record the files cover),
+ *   files (u32; from version 3: which optional files the generation has,
+ *   MANI_HAS_PAYLOADS = payloads.<gen>; unknown bits are refused)
  */
+#define MANI_HAS_PAYLOADS 1u
+
 typedef struct manifest {
     ndl_collection_config cfg;
     uint64_t generation;
     uint32_t slots;
     uint64_t live;
     uint64_t lsn;
+    uint32_t files;
 } manifest;
 
 static ndl_status put_u32(sfile_writer *w, uint32_t v, ndl_error *err)
@@ -95,7 +100,8 @@ static ndl_status manifest_write(const char *dir, const manifest *m, ndl_error *
         (rc = put_u32(w, (uint32_t)c->index, err)) || (rc = put_u32(w, c->hnsw_m, err)) ||
         (rc = put_u32(w, c->hnsw_ef_construction, err)) || (rc = put_u64(w, c->seed, err)) ||
         (rc = put_u64(w, m->generation, err)) || (rc = put_u32(w, m->slots, err)) ||
-        (rc = put_u64(w, m->live, err)) || (rc = put_u64(w, m->lsn, err))) {
+        (rc = put_u64(w, m->live, err)) || (rc = put_u64(w, m->lsn, err)) ||
+        (rc = put_u32(w, m->files, err))) {
         sfile_abort(w);
         return rc;
     }
@@ -123,11 +129,14 @@ static ndl_status manifest_read(const char *dir, manifest *m, ndl_error *err)
         m->slots = sfile_get_u32(&cur);
         m->live = sfile_get_u64(&cur);
         m->lsn = map.version >= 2 ? sfile_get_u64(&cur) : 0;
+        m->files = map.version >= 3 ? sfile_get_u32(&cur) : 0;
         ndl_error e2;
         if (cur.overrun)
             rc = ndl_err(err, NDL_CORRUPT, "'%s' is too short for a manifest", path);
         else if (coll_check_config(&m->cfg, &e2) != NDL_OK)
             rc = ndl_err(err, NDL_CORRUPT, "'%s' holds a bad config: %s", path, e2.msg);
+        else if (m->files & ~MANI_HAS_PAYLOADS)
+            rc = ndl_err(err, NDL_CORRUPT, "'%s' names unknown files (0x%x)", path, m->files);
         else if (m->live > m->slots)
             rc = ndl_err(err, NDL_CORRUPT, "'%s': live count %llu exceeds slots %u", path,
                          (unsigned long long)m->live, m->slots);
@@ -332,6 +341,13 @@ static ndl_status coll_alloc(ndl_db *db, const char *name, const ndl_collection_
     c->dir = db_path_join(db->path, name);
     pthread_mutex_init(&c->write_lock, NULL);
     pthread_rwlock_init(&c->map_lock, NULL);
+    /* writer-preferring, so a compaction is not starved by a stream of
+     * searches; readers never take it twice, so this cannot deadlock */
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&c->swap_lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
     index_space_init(&c->space, cfg->metric, cfg->dimension);
     ndl_status rc = NDL_OK;
     if (!c->dir)
@@ -340,6 +356,8 @@ static ndl_status coll_alloc(ndl_db *db, const char *name, const ndl_collection_
         rc = arena_init(&c->vectors, c->space.vec_bytes, err);
     if (rc == NDL_OK)
         rc = idmap_init(&c->ids, err);
+    if (rc == NDL_OK)
+        rc = payload_store_init(&c->payloads, err);
     if (rc == NDL_OK)
         rc = bitset_init(&c->hidden, err);
     if (rc == NDL_OK)
@@ -367,10 +385,12 @@ void coll_free(ndl_collection *c)
     if (c->flat)
         c->flat->m->destroy(c->flat);
     bitset_destroy(&c->hidden);
+    payload_store_destroy(&c->payloads);
     idmap_destroy(&c->ids);
     arena_destroy(&c->vectors);
     pthread_mutex_destroy(&c->write_lock);
     pthread_rwlock_destroy(&c->map_lock);
+    pthread_rwlock_destroy(&c->swap_lock);
     ndl_free(c->dir);
     ndl_free(c);
 }
@@ -400,12 +420,17 @@ ndl_status coll_load(ndl_db *db, const char *name, ndl_collection **out, ndl_err
         char *vp = gen_path(c->dir, "vectors", m.generation);
         char *ip = gen_path(c->dir, "ids", m.generation);
         char *gp = gen_path(c->dir, "graph", m.generation);
-        if (!vp || !ip || !gp)
+        char *pp = gen_path(c->dir, "payloads", m.generation);
+        if (!vp || !ip || !gp || !pp)
             rc = ndl_err(err, NDL_NOMEM, "out of memory");
         if (rc == NDL_OK)
             rc = vectors_load(c, vp, m.slots, err);
         if (rc == NDL_OK)
             rc = ids_load(c, ip, m.slots, err);
+        if (rc == NDL_OK)
+            rc = (m.files & MANI_HAS_PAYLOADS)
+                     ? payload_store_load(&c->payloads, pp, m.slots, err)
+                     : payload_store_extend(&c->payloads, m.slots, err);
         if (rc == NDL_OK && c->ann)
             rc = c->ann->m->load(c->ann, gp, err);
         if (rc == NDL_OK && atomic_load(&c->live) != m.live)
@@ -415,6 +440,7 @@ ndl_status coll_load(ndl_db *db, const char *name, ndl_collection **out, ndl_err
         ndl_free(vp);
         ndl_free(ip);
         ndl_free(gp);
+        ndl_free(pp);
     }
     if (rc == NDL_OK)
         rc = coll_log_open(c, err);
@@ -426,11 +452,13 @@ ndl_status coll_load(ndl_db *db, const char *name, ndl_collection **out, ndl_err
     return NDL_OK;
 }
 
+/* Every file a checkpoint generation may have. */
+static const char *const gen_bases[] = {"vectors", "ids", "graph", "payloads"};
+
 static void remove_generation(const char *dir, uint64_t gen)
 {
-    static const char *const bases[] = {"vectors", "ids", "graph"};
-    for (size_t i = 0; i < NDL_ARRAY_LEN(bases); i++) {
-        char *p = gen_path(dir, bases[i], gen);
+    for (size_t i = 0; i < NDL_ARRAY_LEN(gen_bases); i++) {
+        char *p = gen_path(dir, gen_bases[i], gen);
         if (p)
             unlink(p);
         ndl_free(p);
@@ -444,21 +472,27 @@ static ndl_status checkpoint_locked(ndl_collection *c, ndl_error *err)
         return NDL_OK;
     if (c->failure[0] || (c->log && wal_failure(c->log)))
         return NDL_OK; /* keep the last good checkpoint; the log decides on reopen */
+    if (coll_compaction_due(c))
+        coll_compact_locked(c, NULL); /* on failure: checkpoint uncompacted, retry next time */
     uint64_t gen = c->generation + 1;
     uint32_t slots = arena_count(&c->vectors);
     char *vp = gen_path(c->dir, "vectors", gen);
     char *ip = gen_path(c->dir, "ids", gen);
     char *gp = gen_path(c->dir, "graph", gen);
-    ndl_status rc = (!vp || !ip || !gp) ? ndl_err(err, NDL_NOMEM, "out of memory") : NDL_OK;
+    char *pp = gen_path(c->dir, "payloads", gen);
+    ndl_status rc = (!vp || !ip || !gp || !pp) ? ndl_err(err, NDL_NOMEM, "out of memory") : NDL_OK;
     if (rc == NDL_OK)
         rc = vectors_write(c, vp, slots, err);
     if (rc == NDL_OK)
         rc = ids_write(c, ip, slots, err);
+    if (rc == NDL_OK)
+        rc = payload_store_write(&c->payloads, pp, slots, &c->hidden, err);
     if (rc == NDL_OK && c->ann)
         rc = c->ann->m->save(c->ann, gp, err);
     if (rc == NDL_OK) {
         manifest m = {.cfg = c->cfg, .generation = gen, .slots = slots,
-                      .live = atomic_load(&c->live), .lsn = c->applied_lsn};
+                      .live = atomic_load(&c->live), .lsn = c->applied_lsn,
+                      .files = MANI_HAS_PAYLOADS};
         rc = manifest_write(c->dir, &m, err);
     }
     if (rc == NDL_OK) {
@@ -475,6 +509,7 @@ static ndl_status checkpoint_locked(ndl_collection *c, ndl_error *err)
     ndl_free(vp);
     ndl_free(ip);
     ndl_free(gp);
+    ndl_free(pp);
     return rc;
 }
 
@@ -499,15 +534,14 @@ NDL_API uint64_t ndl_collection_count(ndl_collection *c) { return atomic_load(&c
 
 static uint64_t dir_bytes(const char *dir, uint64_t gen)
 {
-    static const char *const bases[] = {"vectors", "ids", "graph"};
     uint64_t total = 0;
     struct stat st;
     char *man = db_path_join(dir, COLL_MANIFEST);
     if (man && stat(man, &st) == 0)
         total += (uint64_t)st.st_size;
     ndl_free(man);
-    for (size_t i = 0; gen && i < NDL_ARRAY_LEN(bases); i++) {
-        char *p = gen_path(dir, bases[i], gen);
+    for (size_t i = 0; gen && i < NDL_ARRAY_LEN(gen_bases); i++) {
+        char *p = gen_path(dir, gen_bases[i], gen);
         if (p && stat(p, &st) == 0)
             total += (uint64_t)st.st_size;
         ndl_free(p);
@@ -522,15 +556,18 @@ NDL_API ndl_status ndl_collection_info_get(ndl_collection *c, ndl_collection_inf
     memset(out, 0, sizeof *out);
     snprintf(out->name, sizeof out->name, "%s", c->name);
     out->config = c->cfg;
+    pthread_rwlock_rdlock(&c->swap_lock);
     out->count = atomic_load(&c->live);
     uint32_t slots = arena_count(&c->vectors);
     out->deleted = slots > out->count ? slots - out->count : 0;
     pthread_rwlock_rdlock(&c->map_lock);
     size_t mem = sizeof *c + arena_memory_bytes(&c->vectors) + idmap_memory_bytes(&c->ids) +
+                 payload_store_memory_bytes(&c->payloads) +
                  (slots + 7) / 8 + c->flat->m->memory_bytes(c->flat);
     pthread_rwlock_unlock(&c->map_lock);
     if (c->ann)
         mem += c->ann->m->memory_bytes(c->ann);
+    pthread_rwlock_unlock(&c->swap_lock);
     out->memory_bytes = mem;
     pthread_mutex_lock(&c->write_lock);
     out->disk_bytes = dir_bytes(c->dir, c->generation) + (c->log ? wal_bytes(c->log) : 0);

@@ -1,7 +1,8 @@
 /*
  * db.c -- the database: a directory marked by a NEEDLE_DB file, locked by one
  * process at a time (flock on LOCK), with a registry of open collections so
- * each collection is loaded once and reference counted.
+ * each collection is loaded once and reference counted. Creates and drops
+ * go through the catalog log (catalog.c).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "db/catalog.h"
 #include "db/db_internal.h"
 #include "storage/sfile.h"
 #include "util/alloc.h"
@@ -108,14 +110,20 @@ NDL_API ndl_status ndl_db_open(const char *path, const ndl_db_options *opts, ndl
 {
     *out = NULL;
     ndl_db_options defaults;
-    if (!opts) {
+    if (opts)
+        defaults = *opts;
+    else
         ndl_db_options_init(&defaults);
-        opts = &defaults;
-    }
+    if (defaults.salvage)
+        defaults.read_only = 1; /* salvage never writes */
+    opts = &defaults;
     if (!path || !*path)
         return ndl_err(err, NDL_INVALID, "database path is empty");
     if ((unsigned)opts->fsync > NDL_FSYNC_NONE)
         return ndl_err(err, NDL_INVALID, "unknown fsync mode %d", (int)opts->fsync);
+    if (opts->max_payload_bytes < 2 || opts->max_payload_bytes > NDL_PAYLOAD_BYTES_MAX)
+        return ndl_err(err, NDL_INVALID, "max_payload_bytes %u is out of range 2..%d",
+                       opts->max_payload_bytes, NDL_PAYLOAD_BYTES_MAX);
     ndl_status rc = check_or_make_marker(path, opts, err);
     if (rc != NDL_OK)
         return rc;
@@ -125,9 +133,11 @@ NDL_API ndl_status ndl_db_open(const char *path, const ndl_db_options *opts, ndl
         ndl_free(db);
         return ndl_err(err, NDL_NOMEM, "out of memory");
     }
+    db->salvage = opts->salvage != 0;
     db->read_only = opts->read_only != 0;
     db->fsync = opts->fsync;
     db->checkpoint_wal_bytes = opts->checkpoint_wal_bytes;
+    db->max_payload_bytes = opts->max_payload_bytes;
     char *lock = db_path_join(path, DB_LOCK_FILE);
     db->lock_fd = lock ? open(lock, (db->read_only ? O_RDONLY : O_RDWR) | O_CREAT | O_CLOEXEC, 0644)
                        : -1;
@@ -142,6 +152,8 @@ NDL_API ndl_status ndl_db_open(const char *path, const ndl_db_options *opts, ndl
         rc = ndl_err(err, NDL_BUSY, "database '%s' is in use by another process", path);
         goto fail;
     }
+    if ((rc = catalog_open(db, &db->catalog, err)) != NDL_OK)
+        goto fail;
     pthread_mutex_init(&db->lock, NULL);
     pthread_cond_init(&db->stop_cond, NULL);
     db->checkpoint_interval_ms = opts->checkpoint_interval_ms;
@@ -171,6 +183,13 @@ NDL_API ndl_status ndl_db_close(ndl_db *db, ndl_error *err)
             first = rc;
         coll_free(c);
     }
+    ndl_error e;
+    ndl_status rc = catalog_close(db->catalog, &e);
+    if (first == NDL_OK && rc != NDL_OK) {
+        first = rc;
+        if (err)
+            *err = e;
+    }
     pthread_mutex_destroy(&db->lock);
     pthread_cond_destroy(&db->stop_cond);
     close(db->lock_fd);
@@ -196,6 +215,16 @@ static ndl_collection *registry_find(ndl_db *db, const char *name)
     return NULL;
 }
 
+/* Does DATA/<name> exist (as anything, for create; as a directory, for drop)? */
+static bool coll_dir_exists(const ndl_db *db, const char *name, bool need_dir)
+{
+    char *dir = db_path_join(db->path, name);
+    struct stat st;
+    bool found = dir && stat(dir, &st) == 0 && (!need_dir || S_ISDIR(st.st_mode));
+    ndl_free(dir);
+    return found;
+}
+
 NDL_API ndl_status ndl_collection_create(ndl_db *db, const char *name,
                                          const ndl_collection_config *cfg, ndl_collection **out,
                                          ndl_error *err)
@@ -212,7 +241,10 @@ NDL_API ndl_status ndl_collection_create(ndl_db *db, const char *name,
     if (db->read_only)
         return ndl_err(err, NDL_READ_ONLY, "database '%s' is open read-only", db->path);
     pthread_mutex_lock(&db->lock);
-    rc = coll_create_files(db, name, cfg, err);
+    if (coll_dir_exists(db, name, false)) /* before logging: a refused create logs nothing */
+        rc = ndl_err(err, NDL_EXISTS, "collection '%s' already exists", name);
+    else
+        rc = catalog_create(db, name, cfg, err);
     pthread_mutex_unlock(&db->lock);
     if (rc != NDL_OK || !out)
         return rc;
@@ -230,7 +262,8 @@ NDL_API ndl_status ndl_collection_open(ndl_db *db, const char *name, ndl_collect
     ndl_collection *c = registry_find(db, name);
     if (c) {
         c->refs++;
-    } else if ((rc = coll_load(db, name, &c, err)) == NDL_OK) {
+    } else if ((rc = catalog_check_open(db->catalog, name, err)) == NDL_OK &&
+               (rc = coll_load(db, name, &c, err)) == NDL_OK) {
         c->refs = 1;
         c->next = db->open;
         db->open = c;
@@ -262,34 +295,6 @@ NDL_API ndl_status ndl_collection_close(ndl_collection *c, ndl_error *err)
     return rc;
 }
 
-/* Remove dir and everything in it (a collection: files plus its wal/). */
-static ndl_status remove_tree(const char *dir, ndl_error *err)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return ndl_err(err, NDL_IO, "cannot open '%s': %s", dir, strerror(errno));
-    struct dirent *e;
-    ndl_status rc = NDL_OK;
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        char *p = db_path_join(dir, e->d_name);
-        struct stat st;
-        if (p && lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
-            ndl_status sub = remove_tree(p, err);
-            if (sub != NDL_OK)
-                rc = sub;
-        } else if (!p || unlink(p) != 0) {
-            rc = ndl_err(err, NDL_IO, "cannot remove '%s': %s", p ? p : e->d_name, strerror(errno));
-        }
-        ndl_free(p);
-    }
-    closedir(d);
-    if (rc == NDL_OK && rmdir(dir) != 0)
-        rc = ndl_err(err, NDL_IO, "cannot remove '%s': %s", dir, strerror(errno));
-    return rc;
-}
-
 NDL_API ndl_status ndl_collection_drop(ndl_db *db, const char *name, ndl_error *err)
 {
     ndl_status rc = check_name(name, err);
@@ -298,26 +303,13 @@ NDL_API ndl_status ndl_collection_drop(ndl_db *db, const char *name, ndl_error *
     if (db->read_only)
         return ndl_err(err, NDL_READ_ONLY, "database '%s' is open read-only", db->path);
     pthread_mutex_lock(&db->lock);
-    char *dir = db_path_join(db->path, name);
-    char *gone = NULL;
-    struct stat st;
-    if (registry_find(db, name)) {
+    if (registry_find(db, name))
         rc = ndl_err(err, NDL_BUSY, "collection '%s' is open", name);
-    } else if (!dir || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    else if (!coll_dir_exists(db, name, true))
         rc = ndl_err(err, NDL_NOT_FOUND, "collection '%s' does not exist", name);
-    } else {
-        /* rename first so a crash mid-delete never leaves a half collection */
-        size_t n = strlen(db->path) + strlen(name) + 16;
-        gone = ndl_malloc(n);
-        snprintf(gone, n, "%s/.drop-%s", db->path, name);
-        if (rename(dir, gone) != 0)
-            rc = ndl_err(err, NDL_IO, "cannot drop '%s': %s", name, strerror(errno));
-        else if ((rc = sfile_sync_dir(db->path, err)) == NDL_OK)
-            rc = remove_tree(gone, err);
-    }
+    else
+        rc = catalog_drop(db, name, err);
     pthread_mutex_unlock(&db->lock);
-    ndl_free(dir);
-    ndl_free(gone);
     return rc;
 }
 

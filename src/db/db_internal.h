@@ -8,6 +8,7 @@
  *   DATA/<name>/vectors.<gen>   sfile "VECS": slot-ordered vector records
  *   DATA/<name>/ids.<gen>       sfile "IDS ": per-slot id or deleted mark
  *   DATA/<name>/graph.<gen>     sfile "HNSW": the HNSW graph (hnsw only)
+ *   DATA/<name>/payloads.<gen>  sfile "PAYL": per-slot payload texts
  *   DATA/<name>/wal/            the write-ahead log (storage/wal.h): records
  *                               after the manifest's checkpoint LSN
  * A checkpoint writes generation gen+1 files, then publishes a new MANIFEST
@@ -20,7 +21,9 @@
 #include <stdatomic.h>
 
 #include "db/idmap.h"
+#include "db/log_records.h"
 #include "index/index.h"
+#include "payload/store.h"
 #include "storage/arena.h"
 #include "storage/wal.h"
 #include "util/base.h"
@@ -29,7 +32,7 @@
 #define DB_MARKER_FILE "NEEDLE_DB"
 #define DB_LOCK_FILE "LOCK"
 #define COLL_MANIFEST "MANIFEST"
-#define MANIFEST_VERSION 2   /* 2 adds the checkpoint LSN; 1 is still read */
+#define MANIFEST_VERSION 3   /* 2 adds the checkpoint LSN, 3 the file set; 1, 2 still read */
 #define VECS_VERSION 1
 #define IDS_VERSION 1
 
@@ -44,11 +47,14 @@ struct ndl_collection {
     index_space space;
     vec_arena vectors;             /* one record per slot */
     idmap ids;                     /* guarded by map_lock (table); slots lock-free */
+    payload_store payloads;        /* texts replaced under map_lock (write) */
     bitset hidden;                 /* slot not visible: deleted, replaced or not yet inserted */
     vindex *flat;                   /* exact search, always present */
     vindex *ann;                    /* HNSW, or NULL for flat collections */
 
-    pthread_mutex_t write_lock;    /* one writer: upsert, delete, checkpoint */
+    pthread_mutex_t write_lock;    /* one writer: upsert, delete, checkpoint, compaction */
+    pthread_rwlock_t swap_lock;    /* readers (search, get, info) hold it for a whole
+                                      read; compaction takes it to swap structures */
     pthread_rwlock_t map_lock;     /* id table: readers get/lookup, writers apply */
     _Atomic uint64_t live;         /* points visible */
     uint64_t generation;           /* of the files on disk; guarded by write_lock */
@@ -59,16 +65,20 @@ struct ndl_collection {
     uint64_t checkpoint_lsn;       /* last record the files on disk cover; write_lock */
     wal_recovery recovered;        /* what opening the log found (a dropped torn tail) */
     char failure[256];             /* non-empty: writes refused (why); write_lock */
+    uint64_t compactions;          /* since open; write_lock */
 };
 
 struct ndl_db {
     char *path;
     int lock_fd;
     bool read_only;
+    bool salvage;         /* open damaged collections read-only (implies read_only) */
     ndl_fsync fsync;
     uint64_t checkpoint_wal_bytes;
+    uint32_t max_payload_bytes;
     pthread_mutex_t lock;          /* registry */
     ndl_collection *open;          /* open collections */
+    struct catalog *catalog;       /* the create/drop log (catalog.h) */
 
     /* background checkpoints (checkpointer.c) */
     uint32_t checkpoint_interval_ms;
@@ -88,9 +98,18 @@ ndl_status coll_check_config(const ndl_collection_config *cfg, ndl_error *err);
 
 /* write.c: apply a validated mutation (live or replayed); write_lock held */
 ndl_status coll_apply_upsert(ndl_collection *c, size_t n, const ndl_id *ids, const float *vectors,
-                             const ndl_write_options *opts, ndl_error *err);
+                             const log_text *payloads, const ndl_write_options *opts,
+                             ndl_error *err);
+ndl_status coll_apply_payload(ndl_collection *c, ndl_id id, log_text payload, ndl_error *err);
 ndl_status coll_apply_delete(ndl_collection *c, size_t n, const ndl_id *ids, size_t *deleted,
                              ndl_error *err);
+
+/* compact.c: reclaim dead slots (write_lock held). Due when at least
+ * COMPACT_MIN_DEAD slots and 1/COMPACT_DEAD_DIVISOR of all slots are dead. */
+#define COMPACT_MIN_DEAD 64
+#define COMPACT_DEAD_DIVISOR 4
+bool coll_compaction_due(const ndl_collection *c);
+ndl_status coll_compact_locked(ndl_collection *c, ndl_error *err);
 
 /* log.c: the collection's write-ahead log */
 ndl_status coll_log_open(ndl_collection *c, ndl_error *err);   /* open + replay */

@@ -60,18 +60,24 @@ static ndl_status apply_record(void *ctx, uint64_t lsn, uint32_t type, const voi
         c->applied_lsn = NDL_MAX(c->applied_lsn, lsn);
         return NDL_OK;
     }
-    log_batch b;
+    log_batch b = {0};
     ndl_status rc;
     ndl_error e;
-    if (type == LOG_UPSERT) {
-        rc = log_decode_upsert(data, len, c->space.dim, &b, &e);
+    if (type == LOG_UPSERT || type == LOG_UPSERT_P) {
+        rc = log_decode_upsert(data, len, type, c->space.dim, &b, &e);
         if (rc == NDL_OK)
-            rc = coll_apply_upsert(c, b.n, b.ids, b.vectors, &r->opts, &e);
+            rc = coll_apply_upsert(c, b.n, b.ids, b.vectors, b.payloads, &r->opts, &e);
     } else if (type == LOG_DELETE) {
         size_t deleted;
         rc = log_decode_delete(data, len, &b, &e);
         if (rc == NDL_OK)
             rc = coll_apply_delete(c, b.n, b.ids, &deleted, &e);
+    } else if (type == LOG_PAYLOAD) {
+        ndl_id id;
+        log_text t;
+        rc = log_decode_payload(data, len, &id, &t, &e);
+        if (rc == NDL_OK && (rc = coll_apply_payload(c, id, t, &e)) == NDL_NOT_FOUND)
+            rc = NDL_CORRUPT; /* logged only for a point that existed */
     } else {
         return ndl_err(err, NDL_CORRUPT, "log of '%s': record %llu has unknown type %u", c->name,
                        (unsigned long long)lsn, type);

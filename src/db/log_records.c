@@ -10,6 +10,7 @@
 #include "util/alloc.h"
 
 #define ID_NUM_TAG 0xffffffffu
+#define TEXT_NONE_TAG 0xffffffffu
 
 void log_buf_free(log_buf *b)
 {
@@ -55,14 +56,42 @@ static ndl_status finish(log_buf *b, ndl_error *err)
     return b->failed ? ndl_err(err, NDL_NOMEM, "out of memory for a log record") : NDL_OK;
 }
 
-ndl_status log_encode_upsert(log_buf *b, size_t n, const ndl_id *ids, uint32_t dim,
-                             const float *vectors, ndl_error *err)
+static void put_text(log_buf *b, log_text t)
+{
+    if (!t.p) {
+        put_u32(b, TEXT_NONE_TAG);
+        return;
+    }
+    put_u32(b, t.len);
+    put(b, t.p, t.len);
+}
+
+ndl_status log_encode_upsert_head(log_buf *b, size_t n, const ndl_id *ids, uint32_t dim,
+                                  const log_text *payloads, ndl_error *err)
 {
     put_u32(b, (uint32_t)n);
     put_u32(b, dim);
     for (size_t i = 0; i < n; i++)
         put_id(b, ids[i]);
+    for (size_t i = 0; i < n; i++)
+        put_text(b, payloads ? payloads[i] : (log_text){NULL, 0});
+    static const uint8_t zeros[4];
+    put(b, zeros, (4 - (b->len & 3)) & 3);
+    return finish(b, err);
+}
+
+ndl_status log_encode_upsert(log_buf *b, size_t n, const ndl_id *ids, uint32_t dim,
+                             const log_text *payloads, const float *vectors, ndl_error *err)
+{
+    log_encode_upsert_head(b, n, ids, dim, payloads, NULL);
     put(b, vectors, n * dim * sizeof(float));
+    return finish(b, err);
+}
+
+ndl_status log_encode_payload(log_buf *b, ndl_id id, log_text payload, ndl_error *err)
+{
+    put_id(b, id);
+    put_text(b, payload);
     return finish(b, err);
 }
 
@@ -120,7 +149,43 @@ static ndl_status alloc_ids(reader *r, uint32_t n, log_batch *out, ndl_error *er
     return out->ids ? NDL_OK : ndl_err(err, NDL_NOMEM, "out of memory replaying the log");
 }
 
-ndl_status log_decode_upsert(const void *data, size_t len, uint32_t expected_dim,
+static ndl_status get_text(reader *r, log_text *t)
+{
+    uint32_t tag;
+    if (!get_u32(r, &tag))
+        return NDL_CORRUPT;
+    if (tag == TEXT_NONE_TAG) {
+        *t = (log_text){NULL, 0};
+        return NDL_OK;
+    }
+    if ((size_t)(r->end - r->p) < tag)
+        return NDL_CORRUPT;
+    *t = (log_text){(const char *)r->p, tag};
+    r->p += tag;
+    return NDL_OK;
+}
+
+static ndl_status get_payloads(reader *r, const uint8_t *start, log_batch *out, ndl_error *err)
+{
+    if ((size_t)(r->end - r->p) / 4 < out->n) /* the shortest payload takes 4 bytes */
+        return ndl_err(err, NDL_CORRUPT, "log record: %zu payloads do not fit in it", out->n);
+    out->payloads = ndl_malloc((out->n + 1) * sizeof *out->payloads);
+    if (!out->payloads)
+        return ndl_err(err, NDL_NOMEM, "out of memory replaying the log");
+    for (size_t i = 0; i < out->n; i++)
+        if (get_text(r, &out->payloads[i]) != NDL_OK)
+            return ndl_err(err, NDL_CORRUPT, "log record: payload %zu is truncated", i);
+    size_t pad = (4 - ((size_t)(r->p - start) & 3)) & 3;
+    if ((size_t)(r->end - r->p) < pad)
+        return ndl_err(err, NDL_CORRUPT, "log record: padding is truncated");
+    for (size_t i = 0; i < pad; i++)
+        if (r->p[i])
+            return ndl_err(err, NDL_CORRUPT, "log record: padding is not zero");
+    r->p += pad;
+    return NDL_OK;
+}
+
+ndl_status log_decode_upsert(const void *data, size_t len, uint32_t type, uint32_t expected_dim,
                              log_batch *out, ndl_error *err)
 {
     memset(out, 0, sizeof *out);
@@ -134,6 +199,8 @@ ndl_status log_decode_upsert(const void *data, size_t len, uint32_t expected_dim
     ndl_status rc = alloc_ids(&r, n, out, err);
     if (rc == NDL_OK)
         rc = get_ids(&r, n, out->ids, err);
+    if (rc == NDL_OK && type == LOG_UPSERT_P)
+        rc = get_payloads(&r, data, out, err);
     if (rc == NDL_OK && (size_t)(r.end - r.p) != (size_t)n * dim * sizeof(float))
         rc = ndl_err(err, NDL_CORRUPT, "log record: %zu vector bytes for %u x %u floats",
                      (size_t)(r.end - r.p), n, dim);
@@ -171,9 +238,24 @@ ndl_status log_decode_delete(const void *data, size_t len, log_batch *out, ndl_e
     return rc;
 }
 
+ndl_status log_decode_payload(const void *data, size_t len, ndl_id *id, log_text *payload,
+                              ndl_error *err)
+{
+    reader r = {data, (const uint8_t *)data + len};
+    ndl_status rc = get_ids(&r, 1, id, err);
+    if (rc != NDL_OK)
+        return rc;
+    if (get_text(&r, payload) != NDL_OK)
+        return ndl_err(err, NDL_CORRUPT, "log record: payload is truncated");
+    if (r.p != r.end)
+        return ndl_err(err, NDL_CORRUPT, "log record: trailing bytes after the payload");
+    return NDL_OK;
+}
+
 void log_batch_free(log_batch *b)
 {
     ndl_free(b->ids);
+    ndl_free(b->payloads);
     ndl_free(b->owned);
     memset(b, 0, sizeof *b);
 }

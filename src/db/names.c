@@ -93,6 +93,7 @@ NDL_API void ndl_db_options_init(ndl_db_options *o)
     o->fsync = NDL_FSYNC_ALWAYS;
     o->checkpoint_wal_bytes = (uint64_t)256 << 20;
     o->checkpoint_interval_ms = 60000;
+    o->max_payload_bytes = NDL_PAYLOAD_BYTES_DEFAULT;
 }
 
 NDL_API void ndl_collection_config_init(ndl_collection_config *c)

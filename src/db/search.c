@@ -17,6 +17,8 @@ struct ndl_results {
     size_t *offsets;     /* first hit of each query in hits */
     ndl_hit *hits;
     char *strings;       /* copies of string ids */
+    char *payloads;      /* with_payload: copies of the hits' payloads, NUL-terminated */
+    size_t *payload_at;  /* per hit (indexed like hits): offset in payloads or SIZE_MAX */
     const char *plan;
     uint64_t visited;
 };
@@ -115,6 +117,45 @@ static ndl_status finish_strings(ndl_results *r, ndl_error *err)
     return NDL_OK;
 }
 
+/* Copy each hit's payload. Under map_lock, which a payload change takes
+ * exclusively, so no text is freed while it is copied; a hit whose slot
+ * was replaced meanwhile still has the payload it was found with. */
+static ndl_status attach_payloads(ndl_collection *c, ndl_results *r, size_t k, ndl_error *err)
+{
+    size_t nhits = r->nq * k;
+    r->payload_at = ndl_malloc((nhits ? nhits : 1) * sizeof *r->payload_at);
+    if (!r->payload_at)
+        return ndl_err(err, NDL_NOMEM, "out of memory for result payloads");
+    ndl_status rc = NDL_OK;
+    pthread_rwlock_rdlock(&c->map_lock);
+    size_t bytes = 0;
+    for (size_t q = 0; q < r->nq; q++)
+        for (size_t i = 0; i < r->counts[q]; i++) {
+            const payload_ref *p = payload_store_ref(&c->payloads, r->hits[r->offsets[q] + i].slot);
+            bytes += p->text ? p->len + 1 : 0;
+        }
+    r->payloads = ndl_malloc(bytes ? bytes : 1);
+    if (!r->payloads) {
+        rc = ndl_err(err, NDL_NOMEM, "out of memory for %zu bytes of result payloads", bytes);
+        goto leave;
+    }
+    size_t at = 0;
+    for (size_t q = 0; q < r->nq; q++)
+        for (size_t i = 0; i < r->counts[q]; i++) {
+            size_t h = r->offsets[q] + i;
+            const payload_ref *p = payload_store_ref(&c->payloads, r->hits[h].slot);
+            r->payload_at[h] = p->text ? at : SIZE_MAX;
+            if (!p->text)
+                continue;
+            memcpy(r->payloads + at, p->text, p->len);
+            r->payloads[at + p->len] = 0;
+            at += p->len + 1;
+        }
+leave:
+    pthread_rwlock_unlock(&c->map_lock);
+    return rc;
+}
+
 typedef struct search_job {
     ndl_collection *c;
     const ndl_search_params *p;
@@ -184,6 +225,7 @@ NDL_API ndl_status ndl_collection_search_batch(ndl_collection *c, size_t nq, con
     ndl_results *r = results_alloc(nq, p->k);
     if (!r)
         return ndl_err(err, NDL_NOMEM, "out of memory for %zu x %u results", nq, p->k);
+    pthread_rwlock_rdlock(&c->swap_lock); /* structures stay put (compaction) */
 
     bool exact = p->exact || !c->ann;
     index_query q = {.k = p->k, .ef = ef, .deleted = &c->hidden, .allow = p->filter,
@@ -228,6 +270,9 @@ NDL_API ndl_status ndl_collection_search_batch(ndl_collection *c, size_t nq, con
     }
     if (rc == NDL_OK)
         rc = finish_strings(r, err);
+    if (rc == NDL_OK && p->with_payload)
+        rc = attach_payloads(c, r, p->k, err);
+    pthread_rwlock_unlock(&c->swap_lock);
     if (rc != NDL_OK) {
         ndl_results_free(r);
         return rc;
@@ -265,6 +310,14 @@ NDL_API const char *ndl_results_plan(const ndl_results *r) { return r ? r->plan 
 
 NDL_API uint64_t ndl_results_visited(const ndl_results *r) { return r ? r->visited : 0; }
 
+NDL_API const char *ndl_results_payload(const ndl_results *r, size_t query, size_t i)
+{
+    if (!r || !r->payload_at || query >= r->nq || i >= r->counts[query])
+        return NULL;
+    size_t at = r->payload_at[r->offsets[query] + i];
+    return at == SIZE_MAX ? NULL : r->payloads + at;
+}
+
 NDL_API void ndl_results_free(ndl_results *r)
 {
     if (!r)
@@ -273,5 +326,7 @@ NDL_API void ndl_results_free(ndl_results *r)
     ndl_free(r->offsets);
     ndl_free(r->hits);
     ndl_free(r->strings);
+    ndl_free(r->payloads);
+    ndl_free(r->payload_at);
     ndl_free(r);
 }

@@ -10,7 +10,9 @@
  *   3. publish: under the id-map lock each id is pointed at its new slot,
  *      the replaced slot is hidden, then the new one is revealed.
  * Nothing is visible before step 3, so a failed batch leaves no trace but
- * hidden slots (reclaimed by compaction).
+ * hidden slots (reclaimed by compaction). A payload lives with its slot, so
+ * an upsert replaces vector and payload together; a payload change alone
+ * (ndl_collection_set_payload) swaps the slot's text under the id-map lock.
  */
 #include <pthread.h>
 #include <string.h>
@@ -18,6 +20,7 @@
 #include "db/db_internal.h"
 #include "db/log_records.h"
 #include "db/vector_codec.h"
+#include "payload/json.h"
 #include "util/alloc.h"
 
 
@@ -125,7 +128,8 @@ static ndl_status index_slots(ndl_collection *c, const uint32_t *slots, size_t n
 
 /* Step 1: give each kept point a hidden slot holding its encoded vector. */
 static ndl_status stage(ndl_collection *c, size_t n, const ndl_id *ids, const float *vectors,
-                        const uint8_t *skip, uint32_t *slots, size_t *staged, ndl_error *err)
+                        const log_text *payloads, const uint8_t *skip, uint32_t *slots,
+                        size_t *staged, ndl_error *err)
 {
     size_t dim = c->space.dim;
     *staged = 0;
@@ -136,6 +140,11 @@ static ndl_status stage(ndl_collection *c, size_t n, const ndl_id *ids, const fl
         void *rec;
         ndl_status rc = arena_reserve(&c->vectors, &slot, &rec, err);
         if (rc != NDL_OK)
+            return rc;
+        /* the payload record first: if it fails, nothing of the slot is
+         * published and the next reserve reuses it */
+        log_text t = payloads ? payloads[i] : (log_text){NULL, 0};
+        if ((rc = payload_store_append(&c->payloads, slot, t.p, t.len, err)) != NDL_OK)
             return rc;
         bitset_set(&c->hidden, slot);
         codec_encode(&c->space, vectors + i * dim, rec);
@@ -183,7 +192,8 @@ static ndl_status publish(ndl_collection *c, size_t n, const ndl_id *ids, const 
  * the same batch on the same state gives the same slots and graph links
  * (with one index thread). Caller holds write_lock. */
 ndl_status coll_apply_upsert(ndl_collection *c, size_t n, const ndl_id *ids, const float *vectors,
-                             const ndl_write_options *opts, ndl_error *err)
+                             const log_text *payloads, const ndl_write_options *opts,
+                             ndl_error *err)
 {
     ndl_status rc = NDL_OK;
     uint8_t *skip = ndl_malloc(n);
@@ -196,7 +206,7 @@ ndl_status coll_apply_upsert(ndl_collection *c, size_t n, const ndl_id *ids, con
     if ((rc = dedupe(n, ids, skip, err)) != NDL_OK)
         goto leave;
     size_t staged = 0, nreplaced = 0;
-    rc = stage(c, n, ids, vectors, skip, slots, &staged, err);
+    rc = stage(c, n, ids, vectors, payloads, skip, slots, &staged, err);
     if (staged)
         c->dirty = true;
     if (rc == NDL_OK)
@@ -240,39 +250,136 @@ ndl_status coll_apply_delete(ndl_collection *c, size_t n, const ndl_id *ids, siz
     return NDL_OK;
 }
 
-/* Log a validated mutation, apply it, then wait until the log record is as
- * durable as the fsync mode promises. The record goes to the log before
- * anything changes in memory; if applying then fails (out of memory), a
- * cancel record tells replay to skip it and the collection turns read-only
- * until reopened, so memory and log never disagree. */
-static ndl_status logged_write(ndl_collection *c, uint32_t type, const log_buf *rec,
-                               size_t n, const ndl_id *ids, const float *vectors,
-                               const ndl_write_options *opts, size_t *deleted, ndl_error *err)
+/* Apply a payload change (live or replayed): id must exist. Caller holds
+ * write_lock; readers of the old text are excluded by map_lock. */
+ndl_status coll_apply_payload(ndl_collection *c, ndl_id id, log_text payload, ndl_error *err)
 {
-    uint64_t lsn = 0;
-    pthread_mutex_lock(&c->write_lock);
-    ndl_status rc = coll_check_writable(c, err);
+    pthread_rwlock_wrlock(&c->map_lock);
+    uint32_t slot = idmap_find(&c->ids, id);
+    ndl_status rc = slot == IDMAP_EMPTY
+                        ? ndl_err(err, NDL_NOT_FOUND, "the point whose payload changes is absent")
+                        : payload_store_replace(&c->payloads, slot, payload.p, payload.len, err);
+    pthread_rwlock_unlock(&c->map_lock);
     if (rc == NDL_OK)
-        rc = wal_append(c->log, type, rec->p, rec->len, &lsn, err);
-    if (rc == NDL_OK) {
-        rc = type == LOG_UPSERT ? coll_apply_upsert(c, n, ids, vectors, opts, err)
-                                : coll_apply_delete(c, n, ids, deleted, err);
-        if (rc == NDL_OK)
-            c->applied_lsn = lsn;
-        else
-            coll_cancel(c, lsn, err);
+        c->dirty = true;
+    return rc;
+}
+
+/* A validated mutation on its way through the log. */
+typedef struct mutation {
+    uint32_t type;
+    wal_part parts[2];          /* the log record */
+    size_t nparts;
+    size_t n;
+    const ndl_id *ids;
+    const float *vectors;
+    const log_text *payloads;
+    const ndl_write_options *opts;
+    size_t deleted;             /* out: LOG_DELETE */
+} mutation;
+
+static ndl_status apply(ndl_collection *c, mutation *m, ndl_error *err)
+{
+    switch (m->type) {
+    case LOG_UPSERT_P:
+        return coll_apply_upsert(c, m->n, m->ids, m->vectors, m->payloads, m->opts, err);
+    case LOG_DELETE:
+        return coll_apply_delete(c, m->n, m->ids, &m->deleted, err);
+    default:
+        return coll_apply_payload(c, m->ids[0], m->payloads[0], err);
     }
-    pthread_mutex_unlock(&c->write_lock);
+}
+
+/* Append m to the log, then apply it; caller holds write_lock. The record
+ * goes to the log before anything changes in memory; if applying then
+ * fails (out of memory), a cancel record tells replay to skip it and the
+ * collection turns read-only until reopened, so memory and log never
+ * disagree. *lsn: what to commit before acknowledging. */
+static ndl_status log_and_apply(ndl_collection *c, mutation *m, uint64_t *lsn, ndl_error *err)
+{
+    ndl_status rc = wal_append_parts(c->log, m->type, m->parts, m->nparts, lsn, err);
+    if (rc != NDL_OK)
+        return rc;
+    rc = apply(c, m, err);
     if (rc == NDL_OK)
-        rc = wal_commit(c->log, lsn, err);
+        c->applied_lsn = *lsn;
+    else
+        coll_cancel(c, *lsn, err);
+    return rc;
+}
+
+/* Wait until the record at lsn is as durable as the fsync mode promises. */
+static ndl_status acknowledge(ndl_collection *c, uint64_t lsn, ndl_error *err)
+{
+    ndl_status rc = wal_commit(c->log, lsn, err);
     if (rc == NDL_OK)
         coll_maybe_checkpoint(c);
     return rc;
 }
 
-NDL_API ndl_status ndl_collection_upsert(ndl_collection *c, size_t n, const ndl_id *ids,
-                                         const float *vectors, const ndl_write_options *opts,
-                                         ndl_error *err)
+static ndl_status logged_write(ndl_collection *c, mutation *m, ndl_error *err)
+{
+    uint64_t lsn = 0;
+    pthread_mutex_lock(&c->write_lock);
+    ndl_status rc = coll_check_writable(c, err);
+    if (rc == NDL_OK)
+        rc = log_and_apply(c, m, &lsn, err);
+    pthread_mutex_unlock(&c->write_lock);
+    return rc == NDL_OK ? acknowledge(c, lsn, err) : rc;
+}
+
+static ndl_status check_ids(size_t n, const ndl_id *ids, const char *what, ndl_error *err)
+{
+    if (!ids)
+        return ndl_err(err, NDL_INVALID, "ids are required");
+    if (n > UINT32_MAX)
+        return ndl_err(err, NDL_INVALID, "batch of %zu %s is too large", n, what);
+    for (size_t i = 0; i < n; i++) {
+        ndl_error e;
+        if (idmap_check_id(ids[i], &e) != NDL_OK)
+            return ndl_err(err, NDL_INVALID, "%s %zu: %s", what, i, e.msg);
+    }
+    return NDL_OK;
+}
+
+/* Canonical texts of the batch's payloads (texts[i].p NULL for none), each
+ * checked against the limit; the caller frees them with free_texts. */
+static ndl_status prepare_payloads(ndl_collection *c, size_t n, const char *const *payloads,
+                                   log_text **out, ndl_error *err)
+{
+    *out = NULL;
+    if (!payloads)
+        return NDL_OK;
+    log_text *t = ndl_calloc(n ? n : 1, sizeof *t);
+    if (!t)
+        return ndl_err(err, NDL_NOMEM, "out of memory for %zu payloads", n);
+    *out = t;
+    for (size_t i = 0; i < n; i++) {
+        if (!payloads[i])
+            continue;
+        char *canon;
+        size_t len;
+        ndl_error e;
+        ndl_status rc = payload_prepare(payloads[i], strlen(payloads[i]),
+                                        c->db->max_payload_bytes, &canon, &len, &e);
+        if (rc != NDL_OK)
+            return ndl_err(err, rc, "point %zu: %s", i, e.msg);
+        t[i] = (log_text){canon, (uint32_t)len};
+    }
+    return NDL_OK;
+}
+
+static void free_texts(log_text *t, size_t n)
+{
+    for (size_t i = 0; t && i < n; i++)
+        ndl_free((void *)t[i].p);
+    ndl_free(t);
+}
+
+NDL_API ndl_status ndl_collection_upsert_points(ndl_collection *c, size_t n, const ndl_id *ids,
+                                                const float *vectors,
+                                                const char *const *payloads,
+                                                const ndl_write_options *opts, ndl_error *err)
 {
     ndl_write_options defaults;
     if (!opts) {
@@ -282,23 +389,35 @@ NDL_API ndl_status ndl_collection_upsert(ndl_collection *c, size_t n, const ndl_
     ndl_status rc = coll_check_writable(c, err);
     if (rc != NDL_OK || n == 0)
         return rc;
-    if (!ids || !vectors)
-        return ndl_err(err, NDL_INVALID, "ids and vectors are required");
-    if (n > UINT32_MAX)
-        return ndl_err(err, NDL_INVALID, "batch of %zu points is too large", n);
-    for (size_t i = 0; i < n; i++) {
-        ndl_error e;
-        if (idmap_check_id(ids[i], &e) != NDL_OK)
-            return ndl_err(err, NDL_INVALID, "point %zu: %s", i, e.msg);
+    if (!vectors)
+        return ndl_err(err, NDL_INVALID, "vectors are required");
+    if ((rc = check_ids(n, ids, "point", err)) != NDL_OK)
+        return rc;
+    for (size_t i = 0; i < n; i++)
         if ((rc = codec_check(&c->space, vectors + i * c->space.dim, "vector", i, err)) != NDL_OK)
             return rc;
-    }
-    log_buf rec = {0};
-    rc = log_encode_upsert(&rec, n, ids, c->space.dim, vectors, err);
+    log_text *texts = NULL;
+    log_buf head = {0};
+    rc = prepare_payloads(c, n, payloads, &texts, err);
     if (rc == NDL_OK)
-        rc = logged_write(c, LOG_UPSERT, &rec, n, ids, vectors, opts, NULL, err);
-    log_buf_free(&rec);
+        rc = log_encode_upsert_head(&head, n, ids, c->space.dim, texts, err);
+    if (rc == NDL_OK) {
+        mutation m = {.type = LOG_UPSERT_P,
+                      .parts = {{head.p, head.len}, {vectors, n * c->space.dim * sizeof(float)}},
+                      .nparts = 2, .n = n, .ids = ids, .vectors = vectors, .payloads = texts,
+                      .opts = opts};
+        rc = logged_write(c, &m, err);
+    }
+    log_buf_free(&head);
+    free_texts(texts, n);
     return rc;
+}
+
+NDL_API ndl_status ndl_collection_upsert(ndl_collection *c, size_t n, const ndl_id *ids,
+                                         const float *vectors, const ndl_write_options *opts,
+                                         ndl_error *err)
+{
+    return ndl_collection_upsert_points(c, n, ids, vectors, NULL, opts, err);
 }
 
 NDL_API ndl_status ndl_collection_delete(ndl_collection *c, size_t n, const ndl_id *ids,
@@ -311,39 +430,110 @@ NDL_API ndl_status ndl_collection_delete(ndl_collection *c, size_t n, const ndl_
     ndl_status rc = coll_check_writable(c, err);
     if (rc != NDL_OK || n == 0)
         return rc;
-    if (!ids)
-        return ndl_err(err, NDL_INVALID, "ids are required");
-    if (n > UINT32_MAX)
-        return ndl_err(err, NDL_INVALID, "batch of %zu ids is too large", n);
-    for (size_t i = 0; i < n; i++) {
-        ndl_error e;
-        if (idmap_check_id(ids[i], &e) != NDL_OK)
-            return ndl_err(err, NDL_INVALID, "id %zu: %s", i, e.msg);
-    }
+    if ((rc = check_ids(n, ids, "id", err)) != NDL_OK)
+        return rc;
     log_buf rec = {0};
     rc = log_encode_delete(&rec, n, ids, err);
-    if (rc == NDL_OK)
-        rc = logged_write(c, LOG_DELETE, &rec, n, ids, NULL, NULL, deleted, err);
+    if (rc == NDL_OK) {
+        mutation m = {.type = LOG_DELETE, .parts = {{rec.p, rec.len}}, .nparts = 1, .n = n,
+                      .ids = ids};
+        rc = logged_write(c, &m, err);
+        *deleted = m.deleted;
+    }
     log_buf_free(&rec);
+    return rc;
+}
+
+static ndl_status not_found(ndl_collection *c, ndl_id id, ndl_error *err)
+{
+    if (id.str)
+        return ndl_err(err, NDL_NOT_FOUND, "no point with id \"%.*s\" in '%s'", (int)id.len,
+                       id.str, c->name);
+    return ndl_err(err, NDL_NOT_FOUND, "no point with id %llu in '%s'",
+                   (unsigned long long)id.num, c->name);
+}
+
+/* The new whole payload for a set_payload call, computed under write_lock
+ * from the stored one (the only writer, so it cannot change meanwhile). */
+static ndl_status new_payload(ndl_collection *c, uint32_t slot, const char *json,
+                              ndl_payload_mode mode, char **out, size_t *len, ndl_error *err)
+{
+    *out = NULL;
+    *len = 0;
+    if (mode == NDL_PAYLOAD_REPLACE)
+        return json ? payload_prepare(json, strlen(json), c->db->max_payload_bytes, out, len, err)
+                    : NDL_OK;
+    const payload_ref *cur = payload_store_ref(&c->payloads, slot);
+    return payload_merge(cur->text, cur->len, json, strlen(json), c->db->max_payload_bytes, out,
+                         len, err);
+}
+
+NDL_API ndl_status ndl_collection_set_payload(ndl_collection *c, ndl_id id, const char *json,
+                                              ndl_payload_mode mode, ndl_error *err)
+{
+    ndl_status rc = coll_check_writable(c, err);
+    if (rc != NDL_OK)
+        return rc;
+    if ((rc = idmap_check_id(id, err)) != NDL_OK)
+        return rc;
+    if ((unsigned)mode > NDL_PAYLOAD_REPLACE)
+        return ndl_err(err, NDL_INVALID, "unknown payload mode %d", (int)mode);
+    if (!json && mode == NDL_PAYLOAD_MERGE)
+        return ndl_err(err, NDL_INVALID, "a payload merge needs a JSON object");
+    uint64_t lsn = 0;
+    char *text = NULL;
+    size_t len = 0;
+    log_buf rec = {0};
+    pthread_mutex_lock(&c->write_lock);
+    uint32_t slot = idmap_find(&c->ids, id);
+    rc = coll_check_writable(c, err);
+    if (rc == NDL_OK && slot == IDMAP_EMPTY)
+        rc = not_found(c, id, err);
+    if (rc == NDL_OK)
+        rc = new_payload(c, slot, json, mode, &text, &len, err);
+    log_text t = {text, (uint32_t)len};
+    if (rc == NDL_OK)
+        rc = log_encode_payload(&rec, id, t, err);
+    if (rc == NDL_OK) {
+        mutation m = {.type = LOG_PAYLOAD, .parts = {{rec.p, rec.len}}, .nparts = 1, .n = 1,
+                      .ids = &id, .payloads = &t};
+        rc = log_and_apply(c, &m, &lsn, err);
+    }
+    pthread_mutex_unlock(&c->write_lock);
+    log_buf_free(&rec);
+    ndl_free(text);
+    return rc == NDL_OK ? acknowledge(c, lsn, err) : rc;
+}
+
+NDL_API ndl_status ndl_collection_get_point(ndl_collection *c, ndl_id id, float *vector_out,
+                                            char **payload_out, ndl_error *err)
+{
+    if (payload_out)
+        *payload_out = NULL;
+    ndl_status rc = idmap_check_id(id, err);
+    if (rc != NDL_OK)
+        return rc;
+    pthread_rwlock_rdlock(&c->swap_lock);
+    pthread_rwlock_rdlock(&c->map_lock);
+    uint32_t slot = idmap_find(&c->ids, id);
+    if (slot == IDMAP_EMPTY) {
+        rc = not_found(c, id, err);
+    } else {
+        if (vector_out)
+            codec_decode(&c->space, arena_rec(&c->vectors, slot), vector_out);
+        const payload_ref *p = payload_store_ref(&c->payloads, slot);
+        if (payload_out && p->text) {
+            *payload_out = ndl_strndup(p->text, p->len);
+            if (!*payload_out)
+                rc = ndl_err(err, NDL_NOMEM, "out of memory for a payload of %u bytes", p->len);
+        }
+    }
+    pthread_rwlock_unlock(&c->map_lock);
+    pthread_rwlock_unlock(&c->swap_lock);
     return rc;
 }
 
 NDL_API ndl_status ndl_collection_get(ndl_collection *c, ndl_id id, float *out, ndl_error *err)
 {
-    ndl_status rc = idmap_check_id(id, err);
-    if (rc != NDL_OK)
-        return rc;
-    pthread_rwlock_rdlock(&c->map_lock);
-    uint32_t slot = idmap_find(&c->ids, id);
-    if (slot != IDMAP_EMPTY)
-        codec_decode(&c->space, arena_rec(&c->vectors, slot), out);
-    pthread_rwlock_unlock(&c->map_lock);
-    if (slot == IDMAP_EMPTY) {
-        if (id.str)
-            return ndl_err(err, NDL_NOT_FOUND, "no point with id \"%.*s\" in '%s'", (int)id.len,
-                           id.str, c->name);
-        return ndl_err(err, NDL_NOT_FOUND, "no point with id %llu in '%s'",
-                       (unsigned long long)id.num, c->name);
-    }
-    return NDL_OK;
+    return ndl_collection_get_point(c, id, out, NULL, err);
 }

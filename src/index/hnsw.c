@@ -349,6 +349,7 @@ static const index_methods hnsw_methods = {
     .load = hnsw_load,
     .memory_bytes = hnsw_memory_bytes,
     .check = hnsw_check,
+    .compact = hnsw_compact,
     .destroy = hnsw_destroy,
 };
 

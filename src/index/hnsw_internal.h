@@ -153,6 +153,10 @@ ndl_status hnsw_insert(vindex *ix, uint32_t slot, ndl_error *err);
 void hnsw_remove(vindex *ix, uint32_t slot);
 uint32_t hnsw_random_level(const hnsw *h, uint32_t slot);
 
+/* ---- hnsw_compact.c */
+ndl_status hnsw_compact(const vindex *ix, const uint32_t *remap, uint32_t old_count,
+                        vindex **out, ndl_error *err);
+
 /* ---- hnsw_io.c */
 ndl_status hnsw_save(vindex *ix, const char *path, ndl_error *err);
 ndl_status hnsw_load(vindex *ix, const char *path, ndl_error *err);

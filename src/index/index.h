@@ -82,6 +82,12 @@ typedef struct index_methods {
      * NDL_CORRUPT naming the first problem. NULL = nothing to check. Not
      * concurrent with insert or remove. */
     ndl_status (*check)(const vindex *ix, ndl_error *err);
+    /* A new index over the same space and arena pointer holding only the
+     * slots with remap[old] != UINT32_MAX, renumbered to remap[old] (the
+     * caller moves the vectors to match before using it). NULL = the index
+     * keeps no per-slot state (flat). Not concurrent with insert/remove. */
+    ndl_status (*compact)(const vindex *ix, const uint32_t *remap, uint32_t old_count,
+                          vindex **out, ndl_error *err);
     void (*destroy)(vindex *ix);
 } index_methods;
 

@@ -142,12 +142,65 @@ static ndl_status roll_locked(wal *w, ndl_error *err)
 
 /* ---------------------------------------------------------------- append */
 
+/* Write a record at the end of the active segment: staged into one write
+ * when small, else header, parts and padding written in place (no copy of
+ * a large batch). Caller holds mu. Returns 0 or -1 with errno. */
+static int write_record(wal *w, uint32_t type, uint64_t lsn, const wal_part *parts,
+                        size_t nparts, size_t len)
+{
+    uint64_t total = wal_rec_bytes(len);
+    uint8_t hdr[WAL_REC_HEADER];
+    wal_rec_header(hdr, type, lsn, parts, nparts, (uint32_t)len);
+    if (total <= STAGE_KEEP_BYTES) {
+        if (w->stage_cap < total) {
+            uint8_t *p = ndl_realloc(w->stage, (size_t)total);
+            if (!p) {
+                errno = ENOMEM;
+                return -1;
+            }
+            w->stage = p;
+            w->stage_cap = (size_t)total;
+        }
+        memcpy(w->stage, hdr, WAL_REC_HEADER);
+        size_t at = WAL_REC_HEADER;
+        for (size_t i = 0; i < nparts; i++) {
+            if (parts[i].len)
+                memcpy(w->stage + at, parts[i].data, parts[i].len);
+            at += parts[i].len;
+        }
+        memset(w->stage + at, 0, (size_t)total - at);
+        return io_pwrite_all(w->fd, w->stage, (size_t)total, (off_t)w->end);
+    }
+    off_t at = (off_t)w->end;
+    if (io_pwrite_all(w->fd, hdr, WAL_REC_HEADER, at) != 0)
+        return -1;
+    at += WAL_REC_HEADER;
+    for (size_t i = 0; i < nparts; i++) {
+        if (parts[i].len && io_pwrite_all(w->fd, parts[i].data, parts[i].len, at) != 0)
+            return -1;
+        at += (off_t)parts[i].len;
+    }
+    static const uint8_t zeros[8];
+    size_t pad = (size_t)(total - WAL_REC_HEADER - len);
+    return pad ? io_pwrite_all(w->fd, zeros, pad, at) : 0;
+}
+
 ndl_status wal_append(wal *w, uint32_t type, const void *data, size_t len, uint64_t *lsn,
                       ndl_error *err)
+{
+    wal_part part = {data, len};
+    return wal_append_parts(w, type, &part, 1, lsn, err);
+}
+
+ndl_status wal_append_parts(wal *w, uint32_t type, const wal_part *parts, size_t nparts,
+                            uint64_t *lsn, ndl_error *err)
 {
     *lsn = 0;
     if (w->opt.read_only)
         return wal_read_only_err(w, err);
+    size_t len = 0;
+    for (size_t i = 0; i < nparts; i++)
+        len += parts[i].len < (size_t)WAL_RECORD_MAX + 1 ? parts[i].len : (size_t)WAL_RECORD_MAX + 1;
     if (len > WAL_RECORD_MAX)
         return ndl_err(err, NDL_INVALID, "log record of %zu bytes exceeds the limit of %u", len,
                        (unsigned)WAL_RECORD_MAX);
@@ -168,19 +221,13 @@ ndl_status wal_append(wal *w, uint32_t type, const void *data, size_t len, uint6
         if ((rc = roll_locked(w, err)) != NDL_OK)
             goto leave;
     }
-    if (w->stage_cap < total) {
-        uint8_t *p = ndl_realloc(w->stage, (size_t)total);
-        if (!p) {
+    uint64_t my_lsn = w->last_lsn + 1;
+    if (write_record(w, type, my_lsn, parts, nparts, len) != 0) {
+        int e = errno;
+        if (e == ENOMEM) {
             rc = ndl_err(err, NDL_NOMEM, "out of memory appending %zu bytes to the log", len);
             goto leave;
         }
-        w->stage = p;
-        w->stage_cap = (size_t)total;
-    }
-    uint64_t my_lsn = w->last_lsn + 1;
-    wal_rec_encode(w->stage, type, my_lsn, data, (uint32_t)len);
-    if (io_pwrite_all(w->fd, w->stage, (size_t)total, (off_t)w->end) != 0) {
-        int e = errno;
         if (e == ENOSPC || e == EDQUOT) {
             /* cut the partial record off: the file ends where it did and a
              * later append can succeed once there is room */

@@ -72,6 +72,16 @@ ndl_status wal_open(const char *dir, const wal_options *o, wal **out, wal_recove
 ndl_status wal_append(wal *w, uint32_t type, const void *data, size_t len, uint64_t *lsn,
                       ndl_error *err);
 
+/* The same for a record whose data is the concatenation of nparts pieces:
+ * large pieces (a batch's vectors) go to the file without being copied. */
+typedef struct wal_part {
+    const void *data;
+    size_t len;
+} wal_part;
+
+ndl_status wal_append_parts(wal *w, uint32_t type, const wal_part *parts, size_t nparts,
+                            uint64_t *lsn, ndl_error *err);
+
 /* Make every record up to lsn durable per the sync mode (group commit). */
 ndl_status wal_commit(wal *w, uint64_t lsn, ndl_error *err);
 

@@ -73,18 +73,27 @@ const char *wal_header_check(const uint8_t h[WAL_SEG_HEADER], uint64_t first_lsn
     return NULL;
 }
 
+void wal_rec_header(uint8_t h[WAL_REC_HEADER], uint32_t type, uint64_t lsn,
+                    const wal_part *parts, size_t nparts, uint32_t len)
+{
+    wal_put32(h, len);
+    wal_put32(h + 4, type);
+    wal_put64(h + 8, lsn);
+    wal_put32(h + 20, 0);
+    uint32_t crc = crc32c(0, h, 16);
+    for (size_t i = 0; i < nparts; i++)
+        crc = crc32c(crc, parts[i].data, parts[i].len);
+    wal_put32(h + 16, crc);
+}
+
 void wal_rec_encode(uint8_t *out, uint32_t type, uint64_t lsn, const void *data, uint32_t len)
 {
     uint64_t total = wal_rec_bytes(len);
-    wal_put32(out, len);
-    wal_put32(out + 4, type);
-    wal_put64(out + 8, lsn);
-    wal_put32(out + 20, 0);
+    wal_part part = {data, len};
+    wal_rec_header(out, type, lsn, &part, len ? 1 : 0, len);
     if (len)
         memcpy(out + WAL_REC_HEADER, data, len);
     memset(out + WAL_REC_HEADER + len, 0, (size_t)(total - WAL_REC_HEADER - len));
-    uint32_t crc = crc32c(0, out, 16);
-    wal_put32(out + 16, crc32c(crc, out + WAL_REC_HEADER, len));
 }
 
 /* ---------------------------------------------------------------- reader */

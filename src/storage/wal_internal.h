@@ -94,6 +94,10 @@ const char *wal_header_check(const uint8_t h[WAL_SEG_HEADER], uint64_t first_lsn
 /* Encode a record (header, payload, padding) into out, which has room for
  * wal_rec_bytes(len). */
 void wal_rec_encode(uint8_t *out, uint32_t type, uint64_t lsn, const void *data, uint32_t len);
+/* Just the 24-byte header of a record whose data (len bytes in all) is the
+ * concatenation of parts; the checksum covers them. */
+void wal_rec_header(uint8_t h[WAL_REC_HEADER], uint32_t type, uint64_t lsn,
+                    const wal_part *parts, size_t nparts, uint32_t len);
 
 /* "DIR/wal-<16 hex>.log" (ndl_malloc'd; NULL when out of memory). */
 char *wal_seg_path(const char *dir, uint64_t first_lsn);

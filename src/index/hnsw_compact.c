@@ -1,0 +1,83 @@
+/*
+ * hnsw_compact.c -- a copy of the graph without its removed nodes, for
+ * collection compaction: live node `old` becomes `remap[old]`, keeps its
+ * level and its links to live nodes (renumbered); links to removed nodes
+ * are dropped. Delete repair (hnsw_build.c) already redirected the links
+ * that pointed at removed nodes, so little is lost. No distance is
+ * computed, so the copy is fast (about one pass over the links) and exact:
+ * the same neighbours, the same levels.
+ */
+#include <string.h>
+
+#include "index/hnsw_internal.h"
+#include "util/alloc.h"
+
+/* Copy one link record of `old` at level into the new node's record. */
+static void copy_links(const hnsw *h, hnsw *n, uint32_t old, uint32_t new_slot, uint32_t level,
+                       const uint32_t *remap, uint32_t old_count)
+{
+    uint32_t max = level ? h->m : h->m0;
+    const uint32_t *src = hnsw_links(h, old, level);
+    uint32_t *dst = hnsw_links(n, new_slot, level);
+    uint32_t cnt = NDL_MIN(hnsw_count_get(src), max), k = 0;
+    for (uint32_t i = 1; i <= cnt; i++) {
+        uint32_t y = hnsw_link_get(src, i);
+        if (y < old_count && remap[y] != UINT32_MAX && y != old)
+            dst[1 + k++] = remap[y];
+    }
+    hnsw_count_set(dst, k);
+}
+
+ndl_status hnsw_compact(const vindex *ix, const uint32_t *remap, uint32_t old_count,
+                        vindex **out, ndl_error *err)
+{
+    const hnsw *h = (const hnsw *)ix;
+    *out = NULL;
+    hnsw_params p = {h->m, h->ef_construction, h->seed};
+    vindex *nix;
+    ndl_status rc = hnsw_index_create(ix->space, ix->arena, &p, &nix, err);
+    if (rc != NDL_OK)
+        return rc;
+    hnsw *n = (hnsw *)nix;
+    uint32_t nodes = NDL_MIN(old_count, atomic_load(&h->nodes));
+    uint32_t best = UINT32_MAX, best_level = 0, new_nodes = 0;
+    uint64_t e = atomic_load(&h->entry);
+    for (uint32_t old = 0; old < nodes && rc == NDL_OK; old++) {
+        uint32_t s = remap[old];
+        if (s == UINT32_MAX || !hnsw_chunk_of(h, old))
+            continue;
+        if ((rc = hnsw_ensure_chunk(n, s, err)) != NDL_OK)
+            break;
+        hnsw_chunk *ch = hnsw_chunk_of(n, s);
+        uint32_t ci = s & (ARENA_CHUNK_SLOTS - 1);
+        uint32_t level = hnsw_node_level(h, old);
+        if (level) {
+            size_t bytes = (size_t)level * n->upper_words * sizeof(uint32_t);
+            uint32_t *up = ndl_calloc(1, bytes);
+            if (!up) {
+                rc = ndl_err(err, NDL_NOMEM, "out of memory for HNSW links");
+                break;
+            }
+            atomic_fetch_add(&n->upper_bytes, bytes);
+            ch->upper[ci] = up;
+        }
+        ch->level[ci] = (uint8_t)level;
+        for (uint32_t l = 0; l <= level; l++)
+            copy_links(h, n, old, s, l, remap, old_count);
+        /* the entry: the highest live node, the old entry on a tie */
+        bool was_entry = e != HNSW_ENTRY_NONE && (uint32_t)e == old;
+        if (best == UINT32_MAX || level > best_level || (level == best_level && was_entry)) {
+            best = s;
+            best_level = level;
+        }
+        new_nodes = NDL_MAX(new_nodes, s + 1);
+    }
+    if (rc != NDL_OK) {
+        nix->m->destroy(nix);
+        return rc;
+    }
+    atomic_store(&n->nodes, new_nodes);
+    atomic_store(&n->entry, best == UINT32_MAX ? HNSW_ENTRY_NONE : (uint64_t)best_level << 32 | best);
+    *out = nix;
+    return NDL_OK;
+}

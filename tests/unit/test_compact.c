@@ -1,0 +1,386 @@
+/*
+ * test_compact.c -- compaction: deleted and replaced points leave memory
+ * and disk, every live point keeps its vector and payload, the index stays
+ * correct (recall against exact search, ndl_collection_check), it survives
+ * reopen, checkpoints compact by themselves when a quarter is dead, it runs
+ * while other threads search and write, and running out of memory halfway
+ * changes nothing.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "needle.h"
+#include "util/alloc.h"
+
+#define DIM 16
+#define N 3000
+
+static char tmpdir[256];
+
+static int setup_dir(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/needle-test-compact-XXXXXX");
+    assert_non_null(mkdtemp(tmpdir));
+    return 0;
+}
+
+static int teardown_dir(void **state)
+{
+    (void)state;
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    return system(cmd);
+}
+
+static ndl_db *open_db(void)
+{
+    ndl_db_options o;
+    ndl_db_options_init(&o);
+    o.checkpoint_interval_ms = 0;
+    o.checkpoint_wal_bytes = 0;
+    o.fsync = NDL_FSYNC_NONE;
+    ndl_db *db = NULL;
+    ndl_error e;
+    if (ndl_db_open(tmpdir, &o, &db, &e) != NDL_OK)
+        fail_msg("open: %s", e.msg);
+    return db;
+}
+
+/* The model: which ids are live, with which vector and payload. Ids
+ * alternate between u64 and string kinds. */
+typedef struct model {
+    int live[N];
+    float vec[N][DIM];
+    char payload[N][48];
+    int has_payload[N];
+} model;
+
+static model M;
+
+static ndl_id id_of(int i, char *buf)
+{
+    if (i % 2)
+        return ndl_id_u64((uint64_t)i);
+    snprintf(buf, 24, "s-%d", i);
+    return ndl_id_str(buf);
+}
+
+static void fill(int i, int version)
+{
+    for (int j = 0; j < DIM; j++)
+        M.vec[i][j] = (float)((i * 131 + j * 17 + version * 7919) % 1000) / 100.0f;
+    M.has_payload[i] = (i + version) % 3 != 0;
+    snprintf(M.payload[i], sizeof M.payload[i], "{\"i\":%d,\"v\":%d}", i, version);
+}
+
+/* Upsert ids [from, to) at `version`. */
+static void upsert_range(ndl_collection *c, int from, int to, int version)
+{
+    int n = to - from;
+    ndl_id *ids = malloc((size_t)n * sizeof *ids);
+    char (*bufs)[24] = malloc((size_t)n * 24);
+    float *v = malloc((size_t)n * DIM * sizeof(float));
+    const char **pl = malloc((size_t)n * sizeof *pl);
+    for (int k = 0; k < n; k++) {
+        int i = from + k;
+        fill(i, version);
+        M.live[i] = 1;
+        ids[k] = id_of(i, bufs[k]);
+        memcpy(v + (size_t)k * DIM, M.vec[i], sizeof M.vec[i]);
+        pl[k] = M.has_payload[i] ? M.payload[i] : NULL;
+    }
+    ndl_error e;
+    if (ndl_collection_upsert_points(c, (size_t)n, ids, v, pl, NULL, &e) != NDL_OK)
+        fail_msg("upsert: %s", e.msg);
+    free(ids);
+    free(bufs);
+    free(v);
+    free(pl);
+}
+
+static void delete_every(ndl_collection *c, int step, int offset)
+{
+    ndl_id ids[N];
+    char bufs[N][24];
+    size_t n = 0;
+    for (int i = offset; i < N; i += step) {
+        ids[n] = id_of(i, bufs[n]);
+        n++;
+        M.live[i] = 0;
+    }
+    ndl_error e;
+    if (ndl_collection_delete(c, n, ids, NULL, &e) != NDL_OK)
+        fail_msg("delete: %s", e.msg);
+}
+
+/* Every id as the model says; search recall against exact >= 0.9; check. */
+static void expect_model(ndl_collection *c)
+{
+    uint64_t live = 0;
+    for (int i = 0; i < N; i++) {
+        char buf[24];
+        float v[DIM];
+        char *pl = NULL;
+        ndl_status rc = ndl_collection_get_point(c, id_of(i, buf), v, &pl, NULL);
+        if ((rc == NDL_OK) != (M.live[i] != 0))
+            fail_msg("id %d: present %d, model %d", i, rc == NDL_OK, M.live[i]);
+        if (rc == NDL_OK) {
+            live++;
+            assert_memory_equal(v, M.vec[i], sizeof v);
+            if (M.has_payload[i]) {
+                assert_non_null(pl);
+                assert_string_equal(pl, M.payload[i]);
+            } else {
+                assert_null(pl);
+            }
+        }
+        ndl_free(pl);
+    }
+    assert_int_equal(ndl_collection_count(c), live);
+    ndl_error e;
+    if (ndl_collection_check(c, &e) != NDL_OK)
+        fail_msg("check: %s", e.msg);
+    ndl_search_params p, x;
+    ndl_search_params_init(&p);
+    p.k = 10;
+    p.ef = 64;
+    x = p;
+    x.exact = 1;
+    size_t hit = 0, total = 0;
+    for (int i = 0; i < N; i += 97) {
+        ndl_results *a, *b;
+        assert_int_equal(ndl_collection_search(c, M.vec[i], &p, &a, NULL), NDL_OK);
+        assert_int_equal(ndl_collection_search(c, M.vec[i], &x, &b, NULL), NDL_OK);
+        assert_int_equal(ndl_results_count(a, 0), ndl_results_count(b, 0));
+        for (size_t j = 0; j < ndl_results_count(b, 0); j++) {
+            total++;
+            for (size_t k = 0; k < ndl_results_count(a, 0); k++)
+                if (ndl_results_hits(a, 0)[k].distance == ndl_results_hits(b, 0)[j].distance) {
+                    hit++;
+                    break;
+                }
+        }
+        ndl_results_free(a);
+        ndl_results_free(b);
+    }
+    assert_true(total > 0);
+    if ((double)hit / (double)total < 0.9)
+        fail_msg("recall %.3f after compaction", (double)hit / (double)total);
+}
+
+static void test_compact_reclaims_and_keeps_everything(void **state)
+{
+    (void)state;
+    memset(&M, 0, sizeof M);
+    for (int index = 0; index <= 1; index++) {
+        const char *name = index ? "hnsw" : "flat";
+        ndl_db *db = open_db();
+        ndl_collection_config cfg;
+        ndl_collection_config_init(&cfg);
+        cfg.dimension = DIM;
+        cfg.index = index ? NDL_INDEX_HNSW : NDL_INDEX_FLAT;
+        cfg.hnsw_m = 8;
+        cfg.hnsw_ef_construction = 64;
+        ndl_collection *c;
+        ndl_error e;
+        assert_int_equal(ndl_collection_create(db, name, &cfg, &c, &e), NDL_OK);
+        memset(&M, 0, sizeof M);
+        upsert_range(c, 0, N, 0);
+        assert_int_equal(ndl_collection_flush(c, &e), NDL_OK);
+        delete_every(c, 5, 0);           /* 20% deleted */
+        delete_every(c, 5, 1);           /* 40% */
+        upsert_range(c, 1000, 1600, 1);  /* replaced: old slots dead */
+        ndl_collection_info before, after;
+        assert_int_equal(ndl_collection_info_get(c, &before, &e), NDL_OK);
+        assert_true(before.deleted > 0);
+        assert_int_equal(ndl_collection_compact(c, &e), NDL_OK);
+        assert_int_equal(ndl_collection_info_get(c, &after, &e), NDL_OK);
+        assert_int_equal(after.deleted, 0);
+        assert_int_equal(after.count, before.count);
+        if (after.memory_bytes >= before.memory_bytes || after.disk_bytes >= before.disk_bytes)
+            fail_msg("%s: memory %llu -> %llu, disk %llu -> %llu", name,
+                     (unsigned long long)before.memory_bytes, (unsigned long long)after.memory_bytes,
+                     (unsigned long long)before.disk_bytes, (unsigned long long)after.disk_bytes);
+        expect_model(c);
+        /* writes after compaction land on the new slots */
+        upsert_range(c, 0, 50, 2);
+        delete_every(c, 7, 3);
+        expect_model(c);
+        assert_int_equal(ndl_db_close(db, &e), NDL_OK);
+        db = open_db();
+        assert_int_equal(ndl_collection_open(db, name, &c, &e), NDL_OK);
+        expect_model(c);
+        assert_int_equal(ndl_db_close(db, &e), NDL_OK);
+    }
+}
+
+static void test_checkpoint_compacts_when_due(void **state)
+{
+    (void)state;
+    memset(&M, 0, sizeof M);
+    ndl_db *db = open_db();
+    ndl_collection_config cfg;
+    ndl_collection_config_init(&cfg);
+    cfg.dimension = DIM;
+    cfg.hnsw_m = 8;
+    ndl_collection *c;
+    ndl_error e;
+    assert_int_equal(ndl_collection_create(db, "auto", &cfg, &c, &e), NDL_OK);
+    upsert_range(c, 0, 400, 0);
+    delete_every(c, 10, 0); /* 40 dead of 400: not due (fewer than 64) */
+    assert_int_equal(ndl_collection_flush(c, &e), NDL_OK);
+    ndl_collection_info info;
+    assert_int_equal(ndl_collection_info_get(c, &info, &e), NDL_OK);
+    assert_int_equal(info.deleted, 40);
+    delete_every(c, 10, 1); /* 80 dead of 400: not a quarter */
+    assert_int_equal(ndl_collection_flush(c, &e), NDL_OK);
+    assert_int_equal(ndl_collection_info_get(c, &info, &e), NDL_OK);
+    assert_int_equal(info.deleted, 80);
+    delete_every(c, 10, 2); /* 120 of 400: due */
+    assert_int_equal(ndl_collection_flush(c, &e), NDL_OK);
+    assert_int_equal(ndl_collection_info_get(c, &info, &e), NDL_OK);
+    assert_int_equal(info.deleted, 0);
+    assert_int_equal(info.count, 280);
+    for (int i = 400; i < N; i++)
+        M.live[i] = 0;
+    ndl_db_close(db, NULL);
+}
+
+/* Searches and writes from other threads while compactions run. */
+typedef struct race {
+    ndl_collection *c;
+    atomic_int stop;
+    atomic_int searches;
+    int bad;
+} race;
+
+static void *searcher(void *arg)
+{
+    race *r = arg;
+    ndl_search_params p;
+    ndl_search_params_init(&p);
+    p.k = 5;
+    p.with_payload = 1;
+    float q[DIM] = {1, 2, 3};
+    while (!atomic_load(&r->stop)) {
+        ndl_results *res;
+        if (ndl_collection_search(r->c, q, &p, &res, NULL) != NDL_OK) {
+            r->bad = 1;
+            break;
+        }
+        for (size_t i = 0; i < ndl_results_count(res, 0); i++) {
+            const ndl_hit *h = &ndl_results_hits(res, 0)[i];
+            /* ids in this test are u64 below 100000 or "s-<n>" strings */
+            if (h->id.str ? strncmp(h->id.str, "s-", 2) != 0 : h->id.num >= 100000)
+                r->bad = 2;
+        }
+        ndl_results_free(res);
+        atomic_fetch_add(&r->searches, 1);
+    }
+    return NULL;
+}
+
+static void *writer(void *arg)
+{
+    race *r = arg;
+    float v[DIM] = {0};
+    for (uint64_t i = 0; !atomic_load(&r->stop); i++) {
+        ndl_id id = ndl_id_u64(50000 + i % 500);
+        v[0] = (float)i;
+        const char *pl = "{\"w\":1}";
+        if (ndl_collection_upsert_points(r->c, 1, &id, v, &pl, NULL, NULL) != NDL_OK) {
+            r->bad = 3;
+            break;
+        }
+    }
+    return NULL;
+}
+
+static void test_compact_while_searching_and_writing(void **state)
+{
+    (void)state;
+    memset(&M, 0, sizeof M);
+    ndl_db *db = open_db();
+    ndl_collection_config cfg;
+    ndl_collection_config_init(&cfg);
+    cfg.dimension = DIM;
+    cfg.hnsw_m = 8;
+    cfg.hnsw_ef_construction = 32;
+    ndl_collection *c;
+    ndl_error e;
+    assert_int_equal(ndl_collection_create(db, "race", &cfg, &c, &e), NDL_OK);
+    upsert_range(c, 0, 1500, 0);
+    race r = {.c = c};
+    pthread_t t[3];
+    pthread_create(&t[0], NULL, searcher, &r);
+    pthread_create(&t[1], NULL, searcher, &r);
+    pthread_create(&t[2], NULL, writer, &r);
+    for (int round = 0; round < 6; round++) {
+        delete_every(c, 4, round % 4);
+        upsert_range(c, 0, 300, round + 1);
+        assert_int_equal(ndl_collection_compact(c, &e), NDL_OK);
+    }
+    atomic_store(&r.stop, 1);
+    for (int i = 0; i < 3; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(r.bad, 0);
+    assert_true(atomic_load(&r.searches) > 0);
+    assert_int_equal(ndl_collection_check(c, &e), NDL_OK);
+    ndl_db_close(db, NULL);
+}
+
+static void test_compact_out_of_memory_changes_nothing(void **state)
+{
+    (void)state;
+    memset(&M, 0, sizeof M);
+    ndl_db *db = open_db();
+    ndl_collection_config cfg;
+    ndl_collection_config_init(&cfg);
+    cfg.dimension = DIM;
+    cfg.hnsw_m = 8;
+    ndl_collection *c;
+    ndl_error e;
+    assert_int_equal(ndl_collection_create(db, "oom", &cfg, &c, &e), NDL_OK);
+    upsert_range(c, 0, 300, 0);
+    delete_every(c, 2, 0);
+    int done = 0;
+    for (int k = 0; k < 2000 && !done; k += 3) {
+        ndl_alloc_fail_after(k);
+        ndl_status rc = ndl_collection_compact(c, &e);
+        ndl_alloc_fail_after(-1);
+        if (rc == NDL_OK) {
+            done = 1;
+            break;
+        }
+        assert_int_equal(rc, NDL_NOMEM);
+        for (int i = 300; i < N; i++)
+            M.live[i] = 0;
+        expect_model(c);
+    }
+    assert_true(done);
+    for (int i = 300; i < N; i++)
+        M.live[i] = 0;
+    expect_model(c);
+    ndl_db_close(db, NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_compact_reclaims_and_keeps_everything),
+        cmocka_unit_test(test_checkpoint_compacts_when_due),
+        cmocka_unit_test(test_compact_while_searching_and_writing),
+        cmocka_unit_test(test_compact_out_of_memory_changes_nothing),
+    };
+    return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
+}
