@@ -272,6 +272,10 @@ typedef struct ndl_collection_info {
      * reported here; dropped_log_bytes == 0 when the log ended cleanly. */
     uint64_t dropped_log_bytes;
     char dropped_log_at[300]; /* "file at byte offset", or "" */
+    /* Opened with ndl_db_options.salvage: what was damaged and what that
+     * cost ("log cut short at ...", "graph rebuilt from the vectors: ...",
+     * "payloads lost: ..."), "; "-separated; "" if nothing was. */
+    char salvaged[512];
 } ndl_collection_info;
 
 NDL_API ndl_status ndl_collection_info_get(ndl_collection *c, ndl_collection_info *out,

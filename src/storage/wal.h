@@ -46,6 +46,9 @@ typedef struct wal_options {
     uint64_t durable_lsn;     /* records up to this LSN are known to have been
                                  whole on disk (a checkpoint covers them): damage
                                  in one of them is never a torn tail (default 0) */
+    int salvage;              /* with read_only: damage anywhere ends the log
+                                 there instead of failing the open (reported
+                                 in wal_recovery.damage) */
 } wal_options;
 
 void wal_options_init(wal_options *o);
@@ -56,6 +59,7 @@ typedef struct wal_recovery {
     uint64_t dropped_bytes;   /* torn/corrupt tail bytes cut off (never acknowledged) */
     char dropped_file[256];   /* where, if dropped_bytes > 0 */
     uint64_t dropped_offset;
+    char damage[300];         /* salvage: the damage the log was cut short at, or "" */
 } wal_recovery;
 
 /* Open (creating DIR's log if absent) and scan the log: a torn or corrupt

@@ -171,6 +171,7 @@ static ndl_status scan_segment(const char *path, uint64_t first, bool is_last,
                                uint64_t *size_out, scan_end *how, ndl_error *err)
 {
     *how = SCAN_CLEAN;
+    *valid = 0; /* then the end of each good record, so damage leaves the prefix */
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
@@ -238,6 +239,7 @@ static ndl_status scan_segment(const char *path, uint64_t first, bool is_last,
         if (res == WAL_REC_OK) {
             ++*expect;
             off = rec.next;
+            *valid = off;
             continue;
         }
         /* damage at off: a torn tail only if nothing valid follows in the
@@ -296,8 +298,21 @@ static ndl_status recover(wal *w, const uint64_t *lsns, size_t n, wal_recovery *
             return ndl_err(err, NDL_NOMEM, "out of memory opening the log '%s'", w->dir);
         uint64_t valid = 0, size = 0;
         scan_end how;
+        ndl_error damage;
         rc = scan_segment(path, lsns[i], is_last, w->opt.durable_lsn, &expect, &valid, &size,
-                          &how, err);
+                          &how, &damage);
+        if (rc == NDL_CORRUPT && w->opt.salvage && w->opt.read_only) {
+            /* salvage: the log ends at the damage; later segments are unreachable */
+            note_dropped(rec, path, valid, size - valid);
+            if (rec)
+                snprintf(rec->damage, sizeof rec->damage, "%s", damage.msg);
+            if (valid >= WAL_SEG_HEADER)
+                w->segs[w->nsegs++] = (wal_seg){.first = lsns[i], .bytes = valid};
+            ndl_free(path);
+            break;
+        }
+        if (rc != NDL_OK && err)
+            *err = damage;
         if (rc == NDL_OK && how != SCAN_CLEAN) {
             note_dropped(rec, path, valid, size - valid);
             if (how == SCAN_TORN_TAIL && !w->opt.read_only)

@@ -1219,6 +1219,51 @@ static void test_hnsw_save_load(void **state)
     hfx_destroy(&f);
 }
 
+/* A checkpoint saves a clone while the writer changes the original: the
+ * clone saves to the same bytes as the original did when cloned, and stays
+ * so while the original grows and loses nodes. */
+static void test_hnsw_clone_is_frozen(void **state)
+{
+    (void)state;
+    const uint32_t n = 2500;
+    hfx f;
+    hfx_init(&f, NDL_METRIC_L2, 16, 12, 64, 5);
+    char *data, *queries;
+    make_data(&f.sp, n, 10, 1, 555, &data, &queries);
+    hfx_build(&f, data, 2000);
+    for (uint32_t s = 3; s < 2000; s += 11)
+        f.ix->m->remove(f.ix, s);
+    vindex *clone;
+    assert_int_equal(f.ix->m->clone(f.ix, &clone, NULL), NDL_OK);
+    const char *pa = tpath("orig.hnsw"), *pb = tpath("clone.hnsw"), *pc = tpath("clone2.hnsw");
+    assert_int_equal(f.ix->m->save(f.ix, pa, NULL), NDL_OK);
+    assert_int_equal(clone->m->save(clone, pb, NULL), NDL_OK);
+    size_t la, lb, lc;
+    unsigned char *ba = read_all(pa, &la), *bb = read_all(pb, &lb);
+    assert_int_equal(la, lb);
+    assert_memory_equal(ba, bb, la);
+    assert_int_equal(clone->m->memory_bytes(clone), f.ix->m->memory_bytes(f.ix));
+
+    hfx_build(&f, data + (size_t)2000 * f.sp.vec_bytes, n - 2000); /* links into the old nodes */
+    for (uint32_t s = 4; s < n; s += 7)
+        f.ix->m->remove(f.ix, s);
+    assert_int_equal(clone->m->save(clone, pc, NULL), NDL_OK);
+    unsigned char *bc = read_all(pc, &lc);
+    assert_int_equal(lc, lb);
+    assert_memory_equal(bc, bb, lb);
+    hfx g = f;
+    g.ix = clone;
+    check_graph(&g, false);
+    clone->m->destroy(clone);
+    check_graph(&f, false);
+    free(ba);
+    free(bb);
+    free(bc);
+    free(data);
+    free(queries);
+    hfx_destroy(&f);
+}
+
 static void expect_corrupt(const hfx *f, const vec_arena *a, uint32_t m, const char *path,
                            const char *what)
 {
@@ -1645,6 +1690,7 @@ int main(void)
         cmocka_unit_test(test_hnsw_delete_all_then_insert),
         cmocka_unit_test(test_hnsw_filter_selectivity),
         cmocka_unit_test(test_hnsw_save_load),
+        cmocka_unit_test(test_hnsw_clone_is_frozen),
         cmocka_unit_test(test_hnsw_load_rejects_damage),
         cmocka_unit_test(test_hnsw_load_rejects_upper_link_to_lower_node),
         cmocka_unit_test(test_hnsw_insert_nomem),

@@ -1,6 +1,8 @@
 /*
- * hnsw_compact.c -- a copy of the graph without its removed nodes, for
- * collection compaction: live node `old` becomes `remap[old]`, keeps its
+ * hnsw_copy.c -- copies of the graph. hnsw_clone: a frozen copy, for a
+ * checkpoint to save while the writer goes on changing the original
+ * (about one memcpy of the links). hnsw_compact: a copy without its
+ * removed nodes, for collection compaction: live node `old` becomes `remap[old]`, keeps its
  * level and its links to live nodes (renumbered); links to removed nodes
  * are dropped. Delete repair (hnsw_build.c) already redirected the links
  * that pointed at removed nodes, so little is lost. No distance is
@@ -28,14 +30,20 @@ static void copy_links(const hnsw *h, hnsw *n, uint32_t old, uint32_t new_slot, 
     hnsw_count_set(dst, k);
 }
 
+/* An empty graph with h's parameters over h's space and arena. */
+static ndl_status empty_like(const hnsw *h, vindex **nix, vindex **out, ndl_error *err)
+{
+    *out = NULL;
+    hnsw_params p = {h->m, h->ef_construction, h->seed};
+    return hnsw_index_create(h->base.space, h->base.arena, &p, nix, err);
+}
+
 ndl_status hnsw_compact(const vindex *ix, const uint32_t *remap, uint32_t old_count,
                         vindex **out, ndl_error *err)
 {
     const hnsw *h = (const hnsw *)ix;
-    *out = NULL;
-    hnsw_params p = {h->m, h->ef_construction, h->seed};
     vindex *nix;
-    ndl_status rc = hnsw_index_create(ix->space, ix->arena, &p, &nix, err);
+    ndl_status rc = empty_like(h, &nix, out, err);
     if (rc != NDL_OK)
         return rc;
     hnsw *n = (hnsw *)nix;
@@ -78,6 +86,47 @@ ndl_status hnsw_compact(const vindex *ix, const uint32_t *remap, uint32_t old_co
     }
     atomic_store(&n->nodes, new_nodes);
     atomic_store(&n->entry, best == UINT32_MAX ? HNSW_ENTRY_NONE : (uint64_t)best_level << 32 | best);
+    *out = nix;
+    return NDL_OK;
+}
+
+ndl_status hnsw_clone(const vindex *ix, vindex **out, ndl_error *err)
+{
+    const hnsw *h = (const hnsw *)ix;
+    vindex *nix;
+    ndl_status rc = empty_like(h, &nix, out, err);
+    if (rc != NDL_OK)
+        return rc;
+    hnsw *n = (hnsw *)nix;
+    uint32_t nodes = atomic_load(&h->nodes);
+    for (uint32_t s = 0; s < nodes && rc == NDL_OK; s += ARENA_CHUNK_SLOTS) {
+        const hnsw_chunk *from = hnsw_chunk_of(h, s);
+        if (!from || (rc = hnsw_ensure_chunk(n, s, err)) != NDL_OK)
+            continue;
+        hnsw_chunk *to = hnsw_chunk_of(n, s);
+        uint32_t cnt = NDL_MIN(ARENA_CHUNK_SLOTS, nodes - s);
+        memcpy(to->links0, from->links0, (size_t)cnt * h->link0_words * sizeof(uint32_t));
+        memcpy(to->level, from->level, cnt);
+        memcpy(to->removed, from->removed, cnt);
+        for (uint32_t i = 0; i < cnt && rc == NDL_OK; i++) {
+            if (!from->level[i])
+                continue;
+            size_t bytes = (size_t)from->level[i] * h->upper_words * sizeof(uint32_t);
+            to->upper[i] = ndl_malloc(bytes);
+            if (!to->upper[i]) {
+                rc = ndl_err(err, NDL_NOMEM, "out of memory copying the HNSW graph");
+                break;
+            }
+            memcpy(to->upper[i], from->upper[i], bytes);
+            atomic_fetch_add(&n->upper_bytes, bytes);
+        }
+    }
+    if (rc != NDL_OK) {
+        nix->m->destroy(nix);
+        return rc;
+    }
+    atomic_store(&n->nodes, nodes);
+    atomic_store(&n->entry, atomic_load(&h->entry));
     *out = nix;
     return NDL_OK;
 }
