@@ -231,7 +231,8 @@ NDL_API ndl_status ndl_collection_create(ndl_db *db, const char *name,
                                          const ndl_collection_config *cfg,
                                          ndl_collection **out, ndl_error *err);
 
-/* Open an existing collection: maps its vectors, loads its index.
+/* Open an existing collection: maps its vectors (verifying their checksum),
+ * loads its index.
  * Opening the same name twice returns the same handle with a second
  * reference; each open needs one close.
  * Returns: NDL_OK; NDL_NOT_FOUND; NDL_INVALID (bad name); NDL_CORRUPT (names
@@ -281,9 +282,9 @@ NDL_API ndl_status ndl_collection_info_get(ndl_collection *c, ndl_collection_inf
                                            ndl_error *err);
 
 /* Verify every checksum and invariant of an open collection: the vectors
- * file's data CRC (opening maps it unread), every log record, ids <-> slots
- * both ways, the live count, and the HNSW graph (links in range, levels,
- * entry point). Blocks writers of c while it runs; searches continue.
+ * file's data CRC (again: the file may have changed since it was opened),
+ * every log record, ids <-> slots both ways, the live count, and the HNSW
+ * graph (links in range, levels, entry point). Blocks writers of c while it runs; searches continue.
  * Returns NDL_OK or NDL_CORRUPT naming the first problem (file and offset
  * where there is one); NDL_IO. Damage that keeps a collection from opening
  * is reported by ndl_collection_open itself. */

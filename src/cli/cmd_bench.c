@@ -252,7 +252,8 @@ static int run_setting(ndl_collection *c, const char *name, const setting *s, co
     return rc;
 }
 
-/* A reopened collection's vectors are mapped, not read: one exact scan pages
+/* A reopened collection's vectors are mapped (open reads them once for their
+ * checksum, but the mapping still faults its pages in): one exact scan pages
  * them in so the first timed setting does not pay for page faults (exact
  * truth does this anyway). */
 static void warm_up(ndl_collection *c, const float *query, uint32_t k)

@@ -314,7 +314,9 @@ static ndl_status vectors_load(ndl_collection *c, const char *path, uint32_t slo
                                ndl_error *err)
 {
     sfile_map map;
-    ndl_status rc = sfile_map_open(path, VECS_KIND, VECS_VERSION, 0, &map, err);
+    /* the data CRC is verified here, not only by check: a flipped bit must
+     * not be served, nor copied into the next checkpoint under a fresh CRC */
+    ndl_status rc = sfile_map_open(path, VECS_KIND, VECS_VERSION, 1, &map, err);
     if (rc != NDL_OK)
         return rc;
     if (map.data_len != (uint64_t)slots * c->vectors.rec_bytes) {

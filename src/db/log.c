@@ -99,6 +99,7 @@ ndl_status coll_log_open(ndl_collection *c, ndl_error *err)
     wal_options_init(&o);
     o.sync = (wal_sync)c->db->fsync;
     o.read_only = c->db->read_only;
+    o.durable_lsn = c->checkpoint_lsn; /* a damaged record the files cover is no torn tail */
     o.salvage = c->db->salvage;
     ndl_status rc = wal_open(dir, &o, &c->log, &c->recovered, err);
     ndl_free(dir);
