@@ -1,32 +1,87 @@
 /*
- * hnsw_copy.c -- copies of the graph. hnsw_clone: a frozen copy, for a
- * checkpoint to save while the writer goes on changing the original
- * (about one memcpy of the links). hnsw_compact: a copy without its
- * removed nodes, for collection compaction: live node `old` becomes `remap[old]`, keeps its
- * level and its links to live nodes (renumbered); links to removed nodes
- * are dropped. Delete repair (hnsw_build.c) already redirected the links
- * that pointed at removed nodes, so little is lost. No distance is
- * computed, so the copy is fast (about one pass over the links) and exact:
- * the same neighbours, the same levels.
+ * hnsw_copy.c -- copies of the graph.
+ *
+ * hnsw_clone: a frozen copy, for a checkpoint to save while the writer
+ * goes on changing the original (about one memcpy of the links).
+ *
+ * hnsw_compact: a copy without the removed nodes, for collection
+ * compaction: live node `old` becomes `remap[old]` and keeps its level and
+ * its links to live nodes (renumbered); a link to a removed node becomes a
+ * link to that node's live neighbour closest to `old` (distances are
+ * computed for those links only), so degrees and shortcuts survive.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "index/hnsw_internal.h"
 #include "util/alloc.h"
 
-/* Copy one link record of `old` at level into the new node's record. */
+static bool live_node(uint32_t y, const uint32_t *remap, uint32_t old_count)
+{
+    return y < old_count && remap[y] != UINT32_MAX;
+}
+
+static bool listed(const uint32_t *list, uint32_t k, uint32_t v)
+{
+    for (uint32_t i = 0; i < k; i++)
+        if (list[i] == v)
+            return true;
+    return false;
+}
+
+/* Room for the candidates of one node's links (see copy_links). */
+#define EXPAND_MAX 64                      /* removed nodes looked through */
+#define CAND_MAX (2 * NDL_HNSW_M_MAX * (EXPAND_MAX + 1))
+
+typedef struct copy_scratch {
+    dist_slot cand[CAND_MAX];
+    uint32_t slots[CAND_MAX];
+    uint32_t removed[EXPAND_MAX];
+    uint32_t keep[2 * NDL_HNSW_M_MAX];
+} copy_scratch;
+
+/* Copy one link record of `old` at level into the new node's record. If
+ * it linked to removed nodes, its links are chosen again, by the same
+ * heuristic inserts use, from its live links and the live nodes reachable
+ * through removed ones (up to EXPAND_MAX of them): dropping those links
+ * outright thins a graph over low-dimensional data until greedy search
+ * stops finding points (test_crash found live points missed at ef 64). */
 static void copy_links(const hnsw *h, hnsw *n, uint32_t old, uint32_t new_slot, uint32_t level,
-                       const uint32_t *remap, uint32_t old_count)
+                       const uint32_t *remap, uint32_t old_count, copy_scratch *x)
 {
     uint32_t max = level ? h->m : h->m0;
-    const uint32_t *src = hnsw_links(h, old, level);
-    uint32_t *dst = hnsw_links(n, new_slot, level);
-    uint32_t cnt = NDL_MIN(hnsw_count_get(src), max), k = 0;
-    for (uint32_t i = 1; i <= cnt; i++) {
-        uint32_t y = hnsw_link_get(src, i);
-        if (y < old_count && remap[y] != UINT32_MAX && y != old)
-            dst[1 + k++] = remap[y];
+    uint32_t nc = 0, nr = 0, k;
+    const uint32_t *w = hnsw_links(h, old, level);
+    for (uint32_t r = 0;; r++) { /* old's links, then those of each removed node met */
+        uint32_t cnt = NDL_MIN(hnsw_count_get(w), max);
+        for (uint32_t i = 1; i <= cnt; i++) {
+            uint32_t y = hnsw_link_get(w, i);
+            if (y >= old_count || y == old)
+                continue;
+            if (live_node(y, remap, old_count)) {
+                if (!listed(x->slots, nc, y))
+                    x->slots[nc++] = y;
+            } else if (nr < EXPAND_MAX && !listed(x->removed, nr, y)) {
+                x->removed[nr++] = y;
+            }
+        }
+        if (r >= nr)
+            break;
+        w = hnsw_links(h, x->removed[r], level);
     }
+    if (nr == 0) {
+        memcpy(x->keep, x->slots, nc * sizeof *x->slots);
+        k = nc;
+    } else {
+        const void *v = hnsw_vec(h, old);
+        for (uint32_t i = 0; i < nc; i++)
+            x->cand[i] = (dist_slot){.dist = hnsw_dist(h, v, x->slots[i]), .slot = x->slots[i]};
+        qsort(x->cand, nc, sizeof *x->cand, hnsw_dist_slot_cmp);
+        k = hnsw_select_neighbors(h, x->cand, nc, max, x->keep);
+    }
+    uint32_t *dst = hnsw_links(n, new_slot, level);
+    for (uint32_t i = 0; i < k; i++)
+        dst[1 + i] = remap[x->keep[i]];
     hnsw_count_set(dst, k);
 }
 
@@ -47,6 +102,9 @@ ndl_status hnsw_compact(const vindex *ix, const uint32_t *remap, uint32_t old_co
     if (rc != NDL_OK)
         return rc;
     hnsw *n = (hnsw *)nix;
+    copy_scratch *x = ndl_malloc(sizeof *x);
+    if (!x)
+        rc = ndl_err(err, NDL_NOMEM, "out of memory compacting the HNSW graph");
     uint32_t nodes = NDL_MIN(old_count, atomic_load(&h->nodes));
     uint32_t best = UINT32_MAX, best_level = 0, new_nodes = 0;
     uint64_t e = atomic_load(&h->entry);
@@ -71,7 +129,7 @@ ndl_status hnsw_compact(const vindex *ix, const uint32_t *remap, uint32_t old_co
         }
         ch->level[ci] = (uint8_t)level;
         for (uint32_t l = 0; l <= level; l++)
-            copy_links(h, n, old, s, l, remap, old_count);
+            copy_links(h, n, old, s, l, remap, old_count, x);
         /* the entry: the highest live node, the old entry on a tie */
         bool was_entry = e != HNSW_ENTRY_NONE && (uint32_t)e == old;
         if (best == UINT32_MAX || level > best_level || (level == best_level && was_entry)) {
@@ -80,6 +138,7 @@ ndl_status hnsw_compact(const vindex *ix, const uint32_t *remap, uint32_t old_co
         }
         new_nodes = NDL_MAX(new_nodes, s + 1);
     }
+    ndl_free(x);
     if (rc != NDL_OK) {
         nix->m->destroy(nix);
         return rc;

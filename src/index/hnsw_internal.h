@@ -153,6 +153,11 @@ uint32_t hnsw_search_level(const hnsw *h, hnsw_ctx *cx, const void *query, const
 ndl_status hnsw_insert(vindex *ix, uint32_t slot, ndl_error *err);
 void hnsw_remove(vindex *ix, uint32_t slot);
 uint32_t hnsw_random_level(const hnsw *h, uint32_t slot);
+/* The neighbour heuristic: from cand (ascending by distance to the base
+ * point) keep up to max that no kept one is closer to; returns how many. */
+uint32_t hnsw_select_neighbors(const hnsw *h, const dist_slot *cand, uint32_t n, uint32_t max,
+                               uint32_t *out);
+int hnsw_dist_slot_cmp(const void *a, const void *b); /* by distance, then slot */
 
 /* ---- hnsw_copy.c */
 ndl_status hnsw_compact(const vindex *ix, const uint32_t *remap, uint32_t old_count,
