@@ -231,7 +231,8 @@ NDL_API ndl_status ndl_collection_create(ndl_db *db, const char *name,
                                          const ndl_collection_config *cfg,
                                          ndl_collection **out, ndl_error *err);
 
-/* Open an existing collection: maps its vectors, loads its index.
+/* Open an existing collection: maps its vectors (verifying their checksum),
+ * loads its index.
  * Opening the same name twice returns the same handle with a second
  * reference; each open needs one close.
  * Returns: NDL_OK; NDL_NOT_FOUND; NDL_INVALID (bad name); NDL_CORRUPT (names
@@ -271,15 +272,19 @@ typedef struct ndl_collection_info {
      * reported here; dropped_log_bytes == 0 when the log ended cleanly. */
     uint64_t dropped_log_bytes;
     char dropped_log_at[300]; /* "file at byte offset", or "" */
+    /* Opened with ndl_db_options.salvage: what was damaged and what that
+     * cost ("log cut short at ...", "graph rebuilt from the vectors: ...",
+     * "payloads lost: ..."), "; "-separated; "" if nothing was. */
+    char salvaged[512];
 } ndl_collection_info;
 
 NDL_API ndl_status ndl_collection_info_get(ndl_collection *c, ndl_collection_info *out,
                                            ndl_error *err);
 
 /* Verify every checksum and invariant of an open collection: the vectors
- * file's data CRC (opening maps it unread), every log record, ids <-> slots
- * both ways, the live count, and the HNSW graph (links in range, levels,
- * entry point). Blocks writers of c while it runs; searches continue.
+ * file's data CRC (again: the file may have changed since it was opened),
+ * every log record, ids <-> slots both ways, the live count, and the HNSW
+ * graph (links in range, levels, entry point). Blocks writers of c while it runs; searches continue.
  * Returns NDL_OK or NDL_CORRUPT naming the first problem (file and offset
  * where there is one); NDL_IO. Damage that keeps a collection from opening
  * is reported by ndl_collection_open itself. */

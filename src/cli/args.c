@@ -72,6 +72,8 @@ int cli_parse(int argc, char **argv, cli_opt *opts, size_t nopts, const char **p
         }
         pos[(*npos)++] = a;
     }
+    if (*help)
+        cli_print_help(stdout, cmd);
     return CLI_OK;
 }
 

@@ -19,7 +19,9 @@ typedef struct cli_opt {
 
 /* Parse argv[1..argc) (argv[0] is the command name) against opts.
  * Positional arguments go to pos (at most pos_max; the count to *npos).
- * "--help" / "-h" set *help and stop checking positionals. "--" ends options.
+ * "--help" / "-h" set *help and stop checking positionals; the command's
+ * help is then printed on stdout (when parsing succeeds), so the caller only
+ * returns CLI_OK. "--" ends options.
  * Prints a usage error and returns CLI_USAGE on an unknown option, a missing
  * value, a value given to a flag, or too many positionals; else CLI_OK. */
 int cli_parse(int argc, char **argv, cli_opt *opts, size_t nopts, const char **pos,

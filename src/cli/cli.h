@@ -1,7 +1,9 @@
 /*
  * cli.h -- shared declarations of the `needle` command-line program: exit
  * codes, error printing, the command entry points and small helpers used by
- * more than one command. The CLI talks to the engine only through needle.h.
+ * more than one command. The CLI talks to the engine only through needle.h,
+ * except for the payload rules (payload/json.h), which the JSON lines reader
+ * applies so that import can check a whole file before writing any of it.
  */
 #ifndef NDL_CLI_H
 #define NDL_CLI_H
@@ -38,6 +40,8 @@ int cmd_bench(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_drop(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_get(int argc, char **argv);
+int cmd_compact(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 
 /* Print the help of one command (or the overview for NULL) to f.
@@ -49,6 +53,11 @@ int cli_print_help(FILE *f, const char *command);
 int cli_db_open(const char *dir, int read_only, int create, ndl_db **out);
 /* The --fsync mode writes use (commands that take --fsync set it). */
 extern ndl_fsync cli_fsync_mode;
+/* The database's limit of one payload (import --max-payload-bytes sets it). */
+extern uint32_t cli_max_payload_bytes;
+/* Nonzero: open damaged collections read-only (ndl_db_options.salvage; the
+ * read commands' --salvage sets it). */
+extern int cli_salvage;
 
 /* Whether dir holds a needle database (*exists), without changing anything.
  * An absent or empty directory is "no database"; a directory holding other
@@ -61,9 +70,18 @@ int cli_db_close(ndl_db *db, int rc);
 
 /* Check a collection name given on the command line (usage error if bad). */
 int cli_check_name(const char *name);
+/* The first of a command's npos positional arguments must be a collection
+ * NAME: a usage error "'command' needs <missing>" when there is none, or the
+ * cli_check_name error. Returns an exit code. */
+int cli_name_arg(const char *command, const char *missing, const char *const *pos, size_t npos);
 
 /* Open collection name of db, printing the error. */
 int cli_coll_open(ndl_db *db, const char *name, ndl_collection **out);
+/* Close c (NULL: nothing), printing any error; returns the exit code to use
+ * given the one so far, as cli_db_close. */
+int cli_coll_close(ndl_collection *c, int rc);
+/* ndl_collection_info_get, printing the error; returns an exit code. */
+int cli_coll_info(ndl_collection *c, ndl_collection_info *out);
 
 /* Number of online CPUs (at least 1). */
 uint32_t cli_cpus(void);

@@ -20,7 +20,8 @@
 #define BENCH_MAX_SETTINGS 64
 
 enum {
-    O_DATA, O_QUERIES, O_TRUTH, O_K, O_EF, O_NPROBE, O_THREADS, O_JSON, O_EXACT, O_PLOT, O_N
+    O_DATA, O_QUERIES, O_TRUTH, O_K, O_EF, O_NPROBE, O_THREADS, O_JSON, O_EXACT, O_PLOT,
+    O_SALVAGE, O_N
 };
 
 /* The true neighbours: per query a sorted list of keys (u64 ids for an ivecs
@@ -251,7 +252,8 @@ static int run_setting(ndl_collection *c, const char *name, const setting *s, co
     return rc;
 }
 
-/* A reopened collection's vectors are mapped, not read: one exact scan pages
+/* A reopened collection's vectors are mapped (open reads them once for their
+ * checksum, but the mapping still faults its pages in): one exact scan pages
  * them in so the first timed setting does not pay for page faults (exact
  * truth does this anyway). */
 static void warm_up(ndl_collection *c, const float *query, uint32_t k)
@@ -355,16 +357,14 @@ int cmd_bench(int argc, char **argv)
         [O_EF] = {"ef", 1, NULL, 0},         [O_NPROBE] = {"nprobe", 1, NULL, 0},
         [O_THREADS] = {"threads", 1, NULL, 0}, [O_JSON] = {"json", 0, NULL, 0},
         [O_EXACT] = {"exact", 0, NULL, 0},   [O_PLOT] = {"plot", 1, NULL, 0},
+        [O_SALVAGE] = {"salvage", 0, NULL, 0},
     };
     const char *pos[1];
     size_t npos;
     int help;
     int rc = cli_parse(argc, argv, o, O_N, pos, 1, &npos, &help);
-    if (rc != CLI_OK || help) {
-        if (help)
-            cli_print_help(stdout, "bench");
+    if (rc != CLI_OK || help)
         return rc;
-    }
     const char *name;
     if ((rc = query_args_check("bench", pos, npos, &o[O_QUERIES], &o[O_K], &o[O_NPROBE], &name)) !=
         CLI_OK)
@@ -391,6 +391,7 @@ int cmd_bench(int argc, char **argv)
 
     const char *dir = o[O_DATA].value ? o[O_DATA].value : CLI_DEFAULT_DATA;
     ndl_db *db;
+    cli_salvage = o[O_SALVAGE].value != NULL;
     if ((rc = cli_db_open(dir, 1, 0, &db)) != CLI_OK)
         return rc;
     ndl_collection *c = NULL;
@@ -401,12 +402,8 @@ int cmd_bench(int argc, char **argv)
     ndl_collection_info info;
     if ((rc = cli_coll_open(db, name, &c)) != CLI_OK)
         goto out;
-    ndl_error err = {0};
-    ndl_status st = ndl_collection_info_get(c, &info, &err);
-    if (st != NDL_OK) {
-        rc = cli_fail_lib(st, &err);
+    if ((rc = cli_coll_info(c, &info)) != CLI_OK)
         goto out;
-    }
     int hnsw = info.config.index == NDL_INDEX_HNSW;
     if (!hnsw && nef) {
         rc = cli_fail(CLI_USAGE, "--ef applies to hnsw collections; '%s' uses index %s", name,
@@ -462,11 +459,6 @@ out:
     free(truth.keys);
     free(truth.len);
     free(queries);
-    if (c) {
-        ndl_error e2 = {0};
-        ndl_status s2 = ndl_collection_close(c, &e2);
-        if (s2 != NDL_OK && rc == CLI_OK)
-            rc = cli_fail_lib(s2, &e2);
-    }
+    rc = cli_coll_close(c, rc);
     return cli_db_close(db, rc);
 }

@@ -8,7 +8,7 @@
 #include "cli/args.h"
 #include "cli/cli.h"
 
-enum { O_DATA, O_N };
+enum { O_DATA, O_SALVAGE, O_N };
 
 static int check_one(ndl_db *db, const char *name)
 {
@@ -30,20 +30,18 @@ static int check_one(ndl_db *db, const char *name)
 
 int cmd_check(int argc, char **argv)
 {
-    cli_opt o[O_N] = {[O_DATA] = {"data", 1, NULL, 0}};
+    cli_opt o[O_N] = {[O_DATA] = {"data", 1, NULL, 0}, [O_SALVAGE] = {"salvage", 0, NULL, 0}};
     const char *pos[1];
     size_t npos;
     int help;
     int rc = cli_parse(argc, argv, o, O_N, pos, 1, &npos, &help);
-    if (rc != CLI_OK || help) {
-        if (help)
-            cli_print_help(stdout, "check");
+    if (rc != CLI_OK || help)
         return rc;
-    }
     if (npos == 1 && (rc = cli_check_name(pos[0])) != CLI_OK)
         return rc;
     const char *dir = o[O_DATA].value ? o[O_DATA].value : CLI_DEFAULT_DATA;
     ndl_db *db;
+    cli_salvage = o[O_SALVAGE].value != NULL;
     if ((rc = cli_db_open(dir, 1, 0, &db)) != CLI_OK)
         return rc;
     if (npos == 1) {

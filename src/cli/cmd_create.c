@@ -75,14 +75,9 @@ int cmd_create(int argc, char **argv)
     size_t npos;
     int help;
     int rc = cli_parse(argc, argv, o, O_N, pos, 1, &npos, &help);
-    if (rc != CLI_OK || help) {
-        if (help)
-            cli_print_help(stdout, "create");
+    if (rc != CLI_OK || help)
         return rc;
-    }
-    if (npos < 1)
-        return cli_missing("create", "a collection NAME");
-    if ((rc = cli_check_name(pos[0])) != CLI_OK)
+    if ((rc = cli_name_arg("create", "a collection NAME", pos, npos)) != CLI_OK)
         return rc;
     if (!o[O_DIM].value)
         return cli_missing("create", "--dim");

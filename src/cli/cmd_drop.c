@@ -13,14 +13,9 @@ int cmd_drop(int argc, char **argv)
     size_t npos;
     int help;
     int rc = cli_parse(argc, argv, o, O_N, pos, 1, &npos, &help);
-    if (rc != CLI_OK || help) {
-        if (help)
-            cli_print_help(stdout, "drop");
+    if (rc != CLI_OK || help)
         return rc;
-    }
-    if (npos < 1)
-        return cli_missing("drop", "a collection NAME");
-    if ((rc = cli_check_name(pos[0])) != CLI_OK)
+    if ((rc = cli_name_arg("drop", "a collection NAME", pos, npos)) != CLI_OK)
         return rc;
     const char *dir = o[O_DATA].value ? o[O_DATA].value : CLI_DEFAULT_DATA;
     ndl_db *db;

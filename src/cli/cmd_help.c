@@ -19,15 +19,20 @@ static const char overview[] =
     "  create   create a collection\n"
     "  import   bulk-load vectors from fvecs, bvecs, npy or JSON lines\n"
     "  search   k-nearest-neighbour search for a file of queries\n"
+    "  get      print points (vector and payload) by id\n"
     "  bench    recall@k, QPS and latency percentiles\n"
     "  info     list collections, or show one\n"
     "  drop     delete a collection\n"
     "  check    verify checksums and invariants\n"
+    "  compact  reclaim the space of deleted and replaced points now\n"
     "  help     show help for a command\n"
     "\n"
     "Every command takes --data DIR (default " CLI_DEFAULT_DATA ").\n"
     "Exit status: 0 success, 1 runtime error, 2 usage error.\n"
     "import and bench draw a progress bar on stderr when it and stdout are a terminal.\n"
+    "info, search, get, bench and check take --salvage: open damaged collections\n"
+    "anyway, read-only (the log is replayed up to its first damaged record and a\n"
+    "damaged graph is rebuilt from the vectors), to read out what is left.\n"
     "See 'needle help COMMAND' for a command's options.\n";
 
 static const help_text helps[] = {
@@ -50,8 +55,11 @@ static const help_text helps[] = {
      "is given and it does not exist. FILE is checked completely before\n"
      "anything is written: if any record is bad, nothing changes.\n"
      "fvecs, bvecs and npy rows get ids 0..n-1. JSON lines hold one\n"
-     "{\"id\": <integer or string>, \"vector\": [..], \"payload\": {..}} per line\n"
-     "(payloads are checked but not stored yet). A repeated id replaces the point.\n"
+     "{\"id\": <integer or string>, \"vector\": [..], \"payload\": {..}} per line;\n"
+     "\"payload\" is optional and must be a JSON object (null or absent: none).\n"
+     "Payloads are stored in canonical form (no insignificant whitespace, keys in\n"
+     "the order given, 1e2 becomes 100.0); every payload is checked, size included,\n"
+     "before anything is written. A repeated id replaces the point and its payload.\n"
      "\n"
      "  --format F            fvecs, bvecs, npy or jsonl (default: from the file name)\n"
      "  --dim D               expected dimension (default: the file's)\n"
@@ -63,6 +71,8 @@ static const help_text helps[] = {
      "  --batch N             vectors per write (default 10000)\n"
      "  --fsync MODE          always (default: each batch is on disk before the next),\n"
      "                        batch (synced every 10 ms) or none (the OS decides)\n"
+     "  --max-payload-bytes N limit of one payload in this import, as given and in\n"
+     "                        canonical form, 2..16777216 (default 65536)\n"
      "  --data DIR            database directory (default " CLI_DEFAULT_DATA ")\n"},
     {"search",
      "usage: needle search NAME --queries FILE --k K [options]\n"
@@ -70,6 +80,8 @@ static const help_text helps[] = {
      "Search the k nearest neighbours of every vector in FILE (fvecs, bvecs,\n"
      "npy or JSON lines) and print one JSON line per query:\n"
      "  {\"query\":i,\"results\":[{\"id\":..,\"score\":..,\"distance\":..}]}\n"
+     "With --with-payload every result also has \"payload\": the stored JSON object\n"
+     "(canonical form, as printed by 'needle get'), or null for a point without one.\n"
      "\n"
      "  --queries FILE        query vectors (required)\n"
      "  --k K                 neighbours per query, 1..10000 (required)\n"
@@ -78,6 +90,8 @@ static const help_text helps[] = {
      "  --threads N           search threads (default: number of CPUs)\n"
      "  --output FILE         write there instead of stdout; FILE.ivecs gets the\n"
      "                        result ids as ivecs (integer ids below 2^31)\n"
+     "  --with-payload        add each result's payload (not with ivecs output)\n"
+     "  --salvage             open damaged collections anyway, read-only\n"
      "  --data DIR            database directory (default " CLI_DEFAULT_DATA ")\n"},
     {"bench",
      "usage: needle bench NAME --queries FILE --k K [options]\n"
@@ -93,14 +107,33 @@ static const help_text helps[] = {
      "  --exact               add a row for exact search\n"
      "  --threads T           query threads (default 1)\n"
      "  --json                one JSON object per setting instead of a table\n"
+     "  --salvage             open damaged collections anyway, read-only\n"
+     "  --data DIR            database directory (default " CLI_DEFAULT_DATA ")\n"},
+    {"get",
+     "usage: needle get NAME ID [ID...] [options]\n"
+     "\n"
+     "Print one JSON line per ID found in collection NAME:\n"
+     "  {\"id\":..,\"vector\":[..],\"payload\":{..}}\n"
+     "\"vector\" is as stored (cosine vectors are unit length, hamming ones 0/1);\n"
+     "\"payload\" is the stored JSON object (canonical form) or null for a point\n"
+     "without one. An ID written as a plain decimal number (no sign, no leading\n"
+     "zero) that fits in 64 bits is an integer id; anything else is a string id.\n"
+     "Every ID is looked up: each absent one is reported on stderr\n"
+     "(\"no point with id ...\") and the exit status is then 1.\n"
+     "\n"
+     "  --no-vector           leave \"vector\" out\n"
+     "  --string-ids          every ID is a string id (for string ids like \"42\")\n"
+     "  --salvage             open damaged collections anyway, read-only\n"
      "  --data DIR            database directory (default " CLI_DEFAULT_DATA ")\n"},
     {"info",
      "usage: needle info [NAME] [--json]\n"
      "\n"
      "Without NAME, list the collections with their counts. With NAME, show its\n"
-     "configuration, count, deleted points, memory and disk bytes.\n"
+     "configuration, count (live points), deleted points (replaced or deleted,\n"
+     "not yet reclaimed: see 'needle compact'), memory and disk bytes.\n"
      "\n"
      "  --json                print JSON\n"
+     "  --salvage             open damaged collections anyway, read-only\n"
      "  --data DIR            database directory (default " CLI_DEFAULT_DATA ")\n"},
     {"drop",
      "usage: needle drop NAME\n"
@@ -116,6 +149,19 @@ static const help_text helps[] = {
      "ids <-> slots, counts and graph links. Prints one line per collection;\n"
      "exits 1 naming the damage when any is found. Opens the database read-only.\n"
      "\n"
+     "  --salvage             open damaged collections anyway, read-only\n"
+     "  --data DIR            database directory (default " CLI_DEFAULT_DATA ")\n"},
+    {"compact",
+     "usage: needle compact NAME [--json]\n"
+     "\n"
+     "Reclaim the slots of deleted and replaced points of collection NAME now:\n"
+     "their vectors, ids, payloads and graph nodes leave memory, then a checkpoint\n"
+     "rewrites the files without them. Prints the count (live points), deleted\n"
+     "points, memory and disk bytes before and after. Checkpoints also compact by\n"
+     "themselves once a quarter of the slots (and at least 64) are dead.\n"
+     "\n"
+     "  --json                {\"name\":..,\"before\":{\"count\":..,\"deleted\":..,\n"
+     "                        \"memory_bytes\":..,\"disk_bytes\":..},\"after\":{..}}\n"
      "  --data DIR            database directory (default " CLI_DEFAULT_DATA ")\n"},
     {"help",
      "usage: needle help [COMMAND]\n"
@@ -145,10 +191,10 @@ int cmd_help(int argc, char **argv)
     size_t npos;
     int help;
     int rc = cli_parse(argc, argv, opts, 1, pos, 1, &npos, &help);
-    if (rc != CLI_OK)
+    if (rc != CLI_OK || help)
         return rc;
-    if (help || npos == 0) {
-        cli_print_help(stdout, help ? "help" : NULL);
+    if (npos == 0) {
+        cli_print_help(stdout, NULL);
         return CLI_OK;
     }
     if (cli_print_help(stdout, pos[0]) != 0)

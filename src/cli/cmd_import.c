@@ -1,8 +1,9 @@
 /*
  * cmd_import.c -- `needle import NAME FILE`: bulk load. The whole file is
  * read and validated (format, dimension against the collection, finite
- * values) before the database or the collection is created or touched, so a
- * bad file leaves nothing behind; then the rows are upserted in batches. Only
+ * values, JSON lines payloads against the payload rules and the size limit)
+ * before the database or the collection is created or touched, so a bad file
+ * leaves nothing behind; then the rows are upserted in batches. Only
  * a library failure (memory, disk) can stop it between batches: a collection
  * this run created is then dropped again.
  */
@@ -21,7 +22,7 @@
 
 enum {
     O_DATA, O_FORMAT, O_DIM, O_METRIC, O_INDEX, O_M, O_EFC, O_NLIST, O_QUANT, O_FIELD,
-    O_THREADS, O_BATCH, O_FSYNC, O_N
+    O_THREADS, O_BATCH, O_FSYNC, O_MAX_PAYLOAD, O_N
 };
 
 typedef struct import_progress {
@@ -59,7 +60,24 @@ static int check_existing(const char *name, const ndl_collection_config *have,
     return CLI_OK;
 }
 
-/* Upsert all rows of v in batches. */
+/* Rows in the write starting at row first: at most batch of them and, past
+ * the first, at most IMPORT_BATCH_BYTES of vectors and payloads together (a
+ * batch is one log record; 10000 points of 16 MiB payloads would not fit). */
+static size_t batch_rows(const cli_vecs *v, size_t first, uint32_t batch)
+{
+    size_t row_bytes = (size_t)v->dim * sizeof(float), bytes = 0, cnt = 0;
+    while (cnt < batch && first + cnt < v->n) {
+        const char *p = vecs_payload(v, first + cnt);
+        size_t b = row_bytes + (p ? strlen(p) : 0);
+        if (cnt && bytes + b > IMPORT_BATCH_BYTES)
+            break;
+        bytes += b;
+        cnt++;
+    }
+    return cnt;
+}
+
+/* Upsert all rows of v (with their payloads) in batches. */
 static int write_all(ndl_collection *c, const char *name, const cli_vecs *v, uint32_t batch,
                      uint32_t threads)
 {
@@ -72,9 +90,11 @@ static int write_all(ndl_collection *c, const char *name, const cli_vecs *v, uin
         batch = (uint32_t)(IMPORT_BATCH_BYTES / row_bytes > 0 ? IMPORT_BATCH_BYTES / row_bytes : 1);
     float *buf = malloc((size_t)batch * row_bytes);
     ndl_id *ids = v->ids ? NULL : malloc((size_t)batch * sizeof *ids);
-    if (!buf || (!v->ids && !ids)) {
+    const char **pays = v->pay_off ? malloc((size_t)batch * sizeof *pays) : NULL;
+    if (!buf || (!v->ids && !ids) || (v->pay_off && !pays)) {
         free(buf);
         free(ids);
+        free(pays);
         return cli_fail(CLI_ERR, "out of memory for a batch of %u vectors", batch);
     }
     import_progress prog;
@@ -86,16 +106,19 @@ static int write_all(ndl_collection *c, const char *name, const cli_vecs *v, uin
     wo.progress = on_progress;
     wo.progress_ctx = &prog;
     int rc = CLI_OK;
-    for (size_t first = 0; first < v->n; first += batch) {
-        size_t cnt = v->n - first < batch ? v->n - first : batch;
+    size_t cnt;
+    for (size_t first = 0; first < v->n; first += cnt) {
+        cnt = batch_rows(v, first, batch);
         vecs_rows(v, first, cnt, buf);
         const ndl_id *bids = v->ids ? v->ids + first : ids;
         if (!v->ids)
             for (size_t i = 0; i < cnt; i++)
                 ids[i] = ndl_id_u64(first + i);
+        for (size_t i = 0; pays && i < cnt; i++)
+            pays[i] = vecs_payload(v, first + i);
         prog.base = first;
         ndl_error err = {0};
-        ndl_status st = ndl_collection_upsert(c, cnt, bids, buf, &wo, &err);
+        ndl_status st = ndl_collection_upsert_points(c, cnt, bids, buf, pays, &wo, &err);
         if (st != NDL_OK) {
             progress_finish(&prog.bar);
             cli_fail_lib(st, &err);
@@ -108,6 +131,7 @@ static int write_all(ndl_collection *c, const char *name, const cli_vecs *v, uin
     progress_finish(&prog.bar);
     free(buf);
     free(ids);
+    free(pays);
     return rc;
 }
 
@@ -121,24 +145,19 @@ int cmd_import(int argc, char **argv)
         [O_EFC] = {"ef-construction", 1, NULL, 0}, [O_NLIST] = {"nlist", 1, NULL, 0},
         [O_QUANT] = {"quantization", 1, NULL, 0},  [O_FIELD] = {"field", 1, NULL, 0},
         [O_THREADS] = {"threads", 1, NULL, 0}, [O_BATCH] = {"batch", 1, NULL, 0},
-        [O_FSYNC] = {"fsync", 1, NULL, 0},
+        [O_FSYNC] = {"fsync", 1, NULL, 0},   [O_MAX_PAYLOAD] = {"max-payload-bytes", 1, NULL, 0},
     };
     const char *pos[2];
     size_t npos;
     int help;
     int rc = cli_parse(argc, argv, o, O_N, pos, 2, &npos, &help);
-    if (rc != CLI_OK || help) {
-        if (help)
-            cli_print_help(stdout, "import");
+    if (rc != CLI_OK || help)
         return rc;
-    }
-    if (npos < 1)
-        return cli_missing("import", "a collection NAME and a FILE");
+    if ((rc = cli_name_arg("import", "a collection NAME and a FILE", pos, npos)) != CLI_OK)
+        return rc;
     if (npos < 2)
         return cli_missing("import", "a FILE to read");
     const char *name = pos[0], *path = pos[1];
-    if ((rc = cli_check_name(name)) != CLI_OK)
-        return rc;
     cli_format fmt = FMT_UNKNOWN;
     if (o[O_FORMAT].value) {
         fmt = cli_format_parse(o[O_FORMAT].value);
@@ -172,6 +191,10 @@ int cmd_import(int argc, char **argv)
         if (ndl_fsync_parse(o[O_FSYNC].value, &cli_fsync_mode, &ferr) != NDL_OK)
             return cli_fail(CLI_USAGE, "--fsync: %s", ferr.msg);
     }
+    if (o[O_MAX_PAYLOAD].value &&
+        (rc = cli_opt_u32(&o[O_MAX_PAYLOAD], 2, NDL_PAYLOAD_BYTES_MAX, &cli_max_payload_bytes)) !=
+            CLI_OK)
+        return rc;
     int creating = o[O_METRIC].value != NULL;
     const char *dir = o[O_DATA].value ? o[O_DATA].value : CLI_DEFAULT_DATA;
 
@@ -223,6 +246,7 @@ int cmd_import(int argc, char **argv)
     ex.dim_why = why;
     ex.binary01 = cfg.metric == NDL_METRIC_HAMMING;
     ex.need_ids = 1;
+    ex.max_payload_bytes = cli_max_payload_bytes;
     if ((rc = vecs_load(path, fmt, &ex, &v)) != CLI_OK)
         goto out;
     n = v.n;
@@ -254,12 +278,7 @@ int cmd_import(int argc, char **argv)
 out_vecs:
     vecs_free(&v);
 out:
-    if (c) {
-        ndl_error err = {0};
-        ndl_status s = ndl_collection_close(c, &err);
-        if (s != NDL_OK && rc == CLI_OK)
-            rc = cli_fail_lib(s, &err);
-    }
+    rc = cli_coll_close(c, rc);
     if (db)
         rc = cli_db_close(db, rc);
     if (rc == CLI_OK)

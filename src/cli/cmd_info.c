@@ -9,7 +9,7 @@
 #include "cli/args.h"
 #include "cli/cli.h"
 
-enum { O_DATA, O_JSON, O_N };
+enum { O_DATA, O_JSON, O_SALVAGE, O_N };
 
 static int get_info(ndl_db *db, const char *name, ndl_collection_info *info)
 {
@@ -17,14 +17,8 @@ static int get_info(ndl_db *db, const char *name, ndl_collection_info *info)
     int rc = cli_coll_open(db, name, &c);
     if (rc != CLI_OK)
         return rc;
-    ndl_error err = {0};
-    ndl_status st = ndl_collection_info_get(c, info, &err);
-    if (st != NDL_OK)
-        rc = cli_fail_lib(st, &err);
-    st = ndl_collection_close(c, &err);
-    if (st != NDL_OK && rc == CLI_OK)
-        rc = cli_fail_lib(st, &err);
-    return rc;
+    rc = cli_coll_info(c, info);
+    return cli_coll_close(c, rc);
 }
 
 static void print_one_json(const ndl_collection_info *in)
@@ -37,9 +31,14 @@ static void print_one_json(const ndl_collection_info *in)
     if (c->index == NDL_INDEX_HNSW)
         printf(",\"m\":%u,\"ef_construction\":%u", c->hnsw_m, c->hnsw_ef_construction);
     printf("},\"quantization\":{\"type\":\"none\"},\"fields\":{},\"count\":%llu,\"deleted\":%llu,"
-           "\"memory_bytes\":%llu,\"disk_bytes\":%llu}\n",
+           "\"memory_bytes\":%llu,\"disk_bytes\":%llu",
            (unsigned long long)in->count, (unsigned long long)in->deleted,
            (unsigned long long)in->memory_bytes, (unsigned long long)in->disk_bytes);
+    if (in->salvaged[0]) {
+        fputs(",\"salvaged\":", stdout);
+        json_string(stdout, in->salvaged, strlen(in->salvaged));
+    }
+    fputs("}\n", stdout);
 }
 
 static void print_one_text(const ndl_collection_info *in)
@@ -64,6 +63,8 @@ static void print_one_text(const ndl_collection_info *in)
     if (in->dropped_log_bytes)
         printf("log tail:      %llu unacknowledged bytes dropped at open (%s)\n",
                (unsigned long long)in->dropped_log_bytes, in->dropped_log_at);
+    if (in->salvaged[0])
+        printf("salvaged:      %s\n", in->salvaged);
 }
 
 static int list_all(ndl_db *db, const char *dir, int json)
@@ -110,21 +111,21 @@ static int list_all(ndl_db *db, const char *dir, int json)
 
 int cmd_info(int argc, char **argv)
 {
-    cli_opt o[O_N] = {[O_DATA] = {"data", 1, NULL, 0}, [O_JSON] = {"json", 0, NULL, 0}};
+    cli_opt o[O_N] = {[O_DATA] = {"data", 1, NULL, 0},
+                       [O_JSON] = {"json", 0, NULL, 0},
+                       [O_SALVAGE] = {"salvage", 0, NULL, 0}};
     const char *pos[1];
     size_t npos;
     int help;
     int rc = cli_parse(argc, argv, o, O_N, pos, 1, &npos, &help);
-    if (rc != CLI_OK || help) {
-        if (help)
-            cli_print_help(stdout, "info");
+    if (rc != CLI_OK || help)
         return rc;
-    }
     if (npos == 1 && (rc = cli_check_name(pos[0])) != CLI_OK)
         return rc;
     const char *dir = o[O_DATA].value ? o[O_DATA].value : CLI_DEFAULT_DATA;
     int json = o[O_JSON].value != NULL;
     ndl_db *db;
+    cli_salvage = o[O_SALVAGE].value != NULL;
     if ((rc = cli_db_open(dir, 1, 0, &db)) != CLI_OK)
         return rc;
     if (npos == 0) {

@@ -1,8 +1,10 @@
 /*
  * cmd_search.c -- `needle search NAME --queries FILE --k K`: one JSON line per
- * query ({"query":i,"results":[{"id":..,"score":..,"distance":..}]}), or the
- * result ids as ivecs with --output X.ivecs. Output files are written under
- * a temporary name and renamed when complete.
+ * query ({"query":i,"results":[{"id":..,"score":..,"distance":..}]}; with
+ * --with-payload each result also carries "payload": the stored canonical
+ * JSON object verbatim, or null), or the result ids as ivecs with --output
+ * X.ivecs. Output files are written under a temporary name and renamed when
+ * complete.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -17,9 +19,12 @@
 
 #define SEARCH_CHUNK 1024  /* queries per batch call: bounds result memory */
 
-enum { O_DATA, O_QUERIES, O_K, O_EF, O_EXACT, O_FILTER, O_OUTPUT, O_THREADS, O_NPROBE, O_N };
+enum {
+    O_DATA, O_QUERIES, O_K, O_EF, O_EXACT, O_FILTER, O_OUTPUT, O_THREADS, O_NPROBE, O_PAYLOAD,
+    O_SALVAGE, O_N
+};
 
-static int write_json(FILE *f, const ndl_results *r, size_t base)
+static int write_json(FILE *f, const ndl_results *r, size_t base, int with_payload)
 {
     for (size_t q = 0; q < ndl_results_queries(r); q++) {
         const ndl_hit *h = ndl_results_hits(r, q);
@@ -32,6 +37,11 @@ static int write_json(FILE *f, const ndl_results *r, size_t base)
             json_number(f, h[i].score);
             fputs(",\"distance\":", f);
             json_number(f, h[i].distance);
+            if (with_payload) {
+                const char *p = ndl_results_payload(r, q, i);
+                fputs(",\"payload\":", f);
+                fputs(p ? p : "null", f);  /* canonical JSON already */
+            }
             fputc('}', f);
         }
         fputs("]}\n", f);
@@ -72,7 +82,7 @@ static int run_search(ndl_collection *c, const float *queries, size_t nq, uint32
         ndl_status st = ndl_collection_search_batch(c, cnt, queries + first * dim, sp, &r, &err);
         if (st != NDL_OK)
             return cli_fail_lib(st, &err);
-        int rc = ivecs ? write_ivecs(f, r, first) : write_json(f, r, first);
+        int rc = ivecs ? write_ivecs(f, r, first) : write_json(f, r, first, sp->with_payload);
         ndl_results_free(r);
         if (rc != CLI_OK)
             return rc;
@@ -87,17 +97,15 @@ int cmd_search(int argc, char **argv)
         [O_K] = {"k", 1, NULL, 0},           [O_EF] = {"ef", 1, NULL, 0},
         [O_EXACT] = {"exact", 0, NULL, 0},   [O_FILTER] = {"filter", 1, NULL, 0},
         [O_OUTPUT] = {"output", 1, NULL, 0}, [O_THREADS] = {"threads", 1, NULL, 0},
-        [O_NPROBE] = {"nprobe", 1, NULL, 0},
+        [O_NPROBE] = {"nprobe", 1, NULL, 0}, [O_PAYLOAD] = {"with-payload", 0, NULL, 0},
+        [O_SALVAGE] = {"salvage", 0, NULL, 0},
     };
     const char *pos[1];
     size_t npos;
     int help;
     int rc = cli_parse(argc, argv, o, O_N, pos, 1, &npos, &help);
-    if (rc != CLI_OK || help) {
-        if (help)
-            cli_print_help(stdout, "search");
+    if (rc != CLI_OK || help)
         return rc;
-    }
     const char *name;
     if ((rc = query_args_check("search", pos, npos, &o[O_QUERIES], &o[O_K], &o[O_NPROBE], &name)) !=
         CLI_OK)
@@ -122,9 +130,13 @@ int cmd_search(int argc, char **argv)
     int ivecs = out_path && cli_format_of_path(out_path) == FMT_IVECS;
     if (out_path && !*out_path)
         return cli_fail(CLI_USAGE, "--output needs a file name");
+    sp.with_payload = o[O_PAYLOAD].value != NULL;
+    if (sp.with_payload && ivecs)
+        return cli_fail(CLI_USAGE, "--with-payload does not go with ivecs output (ids only)");
 
     const char *dir = o[O_DATA].value ? o[O_DATA].value : CLI_DEFAULT_DATA;
     ndl_db *db;
+    cli_salvage = o[O_SALVAGE].value != NULL;
     if ((rc = cli_db_open(dir, 1, 0, &db)) != CLI_OK)
         return rc;
     ndl_collection *c = NULL;
@@ -169,11 +181,6 @@ int cmd_search(int argc, char **argv)
 out:
     free(tmp);
     free(queries);
-    if (c) {
-        ndl_error err = {0};
-        ndl_status s = ndl_collection_close(c, &err);
-        if (s != NDL_OK && rc == CLI_OK)
-            rc = cli_fail_lib(s, &err);
-    }
+    rc = cli_coll_close(c, rc);
     return cli_db_close(db, rc);
 }

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/args.h"
 #include "cli/cli.h"
 #include "cli/text.h"
 
@@ -48,6 +49,8 @@ int cli_db_exists(const char *dir, int *exists)
 }
 
 ndl_fsync cli_fsync_mode = NDL_FSYNC_ALWAYS;
+uint32_t cli_max_payload_bytes = NDL_PAYLOAD_BYTES_DEFAULT;
+int cli_salvage = 0;
 
 int cli_db_open(const char *dir, int read_only, int create, ndl_db **out)
 {
@@ -69,6 +72,8 @@ int cli_db_open(const char *dir, int read_only, int create, ndl_db **out)
     o.read_only = read_only;
     o.create_if_missing = create;
     o.fsync = cli_fsync_mode;
+    o.max_payload_bytes = cli_max_payload_bytes;
+    o.salvage = cli_salvage;
     ndl_error err = {0};
     ndl_status st = ndl_db_open(dir, &o, out, &err);
     if (st != NDL_OK)
@@ -76,15 +81,21 @@ int cli_db_open(const char *dir, int read_only, int create, ndl_db **out)
     return CLI_OK;
 }
 
+/* The exit code after a close that returned st, given the one so far: an
+ * error is printed and turns success into CLI_ERR. */
+static int after_close(ndl_status st, const ndl_error *err, int rc)
+{
+    if (st == NDL_OK)
+        return rc;
+    cli_fail_lib(st, err);
+    return rc == CLI_OK ? CLI_ERR : rc;
+}
+
 int cli_db_close(ndl_db *db, int rc)
 {
     ndl_error err = {0};
     ndl_status st = ndl_db_close(db, &err);
-    if (st != NDL_OK) {
-        cli_fail_lib(st, &err);
-        return rc == CLI_OK ? CLI_ERR : rc;
-    }
-    return rc;
+    return after_close(st, &err, rc);
 }
 
 int cli_check_name(const char *name)
@@ -97,10 +108,37 @@ int cli_check_name(const char *name)
     return CLI_OK;
 }
 
+int cli_name_arg(const char *command, const char *missing, const char *const *pos, size_t npos)
+{
+    if (npos < 1)
+        return cli_missing(command, missing);
+    return cli_check_name(pos[0]);
+}
+
 int cli_coll_open(ndl_db *db, const char *name, ndl_collection **out)
 {
     ndl_error err = {0};
     ndl_status st = ndl_collection_open(db, name, out, &err);
+    if (st != NDL_OK)
+        return cli_fail_lib(st, &err);
+    ndl_collection_info info; /* --salvage: say what it cost, every time */
+    if (ndl_collection_info_get(*out, &info, NULL) == NDL_OK && info.salvaged[0])
+        fprintf(stderr, "needle: warning: '%s' opened by salvage, read-only: %s\n", name,
+                info.salvaged);
+    return CLI_OK;
+}
+
+int cli_coll_close(ndl_collection *c, int rc)
+{
+    ndl_error err = {0};
+    ndl_status st = ndl_collection_close(c, &err);
+    return after_close(st, &err, rc);
+}
+
+int cli_coll_info(ndl_collection *c, ndl_collection_info *out)
+{
+    ndl_error err = {0};
+    ndl_status st = ndl_collection_info_get(c, out, &err);
     if (st != NDL_OK)
         return cli_fail_lib(st, &err);
     return CLI_OK;

@@ -16,7 +16,8 @@ typedef struct command {
 static const command commands[] = {
     {"create", cmd_create}, {"import", cmd_import}, {"search", cmd_search},
     {"bench", cmd_bench},   {"info", cmd_info},     {"drop", cmd_drop},
-    {"check", cmd_check},   {"help", cmd_help},
+    {"check", cmd_check},   {"get", cmd_get},       {"compact", cmd_compact},
+    {"help", cmd_help},
 };
 
 /* In the SPEC, not written yet. */

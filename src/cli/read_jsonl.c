@@ -1,8 +1,10 @@
 /*
  * read_jsonl.c -- the JSON lines reader: one {"id":..,"vector":[..],
- * "payload":..} object per line, parsed by a small strict JSON parser
+ * "payload":{..}} object per line, parsed by a small strict JSON parser
  * (RFC 8259 grammar, UTF-8 checked, nesting limited to JSON_MAX_DEPTH) so
- * every error names its line and column.
+ * every error names its line and column. Payloads kept for import are then
+ * held to the library's own payload rules (payload/json.h) and stored in
+ * their canonical form, so a file that loads is one the library accepts.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -14,13 +16,14 @@
 #include "cli/cli.h"
 #include "cli/readers_internal.h"
 #include "cli/text.h"
+#include "payload/json.h"
 
 #define JSON_MAX_DEPTH 64
 
 typedef struct jp {
     const char *p, *end;    /* rest of the current line */
     const char *start;      /* the line's first byte, for columns */
-    char msg[200];          /* first error, empty if none */
+    char msg[400];          /* first error, empty if none */
 } jp;
 
 static int jp_fail(jp *j, const char *fmt, ...) CLI_PRINTF(2, 3);
@@ -294,7 +297,21 @@ typedef struct jl_state {
     size_t ids_cap, is_str_cap;  /* rows */
     char *pool;
     size_t pool_len, pool_cap;
+    size_t *pay_off;        /* per row: 1 + offset in pay_pool, 0 for no payload */
+    size_t pay_off_cap;     /* rows */
+    char *pay_pool;         /* canonical payloads, each NUL-terminated */
+    size_t pay_len, pay_cap;
 } jl_state;
+
+static void jl_free(jl_state *st)
+{
+    free(st->rows);
+    free(st->ids);
+    free(st->is_str);
+    free(st->pool);
+    free(st->pay_off);
+    free(st->pay_pool);
+}
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
 {
@@ -371,6 +388,39 @@ static long jp_vector(jp *j, jl_state *st, size_t row, uint32_t want)
     return (long)cnt;
 }
 
+/* Keep the payload text [at, j->p) of row `row` (null: no payload). It must
+ * pass payload_prepare and fit max bytes as given and once canonical (the
+ * library checks both); its canonical text goes to the pool. */
+static int jp_payload(jp *j, jl_state *st, size_t row, const char *at, uint32_t max)
+{
+    size_t len = (size_t)(j->p - at);
+    if (len == 4 && memcmp(at, "null", 4) == 0)
+        return 0;
+    if (len > max)
+        return jp_fail(j, "payload is %zu bytes; the limit is %u (--max-payload-bytes)", len, max);
+    char *canon;
+    size_t clen;
+    ndl_error err = {0};
+    ndl_status s = payload_prepare(at, len, SIZE_MAX, &canon, &clen, &err);
+    if (s != NDL_OK)
+        return jp_fail(j, "%s (the payload starts at column %zu)", err.msg,
+                       (size_t)(at - j->start) + 1);
+    if (clen > max) {
+        ndl_free(canon);
+        return jp_fail(j, "payload is %zu bytes in canonical form; the limit is %u "
+                       "(--max-payload-bytes)", clen, max);
+    }
+    if (grow((void **)&st->pay_pool, &st->pay_cap, st->pay_len + clen + 1, 1) < 0) {
+        ndl_free(canon);
+        return jp_fail(j, "out of memory");
+    }
+    memcpy(st->pay_pool + st->pay_len, canon, clen + 1);
+    ndl_free(canon);
+    st->pay_off[row] = st->pay_len + 1;
+    st->pay_len += clen + 1;
+    return 0;
+}
+
 /* Parse one line's object into row `row`. *dim is the file's dimension so
  * far (0 before the first row). */
 static int jp_line(jp *j, jl_state *st, size_t row, uint32_t *dim, const vec_expect *ex,
@@ -385,10 +435,14 @@ static int jp_line(jp *j, jl_state *st, size_t row, uint32_t *dim, const vec_exp
     if (j->p < j->end && *j->p == '}')
         return jp_fail(j, "missing \"vector\"");
     if (grow((void **)&st->ids, &st->ids_cap, row + 1, sizeof(ndl_id)) < 0 ||
-        grow((void **)&st->is_str, &st->is_str_cap, row + 1, 1) < 0)
+        grow((void **)&st->is_str, &st->is_str_cap, row + 1, 1) < 0 ||
+        (ex->max_payload_bytes &&
+         grow((void **)&st->pay_off, &st->pay_off_cap, row + 1, sizeof(size_t)) < 0))
         return jp_fail(j, "out of memory");
     st->ids[row] = ndl_id_u64(row);
     st->is_str[row] = 0;
+    if (ex->max_payload_bytes)
+        st->pay_off[row] = 0;
     for (;;) {
         jp_ws(j);
         if (j->p >= j->end || *j->p != '"')
@@ -420,7 +474,9 @@ static int jp_line(jp *j, jl_state *st, size_t row, uint32_t *dim, const vec_exp
             return jp_fail(j, "duplicate key \"%s\"", key);
         *seen = 1;
         if (seen == &seen_payload) {
-            if (jp_skip(j, 1) < 0)  /* stored payloads arrive with the payload store */
+            const char *at = j->p;
+            if (jp_skip(j, 1) < 0 ||
+                (ex->max_payload_bytes && jp_payload(j, st, row, at, ex->max_payload_bytes) < 0))
                 return -1;
         } else if (seen == &seen_id) {
             if (j->p < j->end && *j->p == '"') {
@@ -528,10 +584,7 @@ int rd_load_jsonl(cli_vecs *v, const vec_expect *ex)
     if (rc == CLI_OK && row == 0)
         rc = cli_fail(CLI_ERR, "%s: no vectors (the file holds only blank lines)", v->path);
     if (rc != CLI_OK) {
-        free(st.rows);
-        free(st.ids);
-        free(st.is_str);
-        free(st.pool);
+        jl_free(&st);
         return rc;
     }
     for (size_t i = 0; i < row; i++) {
@@ -541,14 +594,21 @@ int rd_load_jsonl(cli_vecs *v, const vec_expect *ex)
             v->has_str_ids = 1;
         }
     }
-    free(st.is_str);
     v->rows = st.rows;
     v->pool = st.pool;
     if (any_id) {
         v->ids = st.ids;
-    } else {
-        free(st.ids);
+        st.ids = NULL;
     }
+    if (st.pay_len) {
+        v->pay_off = st.pay_off;
+        v->pay_pool = st.pay_pool;
+        st.pay_off = NULL;
+        st.pay_pool = NULL;
+    }
+    st.rows = NULL;
+    st.pool = NULL;
+    jl_free(&st);
     v->n = row;
     v->dim = dim;
     return CLI_OK;

@@ -229,6 +229,11 @@ void vecs_rows(const cli_vecs *v, size_t first, size_t count, float *out)
     }
 }
 
+const char *vecs_payload(const cli_vecs *v, size_t i)
+{
+    return v->pay_off && v->pay_off[i] ? v->pay_pool + v->pay_off[i] - 1 : NULL;
+}
+
 void vecs_free(cli_vecs *v)
 {
     if (v->map)
@@ -236,6 +241,8 @@ void vecs_free(cli_vecs *v)
     free(v->rows);
     free(v->ids);
     free(v->pool);
+    free(v->pay_off);
+    free(v->pay_pool);
     memset(v, 0, sizeof *v);
 }
 

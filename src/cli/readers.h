@@ -1,7 +1,7 @@
 /*
  * readers.h -- reading vector files for import, search and bench: fvecs,
  * bvecs, npy (little-endian float32, C order, 2-D) and JSON lines
- * ({"id":..,"vector":[..],"payload":..}), plus ivecs ground-truth files.
+ * ({"id":..,"vector":[..],"payload":{..}}), plus ivecs ground-truth files.
  * A file is validated completely when loaded, so a caller can check
  * everything before writing anything; every error names the file and the
  * record or line at fault.
@@ -35,6 +35,11 @@ typedef struct vec_expect {
     const char *dim_why;  /* says where dim comes from: "collection 'x' has dimension 128" */
     int binary01;         /* metric hamming: every value must be 0 or 1 */
     int need_ids;         /* jsonl: every line must carry "id" (import) */
+    uint32_t max_payload_bytes; /* jsonl: keep each line's "payload", which must be
+                                   a payload the library accepts (a JSON object,
+                                   payload/json.h) of at most this many bytes as
+                                   given and once canonical; 0: payloads are only
+                                   checked to be JSON, then skipped (queries) */
 } vec_expect;
 
 /* A validated vector file. Binary formats stay mapped and are converted a
@@ -53,6 +58,9 @@ typedef struct cli_vecs {
     ndl_id *ids;                /* jsonl: one per row (NULL when the lines carry none) */
     char *pool;                 /* jsonl: bytes of the string ids */
     int has_str_ids;            /* some id is a string */
+    size_t *pay_off;            /* jsonl: per row, 1 + offset of its payload in
+                                   pay_pool, 0 for none; NULL when no line has one */
+    char *pay_pool;             /* jsonl: canonical payload texts, each NUL-terminated */
 } cli_vecs;
 
 /* Load and validate path. fmt FMT_UNKNOWN means "from the extension".
@@ -61,6 +69,8 @@ typedef struct cli_vecs {
 int vecs_load(const char *path, cli_format fmt, const vec_expect *ex, cli_vecs *out);
 /* Copy rows [first, first+count) as floats into out (count * dim). */
 void vecs_rows(const cli_vecs *v, size_t first, size_t count, float *out);
+/* Canonical payload text of row i (NUL-terminated), or NULL for none. */
+const char *vecs_payload(const cli_vecs *v, size_t i);
 void vecs_free(cli_vecs *v);
 
 /* An ivecs file (rows of int32, lengths may differ). */

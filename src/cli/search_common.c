@@ -14,15 +14,14 @@ int load_queries(ndl_collection *c, const char *name, const char *path, float **
 {
     *out = NULL;
     ndl_collection_info info;
-    ndl_error err = {0};
-    ndl_status st = ndl_collection_info_get(c, &info, &err);
-    if (st != NDL_OK)
-        return cli_fail_lib(st, &err);
+    int rc = cli_coll_info(c, &info);
+    if (rc != CLI_OK)
+        return rc;
     char why[128];
     snprintf(why, sizeof why, "collection '%s' has dimension %u", name, info.config.dimension);
-    vec_expect ex = {info.config.dimension, why, info.config.metric == NDL_METRIC_HAMMING, 0};
+    vec_expect ex = {info.config.dimension, why, info.config.metric == NDL_METRIC_HAMMING, 0, 0};
     cli_vecs v;
-    int rc = vecs_load(path, FMT_UNKNOWN, &ex, &v);
+    rc = vecs_load(path, FMT_UNKNOWN, &ex, &v);
     if (rc != CLI_OK)
         return rc;
     float *q = malloc(v.n * (size_t)v.dim * sizeof *q);
@@ -42,12 +41,10 @@ int query_args_check(const char *command, const char *const *pos, size_t npos,
                      const cli_opt *queries, const cli_opt *k, const cli_opt *nprobe,
                      const char **name)
 {
-    if (npos < 1)
-        return cli_missing(command, "a collection NAME");
-    *name = pos[0];
-    int rc = cli_check_name(*name);
+    int rc = cli_name_arg(command, "a collection NAME", pos, npos);
     if (rc != CLI_OK)
         return rc;
+    *name = pos[0];
     if (!queries->value)
         return cli_missing(command, "--queries FILE");
     if (!k->value)

@@ -1,9 +1,10 @@
 /*
  * check.c -- ndl_collection_check: re-verify everything a collection is
  * made of, beyond what opening it checks: the data CRC of the mapped
- * vectors file (open maps it without reading), every log record's CRC,
- * ids <-> slots both ways, the live count, every live point's payload
- * (valid JSON object within the limit), and the graph's invariants.
+ * vectors file again (open checked it; the file may have changed since),
+ * every log record's CRC, ids <-> slots both ways, the live count, every
+ * live point's payload (valid JSON object within the limit), and the
+ * graph's invariants.
  */
 #include <stdio.h>
 #include <sys/stat.h>

@@ -1,8 +1,9 @@
 /*
  * checkpointer.c -- the database's background thread that checkpoints
  * collections with changes every checkpoint_interval_ms, so the log stays
- * short (fast reopen) even for a process that never closes. Size-triggered
- * checkpoints happen on the write path (log.c); this is the time trigger.
+ * short (fast reopen) even for a process that never closes, and those whose
+ * log outgrew checkpoint_wal_bytes when a writer asks (log.c), so no writer
+ * waits for a checkpoint.
  */
 #include <errno.h>
 #include <time.h>
@@ -10,10 +11,11 @@
 #include "db/db_internal.h"
 #include "util/alloc.h"
 
-/* Checkpoint every open collection that has changes. Each is pinned with a
+/* Checkpoint the open collections that have changes (all of them, or only
+ * those whose log outgrew checkpoint_wal_bytes). Each is pinned with a
  * reference (so a concurrent close cannot free it) and checkpointed without
  * the registry lock (so opens and closes of others are not held up). */
-static void checkpoint_all(ndl_db *db)
+static void checkpoint_some(ndl_db *db, bool only_large)
 {
     pthread_mutex_lock(&db->lock);
     size_t n = 0;
@@ -22,6 +24,9 @@ static void checkpoint_all(ndl_db *db)
     ndl_collection **pinned = n ? ndl_malloc(n * sizeof *pinned) : NULL;
     size_t k = 0;
     for (ndl_collection *c = db->open; pinned && c; c = c->next) {
+        if (only_large && !(db->checkpoint_wal_bytes && c->log &&
+                            wal_bytes(c->log) > db->checkpoint_wal_bytes))
+            continue;
         c->refs++;
         pinned[k++] = c;
     }
@@ -33,24 +38,35 @@ static void checkpoint_all(ndl_db *db)
     ndl_free(pinned);
 }
 
+static void deadline_after(struct timespec *t, uint32_t ms)
+{
+    clock_gettime(CLOCK_REALTIME, t);
+    uint64_t ns = (uint64_t)t->tv_nsec + (uint64_t)ms * 1000000u;
+    t->tv_sec += (time_t)(ns / 1000000000u);
+    t->tv_nsec = (long)(ns % 1000000000u);
+}
+
 static void *checkpointer_main(void *arg)
 {
     ndl_db *db = arg;
     pthread_mutex_lock(&db->lock);
+    struct timespec until;
+    deadline_after(&until, db->checkpoint_interval_ms);
     while (!db->stopping) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        uint64_t ns = (uint64_t)until.tv_nsec + (uint64_t)db->checkpoint_interval_ms * 1000000u;
-        until.tv_sec += (time_t)(ns / 1000000000u);
-        until.tv_nsec = (long)(ns % 1000000000u);
         int rc = 0;
-        while (!db->stopping && rc != ETIMEDOUT)
-            rc = pthread_cond_timedwait(&db->stop_cond, &db->lock, &until);
+        while (!db->stopping && !db->checkpoint_requested && rc != ETIMEDOUT)
+            rc = db->checkpoint_interval_ms
+                     ? pthread_cond_timedwait(&db->stop_cond, &db->lock, &until)
+                     : pthread_cond_wait(&db->stop_cond, &db->lock);
         if (db->stopping)
             break;
+        bool timed = rc == ETIMEDOUT;
+        db->checkpoint_requested = false;
         pthread_mutex_unlock(&db->lock);
-        checkpoint_all(db);
+        checkpoint_some(db, !timed);
         pthread_mutex_lock(&db->lock);
+        if (timed)
+            deadline_after(&until, db->checkpoint_interval_ms);
     }
     pthread_mutex_unlock(&db->lock);
     return NULL;
@@ -58,9 +74,17 @@ static void *checkpointer_main(void *arg)
 
 void db_checkpointer_start(ndl_db *db)
 {
-    if (db->checkpoint_interval_ms == 0)
+    if (db->checkpoint_interval_ms == 0 && db->checkpoint_wal_bytes == 0)
         return;
     db->checkpointer_running = pthread_create(&db->checkpointer, NULL, checkpointer_main, db) == 0;
+}
+
+void db_checkpoint_request(ndl_db *db)
+{
+    pthread_mutex_lock(&db->lock);
+    db->checkpoint_requested = true;
+    pthread_cond_signal(&db->stop_cond);
+    pthread_mutex_unlock(&db->lock);
 }
 
 void db_checkpointer_stop(ndl_db *db)

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,7 +199,8 @@ leave:
  * replaced), 1 = u64 id in value, 2 = string id of `length` bytes at offset
  * `value` in the string area that follows the records.
  */
-static ndl_status ids_write(ndl_collection *c, const char *path, uint32_t slots, ndl_error *err)
+static ndl_status ids_write(ndl_collection *c, const char *path, uint32_t slots,
+                            const bitset *dead, ndl_error *err)
 {
     sfile_writer *w;
     ndl_status rc = sfile_create(path, IDS_KIND, IDS_VERSION, &w, err);
@@ -209,7 +211,7 @@ static ndl_status ids_write(ndl_collection *c, const char *path, uint32_t slots,
     uint64_t str_off = 0;
     for (uint32_t s = 0; s < slots; s++) {
         const slot_id *r = idmap_slot(&c->ids, s);
-        uint32_t state = bitset_test(&c->hidden, s) ? SLOT_DEAD : r->str ? SLOT_STR : SLOT_U64;
+        uint32_t state = bitset_test(dead, s) ? SLOT_DEAD : r->str ? SLOT_STR : SLOT_U64;
         uint64_t value = state == SLOT_STR ? str_off : state == SLOT_U64 ? r->num : 0;
         uint32_t len = state == SLOT_STR ? (uint32_t)r->num : 0;
         str_off += len;
@@ -219,7 +221,7 @@ static ndl_status ids_write(ndl_collection *c, const char *path, uint32_t slots,
     }
     for (uint32_t s = 0; s < slots; s++) {
         const slot_id *r = idmap_slot(&c->ids, s);
-        if (r->str && !bitset_test(&c->hidden, s) &&
+        if (r->str && !bitset_test(dead, s) &&
             (rc = sfile_write(w, r->str, (size_t)r->num, err)) != NDL_OK)
             goto fail;
     }
@@ -312,7 +314,9 @@ static ndl_status vectors_load(ndl_collection *c, const char *path, uint32_t slo
                                ndl_error *err)
 {
     sfile_map map;
-    ndl_status rc = sfile_map_open(path, VECS_KIND, VECS_VERSION, 0, &map, err);
+    /* the data CRC is verified here, not only by check: a flipped bit must
+     * not be served, nor copied into the next checkpoint under a fresh CRC */
+    ndl_status rc = sfile_map_open(path, VECS_KIND, VECS_VERSION, 1, &map, err);
     if (rc != NDL_OK)
         return rc;
     if (map.data_len != (uint64_t)slots * c->vectors.rec_bytes) {
@@ -340,6 +344,7 @@ static ndl_status coll_alloc(ndl_db *db, const char *name, const ndl_collection_
     c->cfg = *cfg;
     c->dir = db_path_join(db->path, name);
     pthread_mutex_init(&c->write_lock, NULL);
+    pthread_mutex_init(&c->checkpoint_lock, NULL);
     pthread_rwlock_init(&c->map_lock, NULL);
     /* writer-preferring, so a compaction is not starved by a stream of
      * searches; readers never take it twice, so this cannot deadlock */
@@ -389,10 +394,72 @@ void coll_free(ndl_collection *c)
     idmap_destroy(&c->ids);
     arena_destroy(&c->vectors);
     pthread_mutex_destroy(&c->write_lock);
+    pthread_mutex_destroy(&c->checkpoint_lock);
     pthread_rwlock_destroy(&c->map_lock);
     pthread_rwlock_destroy(&c->swap_lock);
     ndl_free(c->dir);
     ndl_free(c);
+}
+
+void coll_note_salvage(ndl_collection *c, const char *fmt, ...)
+{
+    size_t used = strlen(c->salvaged);
+    if (used && used + 3 < sizeof c->salvaged) {
+        memcpy(c->salvaged + used, "; ", 3);
+        used += 2;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->salvaged + used, sizeof c->salvaged - used, fmt, ap);
+    va_end(ap);
+}
+
+/* A file that is damaged, missing or of an unknown version: salvage
+ * rebuilds or drops what it held. */
+static bool salvageable(const ndl_db *db, ndl_status rc)
+{
+    return db->salvage && (rc == NDL_CORRUPT || rc == NDL_UNSUPPORTED || rc == NDL_IO);
+}
+
+/* Salvage of a graph file that does not load: build the graph again from
+ * the vectors as the writes did (every slot inserted, the dead ones removed
+ * again), on all cores. */
+static ndl_status rebuild_graph(ndl_collection *c, const ndl_error *why, ndl_error *err)
+{
+    coll_note_salvage(c, "graph rebuilt from the vectors (%s)", why->msg);
+    c->ann->m->destroy(c->ann);
+    c->ann = NULL;
+    hnsw_params hp = {c->cfg.hnsw_m, c->cfg.hnsw_ef_construction, c->cfg.seed};
+    ndl_status rc = hnsw_index_create(&c->space, &c->vectors, &hp, &c->ann, err);
+    uint32_t slots = arena_count(&c->vectors);
+    uint32_t *all = rc == NDL_OK ? ndl_malloc((slots ? slots : 1) * sizeof *all) : NULL;
+    if (rc == NDL_OK && !all)
+        rc = ndl_err(err, NDL_NOMEM, "out of memory rebuilding the graph of '%s'", c->name);
+    if (rc == NDL_OK) {
+        for (uint32_t s = 0; s < slots; s++)
+            all[s] = s;
+        ndl_write_options o;
+        ndl_write_options_init(&o);
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        o.threads = cpus > 0 ? (uint32_t)cpus : 1;
+        rc = coll_index_slots(c, all, slots, &o, err);
+    }
+    for (uint32_t s = 0; rc == NDL_OK && s < slots; s++)
+        if (bitset_test(&c->hidden, s))
+            c->ann->m->remove(c->ann, s);
+    ndl_free(all);
+    return rc;
+}
+
+/* Salvage of a payload file that does not load: the points keep their
+ * vectors and ids, without payloads. */
+static ndl_status drop_payloads(ndl_collection *c, uint32_t slots, const ndl_error *why,
+                                ndl_error *err)
+{
+    coll_note_salvage(c, "payloads lost (%s)", why->msg);
+    payload_store_destroy(&c->payloads);
+    ndl_status rc = payload_store_init(&c->payloads, err);
+    return rc == NDL_OK ? payload_store_extend(&c->payloads, slots, err) : rc;
 }
 
 ndl_status coll_load(ndl_db *db, const char *name, ndl_collection **out, ndl_error *err)
@@ -431,8 +498,13 @@ ndl_status coll_load(ndl_db *db, const char *name, ndl_collection **out, ndl_err
             rc = (m.files & MANI_HAS_PAYLOADS)
                      ? payload_store_load(&c->payloads, pp, m.slots, err)
                      : payload_store_extend(&c->payloads, m.slots, err);
-        if (rc == NDL_OK && c->ann)
+        if (salvageable(db, rc))
+            rc = drop_payloads(c, m.slots, err, err);
+        if (rc == NDL_OK && c->ann) {
             rc = c->ann->m->load(c->ann, gp, err);
+            if (salvageable(db, rc))
+                rc = rebuild_graph(c, err, err);
+        }
         if (rc == NDL_OK && atomic_load(&c->live) != m.live)
             rc = ndl_err(err, NDL_CORRUPT, "'%s' lists %llu live points; the manifest says %llu",
                          ip, (unsigned long long)atomic_load(&c->live),
@@ -465,46 +537,77 @@ static void remove_generation(const char *dir, uint64_t gen)
     }
 }
 
-/* Caller holds write_lock (or is the only user). */
-static ndl_status checkpoint_locked(ndl_collection *c, ndl_error *err)
+/* What a checkpoint writes: the collection as of one log record. Taking it
+ * under write_lock costs copies of the dead set, the payload records and
+ * the graph's links (memcpy speed); the files are then written without
+ * write_lock. Vectors and ids of slots below `slots` never change, so they
+ * are read in place. */
+typedef struct snapshot {
+    uint64_t gen;
+    uint64_t lsn;               /* the manifest's checkpoint LSN */
+    uint64_t live;
+    uint32_t slots;
+    bitset dead;                /* hidden slots as of lsn */
+    payload_snapshot payloads;
+    vindex *graph;              /* frozen clone of c->ann, or NULL */
+} snapshot;
+
+static void snapshot_free(ndl_collection *c, snapshot *s)
+{
+    payload_store_release(&c->payloads, &s->payloads); /* write_lock held */
+    if (s->graph)
+        s->graph->m->destroy(s->graph);
+    bitset_destroy(&s->dead);
+}
+
+static bool checkpoint_due(const ndl_collection *c)
 {
     if (!c->dirty && c->checkpoint_lsn == c->applied_lsn)
-        return NDL_OK;
-    if (c->failure[0] || (c->log && wal_failure(c->log)))
-        return NDL_OK; /* keep the last good checkpoint; the log decides on reopen */
-    if (coll_compaction_due(c))
-        coll_compact_locked(c, NULL); /* on failure: checkpoint uncompacted, retry next time */
-    uint64_t gen = c->generation + 1;
-    uint32_t slots = arena_count(&c->vectors);
-    char *vp = gen_path(c->dir, "vectors", gen);
-    char *ip = gen_path(c->dir, "ids", gen);
-    char *gp = gen_path(c->dir, "graph", gen);
-    char *pp = gen_path(c->dir, "payloads", gen);
+        return false;
+    /* after a failure keep the last good checkpoint; the log decides on reopen */
+    return !c->failure[0] && !(c->log && wal_failure(c->log));
+}
+
+/* write_lock held. */
+static ndl_status snapshot_take(ndl_collection *c, snapshot *s, ndl_error *err)
+{
+    memset(s, 0, sizeof *s);
+    s->gen = c->generation + 1;
+    s->lsn = c->applied_lsn;
+    s->live = atomic_load(&c->live);
+    s->slots = arena_count(&c->vectors);
+    ndl_status rc = bitset_init(&s->dead, err);
+    if (rc != NDL_OK)
+        return rc;
+    bitset_copy_prefix(&s->dead, &c->hidden, s->slots);
+    rc = payload_store_snapshot(&c->payloads, s->slots, &s->payloads, err);
+    if (rc == NDL_OK && c->ann && c->ann->m->clone)
+        rc = c->ann->m->clone(c->ann, &s->graph, err);
+    if (rc != NDL_OK)
+        snapshot_free(c, s);
+    return rc;
+}
+
+/* The files of generation s->gen, then the manifest naming them. */
+static ndl_status snapshot_write(ndl_collection *c, const snapshot *s, ndl_error *err)
+{
+    char *vp = gen_path(c->dir, "vectors", s->gen);
+    char *ip = gen_path(c->dir, "ids", s->gen);
+    char *gp = gen_path(c->dir, "graph", s->gen);
+    char *pp = gen_path(c->dir, "payloads", s->gen);
     ndl_status rc = (!vp || !ip || !gp || !pp) ? ndl_err(err, NDL_NOMEM, "out of memory") : NDL_OK;
     if (rc == NDL_OK)
-        rc = vectors_write(c, vp, slots, err);
+        rc = vectors_write(c, vp, s->slots, err);
     if (rc == NDL_OK)
-        rc = ids_write(c, ip, slots, err);
+        rc = ids_write(c, ip, s->slots, &s->dead, err);
     if (rc == NDL_OK)
-        rc = payload_store_write(&c->payloads, pp, slots, &c->hidden, err);
-    if (rc == NDL_OK && c->ann)
-        rc = c->ann->m->save(c->ann, gp, err);
+        rc = payload_snapshot_write(&s->payloads, pp, &s->dead, err);
+    if (rc == NDL_OK && s->graph)
+        rc = s->graph->m->save(s->graph, gp, err);
     if (rc == NDL_OK) {
-        manifest m = {.cfg = c->cfg, .generation = gen, .slots = slots,
-                      .live = atomic_load(&c->live), .lsn = c->applied_lsn,
-                      .files = MANI_HAS_PAYLOADS};
+        manifest m = {.cfg = c->cfg, .generation = s->gen, .slots = s->slots, .live = s->live,
+                      .lsn = s->lsn, .files = MANI_HAS_PAYLOADS};
         rc = manifest_write(c->dir, &m, err);
-    }
-    if (rc == NDL_OK) {
-        remove_generation(c->dir, c->generation);
-        c->generation = gen;
-        c->checkpoint_lsn = c->applied_lsn;
-        c->dirty = false;
-        /* the files cover the log up to applied_lsn: its segments can go */
-        if (c->log)
-            wal_truncate_before(c->log, c->checkpoint_lsn + 1, NULL);
-    } else {
-        remove_generation(c->dir, gen);
     }
     ndl_free(vp);
     ndl_free(ip);
@@ -513,11 +616,36 @@ static ndl_status checkpoint_locked(ndl_collection *c, ndl_error *err)
     return rc;
 }
 
+/* Checkpoints are serialised by checkpoint_lock (which also keeps
+ * compaction, the one thing that moves slots, out); writers and readers go
+ * on while the files are written. Publishing is the manifest's atomic
+ * rename; only then do the old files and the covered log segments go. */
 ndl_status coll_checkpoint(ndl_collection *c, ndl_error *err)
 {
+    pthread_mutex_lock(&c->checkpoint_lock);
     pthread_mutex_lock(&c->write_lock);
-    ndl_status rc = checkpoint_locked(c, err);
+    bool due = checkpoint_due(c);
+    if (due && coll_compaction_due(c))
+        coll_compact_locked(c, NULL); /* on failure: checkpoint uncompacted, retry next time */
+    snapshot s;
+    ndl_status rc = due ? snapshot_take(c, &s, err) : NDL_OK;
     pthread_mutex_unlock(&c->write_lock);
+    if (due && rc == NDL_OK) {
+        rc = snapshot_write(c, &s, err);
+        pthread_mutex_lock(&c->write_lock);
+        snapshot_free(c, &s);
+        uint64_t old = c->generation;
+        if (rc == NDL_OK) {
+            c->generation = s.gen;
+            c->checkpoint_lsn = s.lsn;
+            c->dirty = c->applied_lsn != s.lsn;
+        }
+        pthread_mutex_unlock(&c->write_lock);
+        remove_generation(c->dir, rc == NDL_OK ? old : s.gen);
+        if (rc == NDL_OK && c->log) /* the files cover the log up to s.lsn */
+            wal_truncate_before(c->log, s.lsn + 1, NULL);
+    }
+    pthread_mutex_unlock(&c->checkpoint_lock);
     return rc;
 }
 
@@ -572,6 +700,7 @@ NDL_API ndl_status ndl_collection_info_get(ndl_collection *c, ndl_collection_inf
     pthread_mutex_lock(&c->write_lock);
     out->disk_bytes = dir_bytes(c->dir, c->generation) + (c->log ? wal_bytes(c->log) : 0);
     out->dropped_log_bytes = c->recovered.dropped_bytes;
+    snprintf(out->salvaged, sizeof out->salvaged, "%s", c->salvaged);
     if (c->recovered.dropped_bytes)
         snprintf(out->dropped_log_at, sizeof out->dropped_log_at, "%s at byte %llu",
                  c->recovered.dropped_file, (unsigned long long)c->recovered.dropped_offset);

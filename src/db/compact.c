@@ -132,8 +132,10 @@ NDL_API ndl_status ndl_collection_compact(ndl_collection *c, ndl_error *err)
     ndl_status rc = coll_check_writable(c, err);
     if (rc != NDL_OK)
         return rc;
+    pthread_mutex_lock(&c->checkpoint_lock); /* a checkpoint reads the structures we swap */
     pthread_mutex_lock(&c->write_lock);
     rc = coll_compact_locked(c, err);
     pthread_mutex_unlock(&c->write_lock);
+    pthread_mutex_unlock(&c->checkpoint_lock);
     return rc == NDL_OK ? ndl_collection_flush(c, err) : rc;
 }

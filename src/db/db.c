@@ -96,9 +96,7 @@ static ndl_status check_or_make_marker(const char *path, const ndl_db_options *o
             rc = ndl_err(err, NDL_NOT_FOUND, "database '%s' does not exist", path);
         else
             rc = write_marker(marker, err);
-    } else if (rc == NDL_CORRUPT) {
-        rc = ndl_err(err, NDL_INVALID, "'%s' is not a needle database: %s", path, e2.msg);
-    } else if (err) {
+    } else if (err) { /* NDL_CORRUPT (naming the marker), NDL_UNSUPPORTED, NDL_IO */
         *err = e2;
     }
     ndl_free(marker);

@@ -11,8 +11,9 @@
  *   DATA/<name>/payloads.<gen>  sfile "PAYL": per-slot payload texts
  *   DATA/<name>/wal/            the write-ahead log (storage/wal.h): records
  *                               after the manifest's checkpoint LSN
- * A checkpoint writes generation gen+1 files, then publishes a new MANIFEST
- * by atomic rename, then removes generation gen files.
+ * A checkpoint writes generation gen+1 files (from a snapshot, while writes
+ * go on), then publishes a new MANIFEST by atomic rename, then removes
+ * generation gen files and the log segments the new one covers.
  */
 #ifndef NDL_DB_INTERNAL_H
 #define NDL_DB_INTERNAL_H
@@ -52,7 +53,10 @@ struct ndl_collection {
     vindex *flat;                   /* exact search, always present */
     vindex *ann;                    /* HNSW, or NULL for flat collections */
 
-    pthread_mutex_t write_lock;    /* one writer: upsert, delete, checkpoint, compaction */
+    pthread_mutex_t checkpoint_lock; /* one checkpoint or compaction at a time; taken
+                                      before write_lock */
+    pthread_mutex_t write_lock;    /* one writer: upsert, delete, compaction, and a
+                                      checkpoint's snapshot and publish */
     pthread_rwlock_t swap_lock;    /* readers (search, get, info) hold it for a whole
                                       read; compaction takes it to swap structures */
     pthread_rwlock_t map_lock;     /* id table: readers get/lookup, writers apply */
@@ -66,6 +70,7 @@ struct ndl_collection {
     wal_recovery recovered;        /* what opening the log found (a dropped torn tail) */
     char failure[256];             /* non-empty: writes refused (why); write_lock */
     uint64_t compactions;          /* since open; write_lock */
+    char salvaged[512];            /* salvage open: what was skipped or rebuilt */
 };
 
 struct ndl_db {
@@ -85,6 +90,7 @@ struct ndl_db {
     pthread_t checkpointer;
     bool checkpointer_running;
     bool stopping;                 /* guarded by lock */
+    bool checkpoint_requested;     /* a log outgrew checkpoint_wal_bytes; lock */
     pthread_cond_t stop_cond;
 };
 
@@ -103,6 +109,9 @@ ndl_status coll_apply_upsert(ndl_collection *c, size_t n, const ndl_id *ids, con
 ndl_status coll_apply_payload(ndl_collection *c, ndl_id id, log_text payload, ndl_error *err);
 ndl_status coll_apply_delete(ndl_collection *c, size_t n, const ndl_id *ids, size_t *deleted,
                              ndl_error *err);
+/* Insert slots into the HNSW index on opts->threads threads (no-op for flat). */
+ndl_status coll_index_slots(ndl_collection *c, const uint32_t *slots, size_t n,
+                            const ndl_write_options *opts, ndl_error *err);
 
 /* compact.c: reclaim dead slots (write_lock held). Due when at least
  * COMPACT_MIN_DEAD slots and 1/COMPACT_DEAD_DIVISOR of all slots are dead. */
@@ -110,6 +119,9 @@ ndl_status coll_apply_delete(ndl_collection *c, size_t n, const ndl_id *ids, siz
 #define COMPACT_DEAD_DIVISOR 4
 bool coll_compaction_due(const ndl_collection *c);
 ndl_status coll_compact_locked(ndl_collection *c, ndl_error *err);
+
+/* collection.c: append to c->salvaged ("; "-separated) */
+void coll_note_salvage(ndl_collection *c, const char *fmt, ...) NDL_PRINTF(2, 3);
 
 /* log.c: the collection's write-ahead log */
 ndl_status coll_log_open(ndl_collection *c, ndl_error *err);   /* open + replay */
@@ -120,6 +132,7 @@ void coll_maybe_checkpoint(ndl_collection *c);
 /* checkpointer.c */
 void db_checkpointer_start(ndl_db *db);
 void db_checkpointer_stop(ndl_db *db);
+void db_checkpoint_request(ndl_db *db); /* wake it for the size trigger */
 
 /* db.c */
 char *db_path_join(const char *a, const char *b);

@@ -99,12 +99,16 @@ ndl_status coll_log_open(ndl_collection *c, ndl_error *err)
     wal_options_init(&o);
     o.sync = (wal_sync)c->db->fsync;
     o.read_only = c->db->read_only;
+    o.durable_lsn = c->checkpoint_lsn; /* a damaged record the files cover is no torn tail */
+    o.salvage = c->db->salvage;
     ndl_status rc = wal_open(dir, &o, &c->log, &c->recovered, err);
     ndl_free(dir);
     if (rc != NDL_OK)
         return rc;
+    if (c->recovered.damage[0])
+        coll_note_salvage(c, "log cut short at the damage (%s)", c->recovered.damage);
     c->applied_lsn = c->checkpoint_lsn;
-    if (wal_last_lsn(c->log) < c->checkpoint_lsn)
+    if (wal_last_lsn(c->log) < c->checkpoint_lsn && !c->db->salvage)
         return ndl_err(err, NDL_CORRUPT,
                        "log of '%s' ends at record %llu but the checkpoint covers up to %llu",
                        c->name, (unsigned long long)wal_last_lsn(c->log),
@@ -112,10 +116,18 @@ ndl_status coll_log_open(ndl_collection *c, ndl_error *err)
     replay r = {.c = c};
     ndl_write_options_init(&r.opts);
     r.opts.threads = 1; /* one index thread: replay rebuilds the same graph */
-    rc = wal_read(c->log, c->checkpoint_lsn + 1, collect_cancels, &r, err);
+    ndl_error e;
+    rc = wal_read(c->log, c->checkpoint_lsn + 1, collect_cancels, &r, &e);
     if (rc == NDL_OK)
-        rc = wal_read(c->log, c->checkpoint_lsn + 1, apply_record, &r, err);
+        rc = wal_read(c->log, c->checkpoint_lsn + 1, apply_record, &r, &e);
     ndl_free(r.cancelled);
+    if (rc == NDL_CORRUPT && c->db->salvage) { /* keep what replayed before it */
+        coll_note_salvage(c, "replay stopped after record %llu (%s)",
+                          (unsigned long long)c->applied_lsn, e.msg);
+        return NDL_OK;
+    }
+    if (rc != NDL_OK && err)
+        *err = e;
     return rc;
 }
 
@@ -149,5 +161,5 @@ void coll_maybe_checkpoint(ndl_collection *c)
 {
     uint64_t limit = c->db->checkpoint_wal_bytes;
     if (limit && wal_bytes(c->log) > limit)
-        coll_checkpoint(c, NULL); /* a failure leaves the log in charge; retried next time */
+        db_checkpoint_request(c->db); /* the background thread does it */
 }

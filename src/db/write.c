@@ -93,8 +93,8 @@ static void *build_thread(void *arg)
     return NULL;
 }
 
-static ndl_status index_slots(ndl_collection *c, const uint32_t *slots, size_t n,
-                              const ndl_write_options *opts, ndl_error *err)
+ndl_status coll_index_slots(ndl_collection *c, const uint32_t *slots, size_t n,
+                            const ndl_write_options *opts, ndl_error *err)
 {
     if (!c->ann || n == 0) {
         if (opts->progress && n)
@@ -210,7 +210,7 @@ ndl_status coll_apply_upsert(ndl_collection *c, size_t n, const ndl_id *ids, con
     if (staged)
         c->dirty = true;
     if (rc == NDL_OK)
-        rc = index_slots(c, slots, staged, opts, err);
+        rc = coll_index_slots(c, slots, staged, opts, err);
     if (rc == NDL_OK)
         rc = publish(c, n, ids, skip, slots, replaced, &nreplaced, err);
     for (size_t i = 0; c->ann && i < nreplaced; i++)

@@ -350,6 +350,7 @@ static const index_methods hnsw_methods = {
     .memory_bytes = hnsw_memory_bytes,
     .check = hnsw_check,
     .compact = hnsw_compact,
+    .clone = hnsw_clone,
     .destroy = hnsw_destroy,
 };
 

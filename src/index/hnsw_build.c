@@ -35,8 +35,8 @@ uint32_t hnsw_random_level(const hnsw *h, uint32_t slot)
  * is closer to an already kept neighbour than to the base point (it would
  * be reached through that neighbour anyway). cand is sorted ascending by
  * distance to the base point; kept slots are written to out. */
-static uint32_t select_neighbors(const hnsw *h, const dist_slot *cand, uint32_t n, uint32_t max,
-                                 uint32_t *out)
+uint32_t hnsw_select_neighbors(const hnsw *h, const dist_slot *cand, uint32_t n, uint32_t max,
+                               uint32_t *out)
 {
     uint32_t kept = 0;
     const index_space *sp = h->base.space;
@@ -54,7 +54,7 @@ static uint32_t select_neighbors(const hnsw *h, const dist_slot *cand, uint32_t 
     return kept;
 }
 
-static int dist_slot_cmp(const void *pa, const void *pb)
+int hnsw_dist_slot_cmp(const void *pa, const void *pb)
 {
     const dist_slot *a = pa, *b = pb;
     if (a->dist != b->dist)
@@ -92,9 +92,9 @@ static void add_backlink(hnsw *h, uint32_t e, uint32_t slot, uint32_t level, flo
         cand[n++] = (dist_slot){hnsw_dist(h, ev, s), s};
     }
     cand[n++] = (dist_slot){d_es, slot};
-    qsort(cand, n, sizeof *cand, dist_slot_cmp);
+    qsort(cand, n, sizeof *cand, hnsw_dist_slot_cmp);
     uint32_t keep[2 * NDL_HNSW_M_MAX + 1];
-    uint32_t k = select_neighbors(h, cand, n, max, keep);
+    uint32_t k = hnsw_select_neighbors(h, cand, n, max, keep);
     write_links(w, keep, k);
 }
 
@@ -103,7 +103,7 @@ static void connect_level(hnsw *h, uint32_t slot, uint32_t level, const dist_slo
                           uint32_t n)
 {
     uint32_t keep[2 * NDL_HNSW_M_MAX + 1];
-    uint32_t k = select_neighbors(h, res, n, h->m, keep);
+    uint32_t k = hnsw_select_neighbors(h, res, n, h->m, keep);
     pthread_mutex_t *own = hnsw_lock_of(h, slot);
     pthread_mutex_lock(own);
     write_links(hnsw_links(h, slot, level), keep, k);

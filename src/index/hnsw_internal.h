@@ -1,7 +1,8 @@
 /*
  * hnsw_internal.h -- the HNSW graph shared by hnsw.c (life cycle, search),
- * hnsw_build.c (insert, neighbour selection, delete repair) and hnsw_io.c
- * (save/load). Malkov & Yashunin's hierarchical navigable small world graph,
+ * hnsw_build.c (insert, neighbour selection, delete repair), hnsw_copy.c
+ * (clone, compact) and hnsw_io.c (save/load). Malkov & Yashunin's
+ * hierarchical navigable small world graph,
  * laid out for a vector arena that lives elsewhere:
  *
  *   - level-0 links in chunks of ARENA_CHUNK_SLOTS nodes, one fixed-size
@@ -152,10 +153,16 @@ uint32_t hnsw_search_level(const hnsw *h, hnsw_ctx *cx, const void *query, const
 ndl_status hnsw_insert(vindex *ix, uint32_t slot, ndl_error *err);
 void hnsw_remove(vindex *ix, uint32_t slot);
 uint32_t hnsw_random_level(const hnsw *h, uint32_t slot);
+/* The neighbour heuristic: from cand (ascending by distance to the base
+ * point) keep up to max that no kept one is closer to; returns how many. */
+uint32_t hnsw_select_neighbors(const hnsw *h, const dist_slot *cand, uint32_t n, uint32_t max,
+                               uint32_t *out);
+int hnsw_dist_slot_cmp(const void *a, const void *b); /* by distance, then slot */
 
-/* ---- hnsw_compact.c */
+/* ---- hnsw_copy.c */
 ndl_status hnsw_compact(const vindex *ix, const uint32_t *remap, uint32_t old_count,
                         vindex **out, ndl_error *err);
+ndl_status hnsw_clone(const vindex *ix, vindex **out, ndl_error *err);
 
 /* ---- hnsw_io.c */
 ndl_status hnsw_save(vindex *ix, const char *path, ndl_error *err);

@@ -73,8 +73,10 @@ typedef struct index_methods {
     /* Up to q->k hits, best first; returns how many. */
     size_t (*search)(vindex *ix, const void *query, const index_query *q, index_hit *out,
                      index_stats *st);
-    /* Persist to / restore from `path` (a storage/sfile file). load is called
-     * on a freshly created index over an arena that already holds the vectors. */
+    /* Persist to / restore from `path` (a storage/sfile file). save is not
+     * concurrent with insert or remove (a checkpoint saves a clone); load
+     * is called on a freshly created index over an arena that already
+     * holds the vectors. */
     ndl_status (*save)(vindex *ix, const char *path, ndl_error *err);
     ndl_status (*load)(vindex *ix, const char *path, ndl_error *err);
     size_t (*memory_bytes)(const vindex *ix);
@@ -88,6 +90,11 @@ typedef struct index_methods {
      * keeps no per-slot state (flat). Not concurrent with insert/remove. */
     ndl_status (*compact)(const vindex *ix, const uint32_t *remap, uint32_t old_count,
                           vindex **out, ndl_error *err);
+    /* A frozen copy over the same space and arena (every node, link and
+     * removed mark as they are now), for a checkpoint to save while the
+     * original changes. NULL = nothing to copy (flat). Not concurrent with
+     * insert or remove. */
+    ndl_status (*clone)(const vindex *ix, vindex **out, ndl_error *err);
     void (*destroy)(vindex *ix);
 } index_methods;
 

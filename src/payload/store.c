@@ -29,6 +29,13 @@ static void drop_text(payload_store *s, payload_ref *r)
     r->owned = 0;
 }
 
+static void free_retired(payload_store *s)
+{
+    for (size_t i = 0; i < s->nretired; i++)
+        ndl_free(s->retired[i]);
+    s->nretired = 0;
+}
+
 void payload_store_destroy(payload_store *s)
 {
     if (s->refs.chunks) {
@@ -37,6 +44,8 @@ void payload_store_destroy(payload_store *s)
             drop_text(s, (payload_ref *)arena_rec(&s->refs, i));
     }
     arena_destroy(&s->refs);
+    free_retired(s);
+    ndl_free(s->retired);
     if (s->map) {
         sfile_map m = {.base = s->map, .len = s->map_len};
         sfile_map_close(&m);
@@ -88,11 +97,25 @@ ndl_status payload_store_append(payload_store *s, uint32_t slot, const char *tex
 ndl_status payload_store_replace(payload_store *s, uint32_t slot, const char *text, size_t len,
                                  ndl_error *err)
 {
+    payload_ref *cur = (payload_ref *)arena_rec(&s->refs, slot);
+    bool retire = s->snapshots && cur->owned;
+    if (retire && s->nretired == s->retired_cap) {
+        size_t cap = s->retired_cap ? 2 * s->retired_cap : 64;
+        char **grown = ndl_realloc(s->retired, cap * sizeof *grown);
+        if (!grown)
+            return ndl_err(err, NDL_NOMEM, "out of memory replacing a payload");
+        s->retired = grown;
+        s->retired_cap = cap;
+    }
     payload_ref r;
     ndl_status rc = copy_text(s, text, len, &r, err);
     if (rc != NDL_OK)
         return rc;
-    payload_ref *cur = (payload_ref *)arena_rec(&s->refs, slot);
+    if (retire) { /* a snapshot may be reading it: free it on release */
+        s->retired[s->nretired++] = (char *)cur->text;
+        s->heap_bytes -= cur->len;
+        cur->owned = 0;
+    }
     drop_text(s, cur);
     *cur = r;
     return NDL_OK;
@@ -150,14 +173,39 @@ static ndl_status put_u64(sfile_writer *w, uint64_t v, ndl_error *err)
     return sfile_write(w, b, 8, err);
 }
 
-static bool kept(const payload_store *s, const bitset *skip, uint32_t slot)
+ndl_status payload_store_snapshot(payload_store *s, uint32_t slots, payload_snapshot *out,
+                                  ndl_error *err)
 {
-    return !(skip && bitset_test(skip, slot)) && payload_store_ref(s, slot)->text;
+    out->slots = slots;
+    out->refs = ndl_malloc((slots ? slots : 1) * sizeof *out->refs);
+    if (!out->refs)
+        return ndl_err(err, NDL_NOMEM, "out of memory for a payload snapshot of %u slots", slots);
+    for (uint32_t i = 0; i < slots; i += ARENA_CHUNK_SLOTS) /* records are chunk-contiguous */
+        memcpy(out->refs + i, arena_rec(&s->refs, i),
+               NDL_MIN(ARENA_CHUNK_SLOTS, slots - i) * sizeof *out->refs);
+    s->snapshots++;
+    return NDL_OK;
 }
 
-ndl_status payload_store_write(const payload_store *s, const char *path, uint32_t slots,
-                               const bitset *skip, ndl_error *err)
+void payload_store_release(payload_store *s, payload_snapshot *snap)
 {
+    if (!snap->refs)
+        return;
+    ndl_free(snap->refs);
+    snap->refs = NULL;
+    if (--s->snapshots == 0)
+        free_retired(s);
+}
+
+static bool kept(const payload_snapshot *snap, const bitset *skip, uint32_t slot)
+{
+    return !(skip && bitset_test(skip, slot)) && snap->refs[slot].text;
+}
+
+ndl_status payload_snapshot_write(const payload_snapshot *snap, const char *path,
+                                  const bitset *skip, ndl_error *err)
+{
+    uint32_t slots = snap->slots;
     sfile_writer *w;
     ndl_status rc = sfile_create(path, PAYL_KIND, PAYL_VERSION, &w, err);
     if (rc != NDL_OK)
@@ -168,14 +216,14 @@ ndl_status payload_store_write(const payload_store *s, const char *path, uint32_
     uint64_t off = 0;
     for (uint32_t i = 0; i < slots && rc == NDL_OK; i++) {
         rc = put_u64(w, off, err);
-        if (kept(s, skip, i))
-            off += payload_store_ref(s, i)->len;
+        if (kept(snap, skip, i))
+            off += snap->refs[i].len;
     }
     if (rc == NDL_OK)
         rc = put_u64(w, off, err);
     for (uint32_t i = 0; i < slots && rc == NDL_OK; i++)
-        if (kept(s, skip, i))
-            rc = sfile_write(w, payload_store_ref(s, i)->text, payload_store_ref(s, i)->len, err);
+        if (kept(snap, skip, i))
+            rc = sfile_write(w, snap->refs[i].text, snap->refs[i].len, err);
     if (rc != NDL_OK) {
         sfile_abort(w);
         return rc;

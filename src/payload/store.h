@@ -10,7 +10,8 @@
  * record happens before the slot is published, so readers need no lock for
  * slots that cannot change; replacing or clearing the text of a published
  * slot frees the old text, so readers of such slots must hold a lock that
- * the replacing writer holds exclusively (the collection's map_lock).
+ * the replacing writer holds exclusively (the collection's map_lock) --
+ * except a snapshot's reader: while one is out, old texts are retired.
  *
  * PAYL file data (version 1), little-endian:
  *   u32 slots, u32 reserved (0),
@@ -41,6 +42,9 @@ typedef struct payload_store {
     void *map;          /* mapped checkpoint file, or NULL */
     size_t map_len;
     size_t heap_bytes;  /* bytes of owned texts */
+    uint32_t snapshots; /* outstanding payload_store_snapshot()s */
+    char **retired;     /* texts replaced while a snapshot may read them */
+    size_t nretired, retired_cap;
 } payload_store;
 
 ndl_status payload_store_init(payload_store *s, ndl_error *err);
@@ -75,11 +79,23 @@ ndl_status payload_store_append_ref(payload_store *s, uint32_t slot, const paylo
 void payload_store_take(payload_store *dst, payload_store *src, const uint32_t *remap,
                         uint32_t n);
 
-/* Write slots [0, slots) to path, leaving out slots for which skip is set
- * (dead slots). Readers of texts being replaced must be excluded by the
- * caller for the duration (see concurrency above). */
-ndl_status payload_store_write(const payload_store *s, const char *path, uint32_t slots,
-                               const bitset *skip, ndl_error *err);
+/* A checkpoint's view of slots [0, slots): a copy of their records whose
+ * texts stay valid (replaced texts are retired, not freed) until released,
+ * so the file is written without blocking the writer. */
+typedef struct payload_snapshot {
+    payload_ref *refs;
+    uint32_t slots;
+} payload_snapshot;
+
+/* Take (writer's lock held). NDL_OK or NDL_NOMEM. */
+ndl_status payload_store_snapshot(payload_store *s, uint32_t slots, payload_snapshot *out,
+                                  ndl_error *err);
+/* Write the snapshot to path as a PAYL file, leaving out slots for which
+ * skip is set (dead slots). Needs no lock. */
+ndl_status payload_snapshot_write(const payload_snapshot *snap, const char *path,
+                                  const bitset *skip, ndl_error *err);
+/* Give back (writer's lock held): retired texts are freed with the last. */
+void payload_store_release(payload_store *s, payload_snapshot *snap);
 
 /* Map a PAYL file written for `slots` slots into an empty store: every
  * offset is checked (NDL_CORRUPT naming the file and slot); the data CRC is

@@ -75,8 +75,19 @@ static int fail_with(const io_fault *f)
 
 /* ---------------------------------------------------------------- wrappers */
 
+static io_open_hook open_hook;
+static void *open_hook_ctx;
+
+void io_set_open_hook(io_open_hook fn, void *ctx)
+{
+    open_hook = fn;
+    open_hook_ctx = ctx;
+}
+
 int io_open(const char *path, int flags, int mode)
 {
+    if (open_hook)
+        open_hook(path, open_hook_ctx);
     const io_fault *f = fault_check(IO_OP_OPEN);
     if (f)
         return fail_with(f);

@@ -57,5 +57,9 @@ long io_fault_fired(io_op op);
 /* How many calls of op were made since the last reset (failed or not);
  * counted whether or not a fault is armed (tests count fsyncs with it). */
 long io_calls(io_op op);
+/* Call fn(path, ctx) at the start of every io_open (NULL: none); a test
+ * parks a checkpoint on a chosen file this way. */
+typedef void (*io_open_hook)(const char *path, void *ctx);
+void io_set_open_hook(io_open_hook fn, void *ctx);
 
 #endif

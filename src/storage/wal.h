@@ -43,6 +43,12 @@ typedef struct wal_options {
     uint32_t batch_ms;        /* WAL_SYNC_BATCH interval (default 10) */
     int read_only;            /* open for wal_read only: never create, truncate or
                                  append (a torn tail is skipped, not cut off) */
+    uint64_t durable_lsn;     /* records up to this LSN are known to have been
+                                 whole on disk (a checkpoint covers them): damage
+                                 in one of them is never a torn tail (default 0) */
+    int salvage;              /* with read_only: damage anywhere ends the log
+                                 there instead of failing the open (reported
+                                 in wal_recovery.damage) */
 } wal_options;
 
 void wal_options_init(wal_options *o);
@@ -53,14 +59,16 @@ typedef struct wal_recovery {
     uint64_t dropped_bytes;   /* torn/corrupt tail bytes cut off (never acknowledged) */
     char dropped_file[256];   /* where, if dropped_bytes > 0 */
     uint64_t dropped_offset;
+    char damage[300];         /* salvage: the damage the log was cut short at, or "" */
 } wal_recovery;
 
 /* Open (creating DIR's log if absent) and scan the log: a torn or corrupt
  * record at the very end of the last segment is the tail of an append that
  * was never acknowledged; it is cut off (ftruncate) and reported in *rec.
  * Damage anywhere else (a bad record followed by valid ones, a bad segment
- * header, a gap in LSNs between segments) is NDL_CORRUPT naming the file and
- * byte offset. */
+ * header, a gap in LSNs between segments, a bad record with an LSN up to
+ * o->durable_lsn) is NDL_CORRUPT naming the file and byte offset, and
+ * nothing is cut. */
 ndl_status wal_open(const char *dir, const wal_options *o, wal **out, wal_recovery *rec,
                     ndl_error *err);
 

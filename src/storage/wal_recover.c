@@ -4,8 +4,9 @@
  * no valid record after it, at the end of the last segment, is the torn
  * tail of an append that was never acknowledged: it is cut off (ftruncate)
  * and reported. Anything else -- damage in an older segment, damage followed
- * by valid records, a bad header, a gap between segments -- is NDL_CORRUPT
- * naming the file and the byte offset. Format: wal_internal.h.
+ * by valid records, damage to a record the caller knows was durable
+ * (wal_options.durable_lsn), a bad header, a gap between segments -- is
+ * NDL_CORRUPT naming the file and the byte offset. Format: wal_internal.h.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -163,12 +164,14 @@ typedef enum scan_end { SCAN_CLEAN, SCAN_TORN_HEADER, SCAN_TORN_TAIL } scan_end;
  * its first record must have and is advanced past its last. *valid gets
  * the bytes up to the end of the last good record. A torn tail (or a torn
  * header: a file shorter than one) is acceptable only in the last segment
- * (is_last); else it is NDL_CORRUPT. */
-static ndl_status scan_segment(const char *path, uint64_t first, bool is_last, uint64_t *expect,
-                               uint64_t *valid, uint64_t *size_out, scan_end *how,
-                               ndl_error *err)
+ * (is_last) and only after the record with LSN durable_lsn; else it is
+ * NDL_CORRUPT. */
+static ndl_status scan_segment(const char *path, uint64_t first, bool is_last,
+                               uint64_t durable_lsn, uint64_t *expect, uint64_t *valid,
+                               uint64_t *size_out, scan_end *how, ndl_error *err)
 {
     *how = SCAN_CLEAN;
+    *valid = 0; /* then the end of each good record, so damage leaves the prefix */
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
@@ -236,13 +239,22 @@ static ndl_status scan_segment(const char *path, uint64_t first, bool is_last, u
         if (res == WAL_REC_OK) {
             ++*expect;
             off = rec.next;
+            *valid = off;
             continue;
         }
         /* damage at off: a torn tail only if nothing valid follows in the
-         * last segment */
+         * last segment, and only if no record there was known durable (a
+         * checksum cannot tell a torn append from a flipped bit) */
         if (!is_last) {
             rc = ndl_err(err, NDL_CORRUPT, "'%s', offset %llu: damaged log record (%s)", path,
                          (unsigned long long)off, why);
+            goto leave;
+        }
+        if (*expect <= durable_lsn) {
+            rc = ndl_err(err, NDL_CORRUPT,
+                         "'%s', offset %llu: damaged log record (%s); records up to LSN %llu "
+                         "were durable, so it is no torn append",
+                         path, (unsigned long long)off, why, (unsigned long long)durable_lsn);
             goto leave;
         }
         uint64_t found;
@@ -286,7 +298,21 @@ static ndl_status recover(wal *w, const uint64_t *lsns, size_t n, wal_recovery *
             return ndl_err(err, NDL_NOMEM, "out of memory opening the log '%s'", w->dir);
         uint64_t valid = 0, size = 0;
         scan_end how;
-        rc = scan_segment(path, lsns[i], is_last, &expect, &valid, &size, &how, err);
+        ndl_error damage;
+        rc = scan_segment(path, lsns[i], is_last, w->opt.durable_lsn, &expect, &valid, &size,
+                          &how, &damage);
+        if (rc == NDL_CORRUPT && w->opt.salvage && w->opt.read_only) {
+            /* salvage: the log ends at the damage; later segments are unreachable */
+            note_dropped(rec, path, valid, size - valid);
+            if (rec)
+                snprintf(rec->damage, sizeof rec->damage, "%s", damage.msg);
+            if (valid >= WAL_SEG_HEADER)
+                w->segs[w->nsegs++] = (wal_seg){.first = lsns[i], .bytes = valid};
+            ndl_free(path);
+            break;
+        }
+        if (rc != NDL_OK && err)
+            *err = damage;
         if (rc == NDL_OK && how != SCAN_CLEAN) {
             note_dropped(rec, path, valid, size - valid);
             if (how == SCAN_TORN_TAIL && !w->opt.read_only)

@@ -23,3 +23,15 @@ void bitset_destroy(bitset *b)
         munmap((void *)b->words, BITSET_BYTES);
     b->words = NULL;
 }
+
+void bitset_copy_prefix(bitset *dst, const bitset *src, uint32_t n)
+{
+    size_t words = ((size_t)n + 63) / 64;
+    for (size_t i = 0; i < words; i++)
+        atomic_store_explicit(&dst->words[i],
+                              atomic_load_explicit(&src->words[i], memory_order_relaxed),
+                              memory_order_relaxed);
+    if (n & 63) /* bits from n on are not part of the copy */
+        atomic_fetch_and_explicit(&dst->words[n / 64], ((uint64_t)1 << (n & 63)) - 1,
+                                  memory_order_relaxed);
+}

@@ -19,6 +19,8 @@ typedef struct bitset {
 
 ndl_status bitset_init(bitset *b, ndl_error *err);
 void bitset_destroy(bitset *b);
+/* Copy bits [0, n) of src into dst (a fresh bitset); dst's other bits stay 0. */
+void bitset_copy_prefix(bitset *dst, const bitset *src, uint32_t n);
 
 static inline bool bitset_test(const bitset *b, uint32_t i)
 {

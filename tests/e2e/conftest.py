@@ -72,16 +72,19 @@ class Cli:
 
     def search(self, name, queries, k, *extra):
         p = self.run("search", name, "--queries", queries, "--k", k, *extra)
-        return parse_search(p.stdout)
+        return parse_search(p.stdout, payload="--with-payload" in extra)
 
 
-def parse_search(text):
+def parse_search(text, payload=False):
+    """Search output lines; every result has exactly id/score/distance, plus
+    payload when asked for."""
+    keys = {"id", "score", "distance"} | ({"payload"} if payload else set())
     lines = [json.loads(line) for line in text.splitlines()]
     for i, obj in enumerate(lines):
         assert set(obj) == {"query", "results"}
         assert obj["query"] == i
         for r in obj["results"]:
-            assert set(r) == {"id", "score", "distance"}
+            assert set(r) == keys
     return lines
 
 

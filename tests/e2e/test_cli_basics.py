@@ -8,7 +8,7 @@ import pytest
 
 from conftest import ENV, NEEDLE, run_needle, write_fvecs
 
-COMMANDS = ["create", "import", "search", "bench", "info", "drop", "check", "help"]
+COMMANDS = ["create", "import", "search", "get", "bench", "info", "drop", "check", "compact", "help"]
 
 
 def test_help_lists_every_command():

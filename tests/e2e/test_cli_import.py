@@ -94,13 +94,14 @@ def test_import_adds_across_processes(cli, tmp_path):
 def test_import_jsonl_string_ids_and_payloads(cli, tmp_path):
     x = base(n=5, dim=4)
     ids = ["alpha", "zürich-ü", 'quote"back\\slash', "tab\tnew\nline", "x" * 256]
-    payloads = [{"a": 1}, {"nested": {"deep": [1, 2, {"z": None}]}}, [], "s", 3.5]
+    payloads = [{"a": 1}, {"nested": {"deep": [1, 2, {"z": None}]}}, {}, None, {"é": "ü"}]
     write_jsonl(tmp_path / "s.jsonl", x, ids=ids, payloads=payloads)
     cli.run("import", "s", tmp_path / "s.jsonl", "--metric", "l2", "--index", "flat")
     assert cli.count("s") == 5
     write_fvecs(tmp_path / "q.fvecs", x)
-    lines = cli.search("s", tmp_path / "q.fvecs", 1)
+    lines = cli.search("s", tmp_path / "q.fvecs", 1, "--with-payload")
     assert [obj["results"][0]["id"] for obj in lines] == ids
+    assert [obj["results"][0]["payload"] for obj in lines] == payloads
 
 
 def test_import_jsonl_mixed_ids_escapes_and_blank_lines(cli, tmp_path):

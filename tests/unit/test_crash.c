@@ -3,8 +3,10 @@
  * (upserts with payloads, payload merges and deletes, each one call) and
  * reports each acknowledged one through a pipe;
  * the parent kills it after a random delay -- during writes, during the
- * frequent checkpoints a tiny checkpoint threshold causes, or while the
- * child is still recovering -- then reopens the database and checks it
+ * frequent checkpoints a tiny checkpoint threshold causes, during
+ * compactions (explicit ones every 24 steps, and those checkpoints start
+ * when a quarter of the slots are dead), or while the child is still
+ * recovering -- then reopens the database and checks it
  * holds exactly the acknowledged batches, or those plus the one in flight
  * (applied whole, never half): every vector and payload as the model says.
  * Searches must match a brute-force model and ndl_collection_check passes.
@@ -149,6 +151,11 @@ static void child(uint32_t first, int fd)
             _exit(5);
         if (write(fd, &b, sizeof b) != sizeof b)
             _exit(6);
+        /* an explicit compaction (and the checkpoint after it) every 24
+         * steps, so kills land in compactions too, not only in those the
+         * checkpoints start by themselves */
+        if (b % 24 == 0 && ndl_collection_compact(c, NULL) != NDL_OK)
+            _exit(7);
     }
 }
 

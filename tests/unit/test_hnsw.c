@@ -1219,6 +1219,128 @@ static void test_hnsw_save_load(void **state)
     hfx_destroy(&f);
 }
 
+/* A checkpoint saves a clone while the writer changes the original: the
+ * clone saves to the same bytes as the original did when cloned, and stays
+ * so while the original grows and loses nodes. */
+static void test_hnsw_clone_is_frozen(void **state)
+{
+    (void)state;
+    const uint32_t n = 2500;
+    hfx f;
+    hfx_init(&f, NDL_METRIC_L2, 16, 12, 64, 5);
+    char *data, *queries;
+    make_data(&f.sp, n, 10, 1, 555, &data, &queries);
+    hfx_build(&f, data, 2000);
+    for (uint32_t s = 3; s < 2000; s += 11)
+        f.ix->m->remove(f.ix, s);
+    vindex *clone;
+    assert_int_equal(f.ix->m->clone(f.ix, &clone, NULL), NDL_OK);
+    const char *pa = tpath("orig.hnsw"), *pb = tpath("clone.hnsw"), *pc = tpath("clone2.hnsw");
+    assert_int_equal(f.ix->m->save(f.ix, pa, NULL), NDL_OK);
+    assert_int_equal(clone->m->save(clone, pb, NULL), NDL_OK);
+    size_t la, lb, lc;
+    unsigned char *ba = read_all(pa, &la), *bb = read_all(pb, &lb);
+    assert_int_equal(la, lb);
+    assert_memory_equal(ba, bb, la);
+    assert_int_equal(clone->m->memory_bytes(clone), f.ix->m->memory_bytes(f.ix));
+
+    hfx_build(&f, data + (size_t)2000 * f.sp.vec_bytes, n - 2000); /* links into the old nodes */
+    for (uint32_t s = 4; s < n; s += 7)
+        f.ix->m->remove(f.ix, s);
+    assert_int_equal(clone->m->save(clone, pc, NULL), NDL_OK);
+    unsigned char *bc = read_all(pc, &lc);
+    assert_int_equal(lc, lb);
+    assert_memory_equal(bc, bb, lb);
+    hfx g = f;
+    g.ix = clone;
+    check_graph(&g, false);
+    clone->m->destroy(clone);
+    check_graph(&f, false);
+    free(ba);
+    free(bb);
+    free(bc);
+    free(data);
+    free(queries);
+    hfx_destroy(&f);
+}
+
+/* Live nodes a level-0 walk from the entry point cannot reach. */
+static uint32_t unreachable_live(const hnsw *h, const bitset *dead)
+{
+    uint32_t nodes = atomic_load(&h->nodes);
+    uint64_t e = atomic_load(&h->entry);
+    if (nodes == 0 || e == HNSW_ENTRY_NONE)
+        return 0;
+    uint8_t *seen = calloc(nodes, 1);
+    uint32_t *stack = malloc((size_t)nodes * sizeof *stack);
+    uint32_t top = 0;
+    stack[top++] = (uint32_t)e;
+    seen[(uint32_t)e] = 1;
+    while (top) {
+        uint32_t s = stack[--top];
+        const uint32_t *w = hnsw_links(h, s, 0);
+        for (uint32_t i = 1; i <= w[0]; i++)
+            if (!seen[w[i]]) {
+                seen[w[i]] = 1;
+                stack[top++] = w[i];
+            }
+    }
+    uint32_t lost = 0;
+    for (uint32_t s = 0; s < nodes; s++)
+        lost += !seen[s] && !(dead && bitset_test(dead, s));
+    free(seen);
+    free(stack);
+    return lost;
+}
+
+/* Heavy churn (every point replaced many times, like a collection under
+ * upserts), then compaction: every live node stays reachable. Compaction
+ * drops the removed nodes, so a live node whose only in-links came from
+ * removed ones must get a new one. */
+static void test_hnsw_compact_keeps_everything_reachable(void **state)
+{
+    (void)state;
+    const uint32_t live = 400, rounds = 12;
+    hfx f;
+    hfx_init(&f, NDL_METRIC_L2, 8, 8, 32, 99);
+    char *data, *queries;
+    make_data(&f.sp, (size_t)live * (rounds + 1), 1, 0, 4242, &data, &queries);
+    bitset dead;
+    assert_int_equal(bitset_init(&dead, NULL), NDL_OK);
+    uint32_t *slot_of = malloc(live * sizeof *slot_of);
+    for (uint32_t i = 0; i < live; i++)
+        slot_of[i] = i;
+    hfx_build(&f, data, live);
+    uint32_t next = live;
+    for (uint32_t r = 0; r < rounds; r++)
+        for (uint32_t i = (r * 37) % 7; i < live; i += 1 + (r % 3)) {
+            uint32_t s = hfx_append(&f, data + (size_t)next * f.sp.vec_bytes);
+            assert_int_equal(f.ix->m->insert(f.ix, s, NULL), NDL_OK);
+            bitset_set(&dead, slot_of[i]);
+            f.ix->m->remove(f.ix, slot_of[i]);
+            slot_of[i] = s;
+            next++;
+        }
+    uint32_t n = arena_count(&f.arena);
+    uint32_t *remap = malloc((size_t)n * sizeof *remap);
+    uint32_t k = 0;
+    for (uint32_t s = 0; s < n; s++)
+        remap[s] = bitset_test(&dead, s) ? UINT32_MAX : k++;
+    assert_int_equal(k, live);
+    vindex *c;
+    assert_int_equal(hnsw_compact(f.ix, remap, n, &c, NULL), NDL_OK);
+    uint32_t lost = unreachable_live((const hnsw *)c, NULL);
+    if (lost)
+        fail_msg("%u of %u live nodes unreachable after compaction", lost, live);
+    c->m->destroy(c);
+    free(remap);
+    free(slot_of);
+    bitset_destroy(&dead);
+    free(data);
+    free(queries);
+    hfx_destroy(&f);
+}
+
 static void expect_corrupt(const hfx *f, const vec_arena *a, uint32_t m, const char *path,
                            const char *what)
 {
@@ -1645,6 +1767,8 @@ int main(void)
         cmocka_unit_test(test_hnsw_delete_all_then_insert),
         cmocka_unit_test(test_hnsw_filter_selectivity),
         cmocka_unit_test(test_hnsw_save_load),
+        cmocka_unit_test(test_hnsw_clone_is_frozen),
+        cmocka_unit_test(test_hnsw_compact_keeps_everything_reachable),
         cmocka_unit_test(test_hnsw_load_rejects_damage),
         cmocka_unit_test(test_hnsw_load_rejects_upper_link_to_lower_node),
         cmocka_unit_test(test_hnsw_insert_nomem),

@@ -3,7 +3,7 @@
  * round trips of every record size, LSNs across reopen, segment rolling and
  * truncation, the exact byte format, torn tails cut at every offset, bit
  * flips and garbage lengths (NDL_CORRUPT naming file and offset, or a
- * dropped tail -- never wrong data), injected write/fsync/ENOSPC failures
+ * dropped tail -- never wrong data; never a tail the caller knows durable), injected write/fsync/ENOSPC failures
  * (storage/io.h), group commit under threads, the BATCH and NONE modes,
  * read-only opens and concurrent readers.
  *
@@ -762,6 +762,51 @@ static void test_wal_record_bit_flips(void **state)
     free(raw);
 }
 
+/* A record up to wal_options.durable_lsn was whole on disk once (a
+ * checkpoint covers it), so damage in it is NDL_CORRUPT even at the very
+ * end of the log, and nothing is cut; past durable_lsn it is a torn tail. */
+static void test_wal_durable_records_are_no_torn_tail(void **state)
+{
+    (void)state;
+    char dir[PATH_MAX], p[PATH_MAX];
+    path_in(dir, sizeof dir, "durable");
+    uint64_t firsts[64], last = 0;
+    size_t n = damage_fixture(dir, firsts, &last);
+    seg_path(p, sizeof p, dir, firsts[n - 1]);
+    size_t len;
+    uint8_t *raw = read_raw(p, &len);
+    uint64_t off = rec_offset(firsts[n - 1], last);
+    wal_options o = opts(WAL_SYNC_NONE, 600);
+    wal *w;
+    for (int at = 0; at < 2; at++) { /* a payload byte, then the header's LSN */
+        size_t byte = (size_t)off + (at ? 8 : REC_HEADER + 3);
+        raw[byte] ^= 0x08;
+        write_raw(p, raw, len);
+        raw[byte] ^= 0x08;
+        for (int ro = 0; ro < 2; ro++) {
+            wal_options d = o;
+            d.read_only = ro;
+            d.durable_lsn = last;
+            expect_corrupt(dir, &d, p, off, "damage in a durable last record");
+            assert_int_equal(file_size(p), len); /* nothing cut */
+        }
+        wal_options d = o;
+        d.durable_lsn = last - 1; /* the last record is not known durable: torn */
+        wal_recovery rec;
+        w = open_ok(dir, &d, &rec);
+        assert_int_equal(rec.last_lsn, last - 1);
+        assert_int_equal(rec.dropped_offset, off);
+        assert_int_equal(rec.dropped_bytes, len - off);
+        expect_records(w, 1, 1, last - 1);
+        close_ok(w);
+        write_raw(p, raw, len);
+    }
+    free(raw);
+    w = open_ok(dir, &o, NULL);
+    expect_records(w, 1, 1, last);
+    close_ok(w);
+}
+
 static void put_le32(uint8_t *p, uint32_t v)
 {
     for (int i = 0; i < 4; i++)
@@ -1422,6 +1467,7 @@ int main(void)
         T(test_wal_torn_segment_header_recovered),
         T(test_wal_segment_header_byte_flips),
         T(test_wal_record_bit_flips),
+        T(test_wal_durable_records_are_no_torn_tail),
         T(test_wal_garbage_length),
         T(test_wal_missing_segment_is_a_gap),
         T(test_wal_write_failure_turns_read_only),
