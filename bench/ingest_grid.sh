@@ -30,7 +30,7 @@
 # scratch database, removed by each run: put it on the disk you want to
 # measure, not tmpfs), PY (/usr/bin/python3, for the table), TABLE_ONLY=1
 # (only print the table of an existing raw file).
-# With the defaults the grid takes about 10 minutes on 2 cores (the two
+# With the defaults the grid takes about 8 minutes on 2 cores (the two
 # bases included), more while it waits for a quiet machine.
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)

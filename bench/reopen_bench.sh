@@ -117,7 +117,7 @@ for m in by.get("fm-memory", []):
           f"(checkpoint) {m['peak_growth_with_checkpoint_mb']:.0f} MB.")
 print()
 for b in by.get("n1m-build", []):
-    print(f"1M build (done once, reused): {b['n']:,} × {b['dim']}, m={b['m']}, "
+    print(f"Large build (done once, reused): {b['n']:,} × {b['dim']}, m={b['m']}, "
           f"ef_construction={b['ef_construction']}: {b['build_s']:.0f} s on 2 threads, "
           f"checkpoint on close {b['checkpoint_s']:.1f} s, {b['disk_mb']:.0f} MB on disk; "
           f"reopen right after the build (page cache warm) {b['reopen_s']:.3f} s.")
@@ -125,11 +125,12 @@ print()
 print("| collection | page cache | runs | reopen s (min–max) | median | log MB scanned "
       "| first search ms | next searches ms | RSS after open MB (anon / file) |")
 print("|---|---|--:|--:|--:|--:|--:|--:|--:|")
-for name, label in (("fm", "60,000 × 784"), ("n1m", "1,000,000 × 128")):
+for name in ("fm", "n1m"):
     for kind in ("cold", "warm"):
         xs = by.get(f"{name}-{kind}", [])
         if not xs:
             continue
+        label = f"{xs[0]['n']:,} × {xs[0]['dim']}"
         r = [x["reopen_s"] for x in xs]
         print(f"| {label} | {kind} | {len(xs)} | {rng(r)} | {med(r):.3f} "
               f"| {med([x['wal_mb_at_open'] for x in xs]):.0f} "
@@ -142,7 +143,10 @@ xs = by.get("n1m-cold" if cold else "n1m-warm", [])
 if xs:
     m = med([x["reopen_s"] for x in xs])
     print()
-    print(f"Target: reopen 1M × 128 with its HNSW index < 1 s — median "
+    print(f"Target: reopen 1M × 128 with its HNSW index < 1 s (this run: "
+          f"{xs[0]['n']:,} × {xs[0]['dim']}) — median "
           f"{'cold' if cold else 'warm'} {m:.3f} s: {'met' if m < 1 else 'MISSED'} "
-          f"({m:.2f}× the limit).")
+          f"({m:.2f}× the limit). Vectors read by the open (target: not all of them): "
+          f"file-backed RSS after it {med([x['file_rss_mb'] for x in xs]):.0f} MiB, the "
+          f"vectors are {xs[0]['n'] * xs[0]['dim'] * 4 / 1048576:.0f} MiB.")
 EOF
