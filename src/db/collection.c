@@ -642,8 +642,10 @@ ndl_status coll_checkpoint(ndl_collection *c, ndl_error *err)
         }
         pthread_mutex_unlock(&c->write_lock);
         remove_generation(c->dir, rc == NDL_OK ? old : s.gen);
-        if (rc == NDL_OK && c->log) /* the files cover the log up to s.lsn */
+        if (rc == NDL_OK && c->log) { /* the files cover the log up to s.lsn */
+            wal_roll_if_covered(c->log, s.lsn + 1, NULL); /* best effort */
             wal_truncate_before(c->log, s.lsn + 1, NULL);
+        }
     }
     pthread_mutex_unlock(&c->checkpoint_lock);
     return rc;

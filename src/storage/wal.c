@@ -436,6 +436,19 @@ ndl_status wal_truncate_before(wal *w, uint64_t lsn, ndl_error *err)
     return rc;
 }
 
+ndl_status wal_roll_if_covered(wal *w, uint64_t lsn, ndl_error *err)
+{
+    if (w->opt.read_only)
+        return wal_read_only_err(w, err);
+    ndl_status rc = NDL_OK;
+    pthread_mutex_lock(&w->mu);
+    wal_wait_sync_idle_locked(w);
+    if (w->last_lsn < lsn && w->end > WAL_SEG_HEADER && !wal_failure(w))
+        rc = roll_locked(w, err);
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- small getters */
 
 uint64_t wal_last_lsn(const wal *w) { return __atomic_load_n(&w->last_lsn, __ATOMIC_ACQUIRE); }

@@ -102,6 +102,10 @@ ndl_status wal_read(wal *w, uint64_t from, wal_visit_fn fn, void *ctx, ndl_error
 /* Delete whole segments whose records all have LSN < lsn (a checkpoint
  * covers them). The active segment is never deleted. */
 ndl_status wal_truncate_before(wal *w, uint64_t lsn, ndl_error *err);
+/* If every record has LSN < lsn and the active segment holds any, start a
+ * new segment, so wal_truncate_before(lsn) can delete them all and the
+ * next open reads no covered record. */
+ndl_status wal_roll_if_covered(wal *w, uint64_t lsn, ndl_error *err);
 
 uint64_t wal_last_lsn(const wal *w);
 /* Bytes of all segments on disk (a checkpoint trigger). */

@@ -373,6 +373,37 @@ static void test_background_checkpoint_by_time(void **state)
     ndl_db_close(db, NULL);
 }
 
+/* A clean close checkpoints everything: the log keeps no covered record
+ * (reopening reads none), its LSNs go on, and nothing is lost. */
+static void test_close_leaves_no_covered_log(void **state)
+{
+    (void)state;
+    for (int round = 0; round < 2; round++) {
+        ndl_db *db = open_db("clean");
+        ndl_collection *c;
+        ndl_error e;
+        if (round == 0)
+            c = create(db, "c");
+        else
+            assert_int_equal(ndl_collection_open(db, "c", &c, &e), NDL_OK);
+        assert_int_equal(put(c, (uint64_t)round * 40, 40, &e), NDL_OK);
+        expect_present(c, 0, 40 + (size_t)round * 40);
+        assert_int_equal(ndl_db_close(db, &e), NDL_OK);
+        char dir[400], cmd[1000];
+        snprintf(dir, sizeof dir, "%s", path_of("clean"));
+        snprintf(cmd, sizeof cmd, "test $(ls '%s/c/wal' | wc -l) = 1 && "
+                 "test $(stat -c %%s '%s'/c/wal/wal-*.log) = 32", dir, dir);
+        if (system(cmd) != 0)
+            fail_msg("round %d: the log after a clean close is not one empty segment", round);
+    }
+    ndl_db *db = open_db("clean");
+    ndl_collection *c;
+    assert_int_equal(ndl_collection_open(db, "c", &c, NULL), NDL_OK);
+    assert_int_equal(ndl_collection_count(c), 80);
+    assert_int_equal(ndl_collection_check(c, NULL), NDL_OK);
+    ndl_db_close(db, NULL);
+}
+
 /* ---------------------------------------------------------------- salvage */
 
 static ndl_db *open_salvage(const char *sub)
@@ -576,6 +607,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failed_apply_is_cancelled, reset_faults, reset_faults),
         cmocka_unit_test_setup_teardown(test_background_checkpoint_by_time, reset_faults,
                                         reset_faults),
+        cmocka_unit_test(test_close_leaves_no_covered_log),
         cmocka_unit_test(test_salvage_log_up_to_damage),
         cmocka_unit_test(test_salvage_rebuilds_graph),
         cmocka_unit_test(test_salvage_drops_damaged_payloads),

@@ -483,6 +483,26 @@ static void test_wal_segments_roll_and_truncate(void **state)
     w = open_ok(dir, &o, &rec);
     assert_int_equal(rec.last_lsn, l2);
     expect_records(w, l2, l2, l2);
+
+    /* a checkpoint covering everything: roll, then nothing covered stays */
+    size_t before_roll = list_segs(dir, after, 256);
+    assert_int_equal(wal_roll_if_covered(w, l2, NULL), NDL_OK); /* l2 not covered: no roll */
+    assert_int_equal(list_segs(dir, after, 256), before_roll);
+    assert_int_equal(wal_roll_if_covered(w, l2 + 1, NULL), NDL_OK);
+    assert_int_equal(wal_truncate_before(w, l2 + 1, NULL), NDL_OK);
+    assert_int_equal(list_segs(dir, after, 256), 1);
+    assert_int_equal(after[0], l2 + 1);
+    char p[PATH_MAX];
+    seg_path(p, sizeof p, dir, l2 + 1);
+    assert_int_equal(file_size(p), 32); /* a header, no record */
+    assert_int_equal(wal_roll_if_covered(w, l2 + 1, NULL), NDL_OK); /* empty: no roll */
+    assert_int_equal(list_segs(dir, after, 256), 1);
+    close_ok(w);
+    w = open_ok(dir, &o, &rec);
+    assert_int_equal(rec.last_lsn, l2); /* the LSNs go on from where they were */
+    uint64_t l3 = append_model(w, 2, 10);
+    assert_int_equal(l3, l2 + 1);
+    commit_ok(w, l3);
     close_ok(w);
     assert_int_equal(count_entries(dir, ".tmp"), 0);
 }
