@@ -170,8 +170,9 @@ typedef struct ndl_db_options {
     int create_if_missing;  /* default 1: create the database (directory and marker) if absent or empty */
     int read_only;          /* default 0 */
     ndl_fsync fsync;        /* default NDL_FSYNC_ALWAYS */
-    uint64_t checkpoint_wal_bytes; /* checkpoint a collection once its log exceeds
-                                      this (default 256 MiB; 0 = only on close/flush) */
+    uint64_t checkpoint_wal_bytes; /* checkpoint a collection (on the background
+                                      thread) once its log exceeds this
+                                      (default 256 MiB; 0 = only on close/flush) */
     uint32_t checkpoint_interval_ms; /* a background thread checkpoints collections
                                         with changes this often (default 60000;
                                         0 = never) */
@@ -241,7 +242,11 @@ NDL_API ndl_status ndl_collection_create(ndl_db *db, const char *name,
 NDL_API ndl_status ndl_collection_open(ndl_db *db, const char *name,
                                        ndl_collection **out, ndl_error *err);
 
-/* Save pending changes so the collection reopens without rebuilding.
+/* Save pending changes so the collection reopens without rebuilding (a
+ * checkpoint). Writers and searches go on while the files are written;
+ * writers pause only while it copies its snapshot (the hidden set, payload
+ * records and graph links, at memory speed). Checkpoints and compactions
+ * run one at a time. A read-only database: NDL_OK, nothing written.
  * Returns NDL_OK, NDL_IO, NDL_DISK_FULL. */
 NDL_API ndl_status ndl_collection_flush(ndl_collection *c, ndl_error *err);
 

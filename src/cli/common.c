@@ -122,7 +122,7 @@ int cli_coll_open(ndl_db *db, const char *name, ndl_collection **out)
     if (st != NDL_OK)
         return cli_fail_lib(st, &err);
     ndl_collection_info info; /* --salvage: say what it cost, every time */
-    if (ndl_collection_info_get(*out, &info, NULL) == NDL_OK && info.salvaged[0])
+    if (cli_salvage && ndl_collection_info_get(*out, &info, NULL) == NDL_OK && info.salvaged[0])
         fprintf(stderr, "needle: warning: '%s' opened by salvage, read-only: %s\n", name,
                 info.salvaged);
     return CLI_OK;

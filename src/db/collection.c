@@ -333,6 +333,13 @@ static ndl_status vectors_load(ndl_collection *c, const char *path, uint32_t slo
 
 /* ---------------------------------------------------------------- life cycle */
 
+/* An empty HNSW index for c's config over its vectors. */
+static ndl_status ann_create(ndl_collection *c, ndl_error *err)
+{
+    hnsw_params hp = {c->cfg.hnsw_m, c->cfg.hnsw_ef_construction, c->cfg.seed};
+    return hnsw_index_create(&c->space, &c->vectors, &hp, &c->ann, err);
+}
+
 static ndl_status coll_alloc(ndl_db *db, const char *name, const ndl_collection_config *cfg,
                              ndl_collection **out, ndl_error *err)
 {
@@ -367,10 +374,8 @@ static ndl_status coll_alloc(ndl_db *db, const char *name, const ndl_collection_
         rc = bitset_init(&c->hidden, err);
     if (rc == NDL_OK)
         rc = flat_index_create(&c->space, &c->vectors, &c->flat, err);
-    if (rc == NDL_OK && cfg->index == NDL_INDEX_HNSW) {
-        hnsw_params hp = {cfg->hnsw_m, cfg->hnsw_ef_construction, cfg->seed};
-        rc = hnsw_index_create(&c->space, &c->vectors, &hp, &c->ann, err);
-    }
+    if (rc == NDL_OK && cfg->index == NDL_INDEX_HNSW)
+        rc = ann_create(c, err);
     if (rc != NDL_OK) {
         coll_free(c);
         return rc;
@@ -429,8 +434,7 @@ static ndl_status rebuild_graph(ndl_collection *c, const ndl_error *why, ndl_err
     coll_note_salvage(c, "graph rebuilt from the vectors (%s)", why->msg);
     c->ann->m->destroy(c->ann);
     c->ann = NULL;
-    hnsw_params hp = {c->cfg.hnsw_m, c->cfg.hnsw_ef_construction, c->cfg.seed};
-    ndl_status rc = hnsw_index_create(&c->space, &c->vectors, &hp, &c->ann, err);
+    ndl_status rc = ann_create(c, err);
     uint32_t slots = arena_count(&c->vectors);
     uint32_t *all = rc == NDL_OK ? ndl_malloc((slots ? slots : 1) * sizeof *all) : NULL;
     if (rc == NDL_OK && !all)

@@ -16,54 +16,64 @@
 #include "index/hnsw_internal.h"
 #include "util/alloc.h"
 
-static bool live_node(uint32_t y, const uint32_t *remap, uint32_t old_count)
-{
-    return y < old_count && remap[y] != UINT32_MAX;
-}
-
-static bool listed(const uint32_t *list, uint32_t k, uint32_t v)
-{
-    for (uint32_t i = 0; i < k; i++)
-        if (list[i] == v)
-            return true;
-    return false;
-}
-
 /* Room for the candidates of one node's links (see copy_links). */
 #define EXPAND_MAX 64                      /* removed nodes looked through */
 #define CAND_MAX (2 * NDL_HNSW_M_MAX * (EXPAND_MAX + 1))
 
 typedef struct copy_scratch {
+    uint32_t *seen;                        /* per old slot: == epoch if met */
+    uint32_t epoch;
     dist_slot cand[CAND_MAX];
     uint32_t slots[CAND_MAX];
     uint32_t removed[EXPAND_MAX];
     uint32_t keep[2 * NDL_HNSW_M_MAX];
 } copy_scratch;
 
+/* First meeting of y in this copy_links call? */
+static bool first_meet(copy_scratch *x, uint32_t y)
+{
+    if (x->seen[y] == x->epoch)
+        return false;
+    x->seen[y] = x->epoch;
+    return true;
+}
+
 /* Copy one link record of `old` at level into the new node's record. If
  * it linked to removed nodes, its links are chosen again, by the same
- * heuristic inserts use, from its live links and the live nodes reachable
- * through removed ones (up to EXPAND_MAX of them): dropping those links
+ * heuristic inserts use, from its live links and the live neighbours of
+ * those removed nodes (and, while that gives fewer than a full list, of
+ * the removed nodes they lead to, up to EXPAND_MAX): dropping such links
  * outright thins a graph over low-dimensional data until greedy search
- * stops finding points (test_crash found live points missed at ef 64). */
+ * stops finding points (test_crash found live points missed at ef 64).
+ * The heuristic looks at the 2 * max closest candidates only, which keeps
+ * compaction far cheaper than inserting the nodes again. */
 static void copy_links(const hnsw *h, hnsw *n, uint32_t old, uint32_t new_slot, uint32_t level,
                        const uint32_t *remap, uint32_t old_count, copy_scratch *x)
 {
     uint32_t max = level ? h->m : h->m0;
     uint32_t nc = 0, nr = 0, k;
+    if (++x->epoch == 0) { /* wrapped: forget every old mark */
+        memset(x->seen, 0, (size_t)old_count * sizeof *x->seen);
+        x->epoch = 1;
+    }
+    x->seen[old] = x->epoch;
     const uint32_t *w = hnsw_links(h, old, level);
     for (uint32_t r = 0;; r++) { /* old's links, then those of each removed node met */
         uint32_t cnt = NDL_MIN(hnsw_count_get(w), max);
         for (uint32_t i = 1; i <= cnt; i++) {
             uint32_t y = hnsw_link_get(w, i);
-            if (y >= old_count || y == old)
+            if (y >= old_count)
                 continue;
-            if (live_node(y, remap, old_count)) {
-                if (!listed(x->slots, nc, y))
-                    x->slots[nc++] = y;
-            } else if (nr < EXPAND_MAX && !listed(x->removed, nr, y)) {
+            bool live = remap[y] != UINT32_MAX;
+            /* removed nodes: all of old's own, then more only while short */
+            if (!live && (nr == EXPAND_MAX || (r > 0 && nc >= max)))
+                continue;
+            if (!first_meet(x, y))
+                continue;
+            if (live)
+                x->slots[nc++] = y;
+            else
                 x->removed[nr++] = y;
-            }
         }
         if (r >= nr)
             break;
@@ -77,7 +87,7 @@ static void copy_links(const hnsw *h, hnsw *n, uint32_t old, uint32_t new_slot, 
         for (uint32_t i = 0; i < nc; i++)
             x->cand[i] = (dist_slot){.dist = hnsw_dist(h, v, x->slots[i]), .slot = x->slots[i]};
         qsort(x->cand, nc, sizeof *x->cand, hnsw_dist_slot_cmp);
-        k = hnsw_select_neighbors(h, x->cand, nc, max, x->keep);
+        k = hnsw_select_neighbors(h, x->cand, NDL_MIN(nc, 2 * max), max, x->keep);
     }
     uint32_t *dst = hnsw_links(n, new_slot, level);
     for (uint32_t i = 0; i < k; i++)
@@ -102,8 +112,10 @@ ndl_status hnsw_compact(const vindex *ix, const uint32_t *remap, uint32_t old_co
     if (rc != NDL_OK)
         return rc;
     hnsw *n = (hnsw *)nix;
-    copy_scratch *x = ndl_malloc(sizeof *x);
-    if (!x)
+    copy_scratch *x = ndl_calloc(1, sizeof *x);
+    if (x)
+        x->seen = ndl_calloc(old_count ? old_count : 1, sizeof *x->seen);
+    if (!x || !x->seen)
         rc = ndl_err(err, NDL_NOMEM, "out of memory compacting the HNSW graph");
     uint32_t nodes = NDL_MIN(old_count, atomic_load(&h->nodes));
     uint32_t best = UINT32_MAX, best_level = 0, new_nodes = 0;
@@ -138,6 +150,8 @@ ndl_status hnsw_compact(const vindex *ix, const uint32_t *remap, uint32_t old_co
         }
         new_nodes = NDL_MAX(new_nodes, s + 1);
     }
+    if (x)
+        ndl_free(x->seen);
     ndl_free(x);
     if (rc != NDL_OK) {
         nix->m->destroy(nix);

@@ -1294,9 +1294,10 @@ static uint32_t unreachable_live(const hnsw *h, const bitset *dead)
 }
 
 /* Heavy churn (every point replaced many times, like a collection under
- * upserts), then compaction: every live node stays reachable. Compaction
- * drops the removed nodes, so a live node whose only in-links came from
- * removed ones must get a new one. */
+ * upserts), then compaction: every live node stays reachable from the
+ * entry point at level 0, although the removed nodes that linked to them
+ * are gone. (An invariant check: the ring test in test_compact.c is the
+ * one that failed before links to removed nodes were re-chosen.) */
 static void test_hnsw_compact_keeps_everything_reachable(void **state)
 {
     (void)state;
