@@ -182,6 +182,12 @@ typedef struct ndl_db_options {
                                read-only: replay the log up to the first damaged
                                record, rebuild a damaged graph from the vectors;
                                implies read_only (docs/DESIGN.md, salvage) */
+    int verify_on_open;     /* default 0: a collection opens without reading its
+                               vectors; a background thread then verifies their
+                               checksums (ndl_collection_verify). 1 = verify
+                               them before ndl_collection_open returns, refusing
+                               a damaged file (for short-lived processes such as
+                               the CLI; costs a read of every vector) */
 } ndl_db_options;
 
 NDL_API void ndl_db_options_init(ndl_db_options *o);
@@ -281,6 +287,10 @@ typedef struct ndl_collection_info {
      * cost ("log cut short at ...", "graph rebuilt from the vectors: ...",
      * "payloads lost: ..."), "; "-separated; "" if nothing was. */
     char salvaged[512];
+    /* Non-empty once the vectors were found damaged after open (by the
+     * background verification, a checkpoint or a compaction): what and
+     * where; every read and write then answers NDL_CORRUPT. */
+    char damaged[400];
 } ndl_collection_info;
 
 NDL_API ndl_status ndl_collection_info_get(ndl_collection *c, ndl_collection_info *out,
@@ -294,6 +304,18 @@ NDL_API ndl_status ndl_collection_info_get(ndl_collection *c, ndl_collection_inf
  * where there is one); NDL_IO. Damage that keeps a collection from opening
  * is reported by ndl_collection_open itself. */
 NDL_API ndl_status ndl_collection_check(ndl_collection *c, ndl_error *err);
+
+/* Finish, in the calling thread, verifying the checksums of the vectors the
+ * collection was opened from (the background verifier's work; see
+ * ndl_db_options.verify_on_open). Until that is done a flipped bit in a
+ * vector can be served by a read (checkpoints and compactions compare as
+ * they copy, so it is never saved again).
+ * Returns NDL_OK once every vector is verified; NDL_CORRUPT naming the file
+ * and chunk if one is damaged: the collection then answers NDL_CORRUPT to
+ * every read, write and checkpoint (its files and log stay as they are for
+ * needle check and --salvage). Thread-safe; blocks for a read of the
+ * vectors not yet verified. */
+NDL_API ndl_status ndl_collection_verify(ndl_collection *c, ndl_error *err);
 
 /* Reclaim the slots of deleted and replaced points now: their vectors, ids,
  * payloads and graph nodes leave memory, then a checkpoint rewrites the

@@ -74,6 +74,9 @@ int cli_db_open(const char *dir, int read_only, int create, ndl_db **out)
     o.fsync = cli_fsync_mode;
     o.max_payload_bytes = cli_max_payload_bytes;
     o.salvage = cli_salvage;
+    /* a command exits before a background verification would be through:
+     * verify the vectors before using them */
+    o.verify_on_open = 1;
     ndl_error err = {0};
     ndl_status st = ndl_db_open(dir, &o, out, &err);
     if (st != NDL_OK)

@@ -1,10 +1,12 @@
 /*
  * check.c -- ndl_collection_check: re-verify everything a collection is
- * made of, beyond what opening it checks: the data CRC of the mapped
- * vectors file again (open checked it; the file may have changed since),
+ * made of, beyond what opening it checks: every chunk CRC and the data CRC
+ * of the current vectors file (read again: it may have changed since),
  * every log record's CRC, ids <-> slots both ways, the live count, every
  * live point's payload (valid JSON object within the limit), and the
- * graph's invariants.
+ * graph's invariants. It also finishes the verification of the vectors
+ * mapped at open (verifier.c), so damage found there turns the collection
+ * damaged as the background thread would.
  */
 #include <stdio.h>
 #include <sys/stat.h>
@@ -14,19 +16,13 @@
 #include "storage/sfile.h"
 #include "util/alloc.h"
 
-#define VECS_KIND SFILE_KIND('V', 'E', 'C', 'S')
-
 static ndl_status check_vectors_file(ndl_collection *c, ndl_error *err)
 {
     if (c->generation == 0)
         return NDL_OK;
     char path[4096];
     snprintf(path, sizeof path, "%s/vectors.%llu", c->dir, (unsigned long long)c->generation);
-    sfile_map m;
-    ndl_status rc = sfile_map_open(path, VECS_KIND, VECS_VERSION, 1, &m, err);
-    if (rc == NDL_OK)
-        sfile_map_close(&m);
-    return rc;
+    return vectors_file_check(path, c->vectors.rec_bytes, err);
 }
 
 static ndl_status count_record(void *ctx, uint64_t lsn, uint32_t type, const void *data,
@@ -90,7 +86,9 @@ NDL_API ndl_status ndl_collection_check(ndl_collection *c, ndl_error *err)
 {
     pthread_mutex_lock(&c->write_lock);
     pthread_rwlock_rdlock(&c->map_lock);
-    ndl_status rc = check_vectors_file(c, err);
+    ndl_status rc = ndl_collection_verify(c, err);
+    if (rc == NDL_OK)
+        rc = check_vectors_file(c, err);
     uint64_t records = 0;
     if (rc == NDL_OK)
         rc = wal_read(c->log, 1, count_record, &records, err);

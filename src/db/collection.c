@@ -18,7 +18,6 @@
 #include "util/alloc.h"
 
 #define MANI_KIND SFILE_KIND('M', 'A', 'N', 'I')
-#define VECS_KIND SFILE_KIND('V', 'E', 'C', 'S')
 #define IDS_KIND SFILE_KIND('I', 'D', 'S', ' ')
 
 /* ids file record state */
@@ -289,48 +288,6 @@ leave:
     return rc;
 }
 
-/* ---------------------------------------------------------------- vectors file */
-
-static ndl_status vectors_write(ndl_collection *c, const char *path, uint32_t slots,
-                                ndl_error *err)
-{
-    sfile_writer *w;
-    ndl_status rc = sfile_create(path, VECS_KIND, VECS_VERSION, &w, err);
-    if (rc != NDL_OK)
-        return rc;
-    size_t rb = c->vectors.rec_bytes;
-    for (uint32_t s = 0; s < slots && rc == NDL_OK; s += ARENA_CHUNK_SLOTS) {
-        uint32_t n = NDL_MIN(ARENA_CHUNK_SLOTS, slots - s);
-        rc = sfile_write(w, arena_rec(&c->vectors, s), (size_t)n * rb, err);
-    }
-    if (rc != NDL_OK) {
-        sfile_abort(w);
-        return rc;
-    }
-    return sfile_commit(w, err);
-}
-
-static ndl_status vectors_load(ndl_collection *c, const char *path, uint32_t slots,
-                               ndl_error *err)
-{
-    sfile_map map;
-    /* the data CRC is verified here, not only by check: a flipped bit must
-     * not be served, nor copied into the next checkpoint under a fresh CRC */
-    ndl_status rc = sfile_map_open(path, VECS_KIND, VECS_VERSION, 1, &map, err);
-    if (rc != NDL_OK)
-        return rc;
-    if (map.data_len != (uint64_t)slots * c->vectors.rec_bytes) {
-        rc = ndl_err(err, NDL_CORRUPT, "'%s' holds %llu bytes; %u vectors of %zu bytes expected",
-                     path, (unsigned long long)map.data_len, slots, c->vectors.rec_bytes);
-        sfile_map_close(&map);
-        return rc;
-    }
-    rc = arena_adopt_mapping(&c->vectors, map.base, map.len, map.data, slots, err);
-    if (rc != NDL_OK)
-        sfile_map_close(&map);
-    return rc;
-}
-
 /* ---------------------------------------------------------------- life cycle */
 
 /* An empty HNSW index for c's config over its vectors. */
@@ -361,8 +318,9 @@ static ndl_status coll_alloc(ndl_db *db, const char *name, const ndl_collection_
     pthread_rwlock_init(&c->swap_lock, &attr);
     pthread_rwlockattr_destroy(&attr);
     index_space_init(&c->space, cfg->metric, cfg->dimension);
-    ndl_status rc = NDL_OK;
-    if (!c->dir)
+    atomic_init(&c->verifier_stop, false);
+    ndl_status rc = vectors_seal_init(&c->seal, err);
+    if (rc == NDL_OK && !c->dir)
         rc = ndl_err(err, NDL_NOMEM, "out of memory");
     if (rc == NDL_OK)
         rc = arena_init(&c->vectors, c->space.vec_bytes, err);
@@ -388,6 +346,11 @@ void coll_free(ndl_collection *c)
 {
     if (!c)
         return;
+    if (c->verifier_running) {
+        atomic_store(&c->verifier_stop, true);
+        pthread_join(c->verifier, NULL);
+        c->verifier_running = false;
+    }
     if (c->log)
         wal_close(c->log, NULL);
     if (c->ann)
@@ -398,6 +361,7 @@ void coll_free(ndl_collection *c)
     payload_store_destroy(&c->payloads);
     idmap_destroy(&c->ids);
     arena_destroy(&c->vectors);
+    vectors_seal_destroy(&c->seal);
     pthread_mutex_destroy(&c->write_lock);
     pthread_mutex_destroy(&c->checkpoint_lock);
     pthread_rwlock_destroy(&c->map_lock);
@@ -495,7 +459,9 @@ ndl_status coll_load(ndl_db *db, const char *name, ndl_collection **out, ndl_err
         if (!vp || !ip || !gp || !pp)
             rc = ndl_err(err, NDL_NOMEM, "out of memory");
         if (rc == NDL_OK)
-            rc = vectors_load(c, vp, m.slots, err);
+            rc = vectors_file_load(&c->vectors, vp, m.slots, &c->seal, err);
+        if (rc == NDL_OK && db->verify_on_open)
+            rc = vectors_seal_verify(&c->seal, SIZE_MAX, err);
         if (rc == NDL_OK)
             rc = ids_load(c, ip, m.slots, err);
         if (rc == NDL_OK)
@@ -524,6 +490,7 @@ ndl_status coll_load(ndl_db *db, const char *name, ndl_collection **out, ndl_err
         coll_free(c);
         return rc;
     }
+    coll_verifier_start(c);
     *out = c;
     return NDL_OK;
 }
@@ -601,7 +568,7 @@ static ndl_status snapshot_write(ndl_collection *c, const snapshot *s, ndl_error
     char *pp = gen_path(c->dir, "payloads", s->gen);
     ndl_status rc = (!vp || !ip || !gp || !pp) ? ndl_err(err, NDL_NOMEM, "out of memory") : NDL_OK;
     if (rc == NDL_OK)
-        rc = vectors_write(c, vp, s->slots, err);
+        rc = vectors_file_write(&c->vectors, s->slots, &c->seal, vp, err);
     if (rc == NDL_OK)
         rc = ids_write(c, ip, s->slots, &s->dead, err);
     if (rc == NDL_OK)
@@ -626,13 +593,18 @@ static ndl_status snapshot_write(ndl_collection *c, const snapshot *s, ndl_error
  * rename; only then do the old files and the covered log segments go. */
 ndl_status coll_checkpoint(ndl_collection *c, ndl_error *err)
 {
+    /* damaged vectors are not saved again: the files and the log stay as
+     * they are, for check and salvage */
+    ndl_status rc = coll_check_intact(c, err);
+    if (rc != NDL_OK)
+        return rc;
     pthread_mutex_lock(&c->checkpoint_lock);
     pthread_mutex_lock(&c->write_lock);
     bool due = checkpoint_due(c);
     if (due && coll_compaction_due(c))
         coll_compact_locked(c, NULL); /* on failure: checkpoint uncompacted, retry next time */
     snapshot s;
-    ndl_status rc = due ? snapshot_take(c, &s, err) : NDL_OK;
+    rc = due ? snapshot_take(c, &s, err) : NDL_OK;
     pthread_mutex_unlock(&c->write_lock);
     if (due && rc == NDL_OK) {
         rc = snapshot_write(c, &s, err);
@@ -707,6 +679,8 @@ NDL_API ndl_status ndl_collection_info_get(ndl_collection *c, ndl_collection_inf
     out->disk_bytes = dir_bytes(c->dir, c->generation) + (c->log ? wal_bytes(c->log) : 0);
     out->dropped_log_bytes = c->recovered.dropped_bytes;
     snprintf(out->salvaged, sizeof out->salvaged, "%s", c->salvaged);
+    if (atomic_load_explicit(&c->seal.state, memory_order_acquire) == SEAL_DAMAGED)
+        snprintf(out->damaged, sizeof out->damaged, "%s", c->seal.damage);
     if (c->recovered.dropped_bytes)
         snprintf(out->dropped_log_at, sizeof out->dropped_log_at, "%s at byte %llu",
                  c->recovered.dropped_file, (unsigned long long)c->recovered.dropped_offset);

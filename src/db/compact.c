@@ -97,10 +97,14 @@ ndl_status coll_compact_locked(ndl_collection *c, ndl_error *err)
     uint32_t slots = arena_count(&c->vectors);
     if (atomic_load(&c->live) == slots)
         return NDL_OK;
+    /* the copy must not carry a flipped bit of the mapped vectors over */
+    ndl_status rc = vectors_seal_verify(&c->seal, SIZE_MAX, err);
+    if (rc != NDL_OK)
+        return coll_check_intact(c, err);
     compacted n;
     memset(&n, 0, sizeof n);
     uint32_t *remap = ndl_malloc((slots ? slots : 1) * sizeof *remap);
-    ndl_status rc = remap ? copy_live(c, &n, slots, remap, err)
+    rc = remap ? copy_live(c, &n, slots, remap, err)
                           : ndl_err(err, NDL_NOMEM, "out of memory compacting '%s'", c->name);
     if (rc == NDL_OK) {
         /* readers hold swap_lock for a whole read; map_lock too keeps the
@@ -119,6 +123,7 @@ ndl_status coll_compact_locked(ndl_collection *c, ndl_error *err)
         }
         pthread_rwlock_unlock(&c->map_lock);
         pthread_rwlock_unlock(&c->swap_lock);
+        vectors_seal_retire(&c->seal); /* its records are unmapped below */
         c->dirty = true;
         c->compactions++;
     }

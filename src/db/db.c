@@ -132,6 +132,7 @@ NDL_API ndl_status ndl_db_open(const char *path, const ndl_db_options *opts, ndl
         return ndl_err(err, NDL_NOMEM, "out of memory");
     }
     db->salvage = opts->salvage != 0;
+    db->verify_on_open = opts->verify_on_open != 0;
     db->read_only = opts->read_only != 0;
     db->fsync = opts->fsync;
     db->checkpoint_wal_bytes = opts->checkpoint_wal_bytes;

@@ -23,6 +23,7 @@
 
 #include "db/idmap.h"
 #include "db/log_records.h"
+#include "db/vectors_file.h"
 #include "index/index.h"
 #include "payload/store.h"
 #include "storage/arena.h"
@@ -34,7 +35,6 @@
 #define DB_LOCK_FILE "LOCK"
 #define COLL_MANIFEST "MANIFEST"
 #define MANIFEST_VERSION 3   /* 2 adds the checkpoint LSN, 3 the file set; 1, 2 still read */
-#define VECS_VERSION 1
 #define IDS_VERSION 1
 
 struct ndl_collection {
@@ -47,6 +47,11 @@ struct ndl_collection {
 
     index_space space;
     vec_arena vectors;             /* one record per slot */
+    vectors_seal seal;             /* checksums of the vectors mapped at open,
+                                      not yet all verified (vectors_file.h) */
+    pthread_t verifier;            /* verifies them after open (verifier_running) */
+    bool verifier_running;
+    atomic_bool verifier_stop;
     idmap ids;                     /* guarded by map_lock (table); slots lock-free */
     payload_store payloads;        /* texts replaced under map_lock (write) */
     bitset hidden;                 /* slot not visible: deleted, replaced or not yet inserted */
@@ -78,6 +83,7 @@ struct ndl_db {
     int lock_fd;
     bool read_only;
     bool salvage;         /* open damaged collections read-only (implies read_only) */
+    bool verify_on_open;  /* verify vector checksums before an open returns */
     ndl_fsync fsync;
     uint64_t checkpoint_wal_bytes;
     uint32_t max_payload_bytes;
@@ -119,6 +125,15 @@ ndl_status coll_index_slots(ndl_collection *c, const uint32_t *slots, size_t n,
 #define COMPACT_DEAD_DIVISOR 4
 bool coll_compaction_due(const ndl_collection *c);
 ndl_status coll_compact_locked(ndl_collection *c, ndl_error *err);
+
+/* collection.c: NDL_OK, or NDL_CORRUPT once the vectors were found damaged
+ * after open (every read and write then answers it) */
+ndl_status coll_check_intact(ndl_collection *c, ndl_error *err);
+/* collection.c: verify the vectors mapped at open on a background thread */
+void coll_verifier_start(ndl_collection *c);
+/* Test hook: while held, opens start no verifier thread (so a test can see
+ * what checkpoints and compactions verify on their own). */
+void coll_verifier_hold(bool hold);
 
 /* collection.c: append to c->salvaged ("; "-separated) */
 void coll_note_salvage(ndl_collection *c, const char *fmt, ...) NDL_PRINTF(2, 3);

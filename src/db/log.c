@@ -133,6 +133,9 @@ ndl_status coll_log_open(ndl_collection *c, ndl_error *err)
 
 ndl_status coll_check_writable(ndl_collection *c, ndl_error *err)
 {
+    ndl_status rc = coll_check_intact(c, err);
+    if (rc != NDL_OK)
+        return rc;
     if (c->db->read_only)
         return ndl_err(err, NDL_READ_ONLY, "collection '%s' is open read-only", c->name);
     const char *why = c->log ? wal_failure(c->log) : NULL;

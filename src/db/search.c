@@ -214,7 +214,9 @@ NDL_API ndl_status ndl_collection_search_batch(ndl_collection *c, size_t nq, con
         p = &defaults;
     }
     uint32_t ef = 0;
-    ndl_status rc = check_params(p, &ef, err);
+    ndl_status rc = coll_check_intact(c, err);
+    if (rc == NDL_OK)
+        rc = check_params(p, &ef, err);
     if (rc != NDL_OK)
         return rc;
     if (nq && !queries)

@@ -510,7 +510,9 @@ NDL_API ndl_status ndl_collection_get_point(ndl_collection *c, ndl_id id, float 
 {
     if (payload_out)
         *payload_out = NULL;
-    ndl_status rc = idmap_check_id(id, err);
+    ndl_status rc = coll_check_intact(c, err);
+    if (rc == NDL_OK)
+        rc = idmap_check_id(id, err);
     if (rc != NDL_OK)
         return rc;
     pthread_rwlock_rdlock(&c->swap_lock);

@@ -1,7 +1,8 @@
 /*
  * arena.c -- the chunked record arena (design: arena.h). Anonymous chunks are
  * lazily committed MAP_NORESERVE mappings, so a fresh chunk costs address
- * space only; adopted chunks point into a checkpoint file's mapping.
+ * space only; adopted chunks point into a checkpoint file's mapping, and an
+ * adopted partial last chunk is a private (copy-on-write) file mapping.
  */
 #include "storage/arena.h"
 
@@ -39,9 +40,13 @@ void arena_destroy(vec_arena *a)
         /* Scan the whole table: chunks are created by slot index, not in
          * order of nchunks, so none can be missed. */
         for (uint32_t i = 0; i < ARENA_MAX_CHUNKS; i++)
-            if (a->chunks[i] && !a->chunk_mapped[i])
+            if (a->chunks[i] && !a->chunk_mapped[i] &&
+                !(a->tail_region && i == a->tail_chunk))
                 munmap(a->chunks[i], a->chunk_alloc);
     }
+    if (a->tail_region)
+        munmap(a->tail_region, a->tail_region_len);
+    a->tail_region = NULL;
     if (a->map)
         munmap(a->map, a->map_len);
     ndl_free(a->chunks);
@@ -92,8 +97,39 @@ void arena_publish(vec_arena *a, uint32_t new_count)
     atomic_store_explicit(&a->count, new_count, memory_order_release);
 }
 
+/* Make chunk ci from the tail records at file offset off of fd (n bytes):
+ * anonymous memory for the whole chunk (plus the page the offset is into),
+ * with the file's pages mapped privately over its start. */
+static ndl_status tail_map(vec_arena *a, uint32_t ci, int fd, uint64_t off, size_t n,
+                           ndl_error *err)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t delta = (size_t)(off % page);
+    size_t len = a->chunk_alloc + page;
+    char *region = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (region == MAP_FAILED)
+        return ndl_err(err, NDL_NOMEM, "cannot map an arena chunk of %zu bytes: %s", len,
+                       strerror(errno));
+    /* pages past the end of the file would fault; these end within it */
+    if (mmap(region, delta + n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd,
+             (off_t)(off - delta)) == MAP_FAILED) {
+        int e = errno;
+        munmap(region, len);
+        return ndl_err(err, e == ENOMEM ? NDL_NOMEM : NDL_IO,
+                       "cannot map the last vectors of the file: %s", strerror(e));
+    }
+    a->tail_region = region;
+    a->tail_region_len = len;
+    a->tail_chunk = ci;
+    a->chunks[ci] = region + delta;
+    a->chunk_mapped[ci] = 0;
+    a->nchunks++;
+    return NDL_OK;
+}
+
 ndl_status arena_adopt_mapping(vec_arena *a, void *map, size_t map_len, const void *data,
-                               uint32_t count, ndl_error *err)
+                               uint32_t count, int fd, ndl_error *err)
 {
     if (a->nchunks || a->map || atomic_load_explicit(&a->count, memory_order_relaxed))
         return ndl_err(err, NDL_INTERNAL, "cannot adopt a mapping into a non-empty arena");
@@ -108,11 +144,11 @@ ndl_status arena_adopt_mapping(vec_arena *a, void *map, size_t map_len, const vo
     uint32_t tail = count & (ARENA_CHUNK_SLOTS - 1);
     size_t chunk_bytes = a->rec_bytes * ARENA_CHUNK_SLOTS;
     if (tail) {
-        /* The tail gets its own anonymous chunk so appends can fill it. */
-        ndl_status rc = chunk_create(a, nfull, err);
+        /* The tail gets its own writable chunk so appends can fill it. */
+        uint64_t off = (uint64_t)(d - m) + (uint64_t)nfull * chunk_bytes;
+        ndl_status rc = tail_map(a, nfull, fd, off, (size_t)tail * a->rec_bytes, err);
         if (rc != NDL_OK)
             return rc;
-        memcpy(a->chunks[nfull], d + (size_t)nfull * chunk_bytes, (size_t)tail * a->rec_bytes);
     }
     for (uint32_t i = 0; i < nfull; i++) {
         a->chunks[i] = (char *)(uintptr_t)(d + (size_t)i * chunk_bytes); /* read-only */

@@ -35,6 +35,10 @@ typedef struct vec_arena {
     uint32_t nchunks;          /* chunks created */
     uint32_t nmapped;          /* chunks 0..nmapped-1 point into `map` */
     size_t chunk_alloc;        /* bytes mmapped per anonymous chunk (page multiple) */
+    void *tail_region;         /* the adopted last partial chunk's region (a private
+                                  file mapping over anonymous memory), or NULL */
+    size_t tail_region_len;
+    uint32_t tail_chunk;       /* its chunk index */
 } vec_arena;
 
 ndl_status arena_init(vec_arena *a, size_t rec_bytes, ndl_error *err);
@@ -61,14 +65,18 @@ ndl_status arena_reserve(vec_arena *a, uint32_t *slot, void **rec, ndl_error *er
 void arena_publish(vec_arena *a, uint32_t new_count);
 
 /* Adopt `count` records that lie contiguously at `data` inside a read-only
- * mapping [map, map+map_len) (ownership of the mapping passes to the arena).
- * Full chunks point into the mapping; a last partial chunk is copied to
- * anonymous memory so appends can continue. The arena must be empty.
+ * mapping [map, map+map_len) of the whole file open as fd (ownership of the
+ * mapping passes to the arena; fd stays the caller's and may be closed).
+ * Full chunks point into the mapping. A last partial chunk is mapped again,
+ * privately and writable, over anonymous memory for the rest of the chunk:
+ * appends fill it without a copy at open (only the page an append touches
+ * is copied, by the kernel) and the file never changes. The arena must be
+ * empty.
  * Returns NDL_OK (the arena now munmaps the mapping in arena_destroy);
  * NDL_CORRUPT if the records do not fit in the mapping; NDL_INTERNAL if the
  * arena is not empty; NDL_NOMEM. On failure the mapping stays the caller's. */
 ndl_status arena_adopt_mapping(vec_arena *a, void *map, size_t map_len, const void *data,
-                               uint32_t count, ndl_error *err);
+                               uint32_t count, int fd, ndl_error *err);
 
 /* Bytes of records held in anonymous chunks plus bytes of records mapped. */
 size_t arena_memory_bytes(const vec_arena *a);

@@ -30,6 +30,11 @@
  *   - refused: the database open (marker, catalog) or the collection open
  *     fails with NDL_CORRUPT naming the file, and the file is as it was (a
  *     refusal repairs nothing);
+ *   - damaged after open: a vector's bytes, which opening maps unread; the
+ *     verification after open (ndl_collection_verify, run before any read)
+ *     finds it, naming the file and chunk, and then every read, write,
+ *     flush and check answers NDL_CORRUPT, and closing saves nothing (the
+ *     file is as it was). With verify_on_open the same damage is refused;
  *   - log tail dropped: in the crash image, damage in the last record of a
  *     collection's log (which no checkpoint covers) is a torn tail: cut
  *     off, reported (dropped_log_bytes/at), and the collection is the
@@ -577,12 +582,16 @@ static void restore(const image *im)
 /* The database a test has open, closed by the teardown if the test fails
  * midway (its lock would refuse every later case). */
 static ndl_db *live_db;
+/* ndl_db_options.verify_on_open for the next opens (default 0: the vectors
+ * are verified after open) */
+static int verify_on_open;
 
 static ndl_db *db_open_at(const char *path, ndl_error *e)
 {
     ndl_db_options o;
     ndl_db_options_init(&o);
     o.checkpoint_interval_ms = 0; /* no background checkpoint moves files */
+    o.verify_on_open = verify_on_open;
     ndl_db *db = NULL;
     if (ndl_db_open(path, &o, &db, e) != NDL_OK)
         return NULL;
@@ -707,9 +716,10 @@ static void build_images(void)
 
 /* ---------------------------------------------------------------- one case */
 
-enum { OUT_REFUSED, OUT_LOG_TAIL, OUT_CATALOG_TAIL, OUT_UNNOTICED, OUT_N };
-static const char *const OUT_NAMES[OUT_N] = {"refused at open", "log tail dropped",
-                                             "catalog tail dropped", "unnoticed, data intact"};
+enum { OUT_REFUSED, OUT_DAMAGED, OUT_LOG_TAIL, OUT_CATALOG_TAIL, OUT_UNNOTICED, OUT_N };
+static const char *const OUT_NAMES[OUT_N] = {"refused at open", "damaged after open",
+                                             "log tail dropped", "catalog tail dropped",
+                                             "unnoticed, data intact"};
 
 static int names_file(const char *msg, const pfile *f)
 {
@@ -752,6 +762,47 @@ static int x_is_back(ndl_db *db)
     return 1;
 }
 
+/* The vectors of coll were found damaged after open (e says how): every
+ * read, write and save must answer NDL_CORRUPT naming the file, and close
+ * must leave the files as they were. */
+static void assert_damaged(ndl_collection *coll, int c, const pfile *f, size_t off, uint8_t mask,
+                           const ndl_error *why)
+{
+    if (why->status != NDL_CORRUPT || !names_file(why->msg, f) || !strstr(f->rel, "/vectors.") ||
+        !strstr(why->msg, "chunk"))
+        fail_msg("%s: verify of '%s' says %s: %s", current_case, SPECS[c].name,
+                 ndl_status_name(why->status), why->msg);
+    float qv[MAX_DIM] = {0};
+    key_id ki;
+    key_id_of(c, 0, &ki);
+    ndl_search_params p;
+    ndl_search_params_init(&p);
+    ndl_results *r = NULL;
+    ndl_error e;
+    ndl_status st[5];
+    const char *what[5] = {"search", "get", "upsert", "flush", "check"};
+    st[0] = ndl_collection_search(coll, qv, &p, &r, &e);
+    ndl_results_free(r);
+    st[1] = ndl_collection_get(coll, ki.id, qv, &e);
+    st[2] = ndl_collection_upsert(coll, 1, &ki.id, qv, NULL, &e);
+    st[3] = ndl_collection_flush(coll, &e);
+    st[4] = ndl_collection_check(coll, &e);
+    for (int i = 0; i < 5; i++)
+        if (st[i] != NDL_CORRUPT)
+            fail_msg("%s: '%s' is damaged, but %s answers %s", current_case, SPECS[c].name,
+                     what[i], ndl_status_name(st[i]));
+    if (!names_file(e.msg, f))
+        fail_msg("%s: check of the damaged '%s' says: %s", current_case, SPECS[c].name, e.msg);
+    ndl_collection_info info;
+    assert_int_equal(ndl_collection_info_get(coll, &info, NULL), NDL_OK);
+    if (!names_file(info.damaged, f))
+        fail_msg("%s: info of the damaged '%s' says \"%s\"", current_case, SPECS[c].name,
+                 info.damaged);
+    /* nothing is saved: the flipped bit is not written under a new CRC */
+    assert_int_equal(ndl_collection_close(coll, &e), NDL_CORRUPT);
+    assert_untouched(f, off, mask);
+}
+
 /* Open collection c and hold it against the model: the pristine state
  * (want), or, on the first open (prior < 0) after damage in c's last log
  * record, the state before the last write. prior: the outcome of the open
@@ -770,6 +821,13 @@ static int check_collection(ndl_db *db, const image *im, int c, const pfile *f, 
                      ndl_status_name(st), e.msg);
         assert_untouched(f, off, mask);
         return OUT_REFUSED;
+    }
+    /* the vectors are verified after open (by a thread); wait for that here */
+    if (ndl_collection_verify(coll, &e) != NDL_OK) {
+        if (prior >= 0 || !mine)
+            fail_msg("%s: '%s' is damaged: %s", current_case, SPECS[c].name, e.msg);
+        assert_damaged(coll, c, f, off, mask, &e);
+        return OUT_DAMAGED;
     }
     /* read everything before check: damage must not crash a read */
     char why_full[200] = "", why_prev[200] = "";
@@ -1038,12 +1096,21 @@ static void test_named_cases(void **state)
     one_case(&closed_img, "h/wal/", 0, 9, 0x01, OUT_REFUSED);
     /* any record but the last: refused */
     one_case(&crash_img, "h/wal/", 0, WAL_SEG_HEADER + WAL_REC_HEADER, 0x04, OUT_REFUSED);
-    /* a vector's exponent bit: refused on open (the vectors' CRC used to be
-     * checked by check only, so it was served, and the next checkpoint
-     * rewrote it under a fresh CRC) */
-    one_case(&crash_img, "h/vectors.", 0, SFILE_HEADER_BYTES + 4 * SPECS[0].dim * 4 + 3, 0x40,
-             OUT_REFUSED);
-    one_case(&closed_img, "f/vectors.", 0, SFILE_HEADER_BYTES + 1, 0x10, OUT_REFUSED);
+    /* a vector's exponent bit: found by the verification after open, and
+     * then every read and write of the collection says so, nothing is
+     * saved (the vectors' CRC used to be checked by check only, so it was
+     * served, and the next checkpoint rewrote it under a fresh CRC) */
+    size_t vec4 = SFILE_HEADER_BYTES + 4 * SPECS[0].dim * 4 + 3;
+    one_case(&crash_img, "h/vectors.", 0, vec4, 0x40, OUT_DAMAGED);
+    one_case(&closed_img, "f/vectors.", 0, SFILE_HEADER_BYTES + 1, 0x10, OUT_DAMAGED);
+    /* ... refused at open when the database verifies there (the CLI) */
+    verify_on_open = 1;
+    one_case(&crash_img, "h/vectors.", 0, vec4, 0x40, OUT_REFUSED);
+    verify_on_open = 0;
+    /* the chunk checksums, and the trailer guarding them: refused at open */
+    const pfile *v = find_file(&closed_img, "h/vectors.");
+    one_case(&closed_img, "h/vectors.", 0, v->len - 13, 0x08, OUT_REFUSED);
+    one_case(&closed_img, "h/vectors.", 0, v->len - 8, 0x01, OUT_REFUSED);
     /* a payload byte, an id byte, a manifest field, a graph link */
     one_case(&crash_img, "h/payloads.", 0, 0, 0, OUT_UNNOTICED); /* mask 0: the control */
     const pfile *p = find_file(&crash_img, "f/payloads.");

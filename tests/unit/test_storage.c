@@ -756,7 +756,10 @@ static void check_adopt_then_append(uint32_t count, uint32_t more)
     vec_arena a;
     ndl_error err;
     assert_int_equal(arena_init(&a, rb, &err), NDL_OK);
-    assert_int_equal(arena_adopt_mapping(&a, m.base, m.len, m.data, count, &err), NDL_OK);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    assert_int_equal(arena_adopt_mapping(&a, m.base, m.len, m.data, count, fd, &err), NDL_OK);
+    close(fd); /* the arena keeps its mappings, not the descriptor */
     assert_int_equal(arena_count(&a), count);
     uint32_t nfull = count / ARENA_CHUNK_SLOTS;
     for (uint32_t c = 0; c < nfull; c++) {
@@ -764,9 +767,12 @@ static void check_adopt_then_append(uint32_t count, uint32_t more)
         assert_ptr_equal(a.chunks[c], m.data + (size_t)c * ARENA_CHUNK_SLOTS * rb);
     }
     if (count % ARENA_CHUNK_SLOTS) {
+        /* the tail is a private mapping of the file: writable, and the file's
+         * shared mapping is not it */
         assert_int_equal(a.chunk_mapped[nfull], 0);
+        assert_non_null(a.tail_region);
         uintptr_t tail = (uintptr_t)a.chunks[nfull], base = (uintptr_t)m.base;
-        assert_true(tail < base || tail >= base + m.len); /* a copy, not the file */
+        assert_true(tail < base || tail >= base + m.len);
     }
     assert_int_equal(arena_memory_bytes(&a), (size_t)count * rb);
     void *first = count ? arena_rec(&a, 0) : NULL;
@@ -782,6 +788,15 @@ static void check_adopt_then_append(uint32_t count, uint32_t more)
     }
     size_t mem = arena_memory_bytes(&a);
     assert_int_equal(mem, (size_t)(count + more) * rb);
+    /* the appends (which wrote into the privately mapped tail) left the file
+     * as it was */
+    size_t flen;
+    uint8_t *file = read_raw(path, &flen);
+    assert_int_equal(flen, SFILE_HEADER_BYTES + (size_t)count * rb);
+    for (uint32_t s = 0; s < count; s++)
+        if (!rec_ok(file + SFILE_HEADER_BYTES + (size_t)s * rb, rb, s))
+            fail_msg("file record %u changed by the appends", s);
+    free(file);
     /* The arena owns the mapping now: destroy unmaps it (ASan would flag a
      * double unmap only indirectly, so just drop our copy). */
     arena_destroy(&a);
@@ -817,12 +832,12 @@ static void test_storage_arena_adopt_errors(void **state)
     ndl_error err;
     assert_int_equal(arena_init(&a, 16, &err), NDL_OK);
     /* More records than the mapping holds. */
-    assert_int_equal(arena_adopt_mapping(&a, m.base, m.len, m.data, 11, &err), NDL_CORRUPT);
+    assert_int_equal(arena_adopt_mapping(&a, m.base, m.len, m.data, 11, -1, &err), NDL_CORRUPT);
     assert_int_equal(arena_count(&a), 0);
     assert_null(a.map);
     /* A non-empty arena refuses. */
     append_n(&a, 1);
-    assert_int_equal(arena_adopt_mapping(&a, m.base, m.len, m.data, 10, &err), NDL_INTERNAL);
+    assert_int_equal(arena_adopt_mapping(&a, m.base, m.len, m.data, 10, -1, &err), NDL_INTERNAL);
     assert_int_equal(arena_count(&a), 1);
     arena_destroy(&a);
     /* Out of memory for the tail chunk's table is not possible (the table is
