@@ -123,8 +123,9 @@ for b in by.get("n1m-build", []):
           f"reopen right after the build (page cache warm) {b['reopen_s']:.3f} s.")
 print()
 print("| collection | page cache | runs | reopen s (min–max) | median | log MB scanned "
-      "| first search ms | next searches ms | RSS after open MB (anon / file) |")
-print("|---|---|--:|--:|--:|--:|--:|--:|--:|")
+      "| first search ms | next searches ms | RSS after open MB (anon / file) "
+      "| all vectors verified after s |")
+print("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|")
 for name in ("fm", "n1m"):
     for kind in ("cold", "warm"):
         xs = by.get(f"{name}-{kind}", [])
@@ -138,7 +139,8 @@ for name in ("fm", "n1m"):
               f"| {med([x['next_search_ms'] for x in xs]):.3f} "
               f"| {med([x['rss_after_open_mb'] for x in xs]):.0f} "
               f"({med([x['anon_growth_mb'] for x in xs]):.0f} / "
-              f"{med([x['file_rss_mb'] for x in xs]):.0f}) |")
+              f"{med([x['file_rss_mb'] for x in xs]):.0f}) "
+              f"| {med([x.get('verified_after_open_s', float('nan')) for x in xs]):.2f} |")
 xs = by.get("n1m-cold" if cold else "n1m-warm", [])
 if xs:
     m = med([x["reopen_s"] for x in xs])
