@@ -209,6 +209,19 @@ NDL_API ndl_status ndl_db_open(const char *path, const ndl_db_options *opts,
  * NULL is a no-op. Returns NDL_OK or the first save error. */
 NDL_API ndl_status ndl_db_close(ndl_db *db, ndl_error *err);
 
+typedef struct ndl_db_info {
+    /* What ndl_db_open found at the end of the catalog log (the log of
+     * collection creates and drops): a torn or corrupt last record -- a
+     * create or drop that was never acknowledged, so the collection is as
+     * before it -- is cut off and reported here; 0 and "" if the log ended
+     * cleanly. */
+    uint64_t dropped_catalog_bytes;
+    char dropped_catalog_at[300]; /* "file at byte offset" */
+} ndl_db_info;
+
+/* Facts about an open database. Returns NDL_OK. Thread-safe. */
+NDL_API ndl_status ndl_db_info_get(ndl_db *db, ndl_db_info *out, ndl_error *err);
+
 /* ---------------------------------------------------------------- collections */
 
 typedef struct ndl_collection_config {

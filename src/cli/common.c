@@ -81,6 +81,13 @@ int cli_db_open(const char *dir, int read_only, int create, ndl_db **out)
     ndl_status st = ndl_db_open(dir, &o, out, &err);
     if (st != NDL_OK)
         return cli_fail_lib(st, &err);
+    ndl_db_info info;
+    if (ndl_db_info_get(*out, &info, NULL) == NDL_OK && info.dropped_catalog_bytes)
+        fprintf(stderr,
+                "needle: warning: the catalog log ended in a torn record (%llu bytes at %s), "
+                "cut off: the create or drop it held was never acknowledged and did not "
+                "happen\n",
+                (unsigned long long)info.dropped_catalog_bytes, info.dropped_catalog_at);
     return CLI_OK;
 }
 

@@ -39,6 +39,7 @@ struct catalog {
     char *dir;                        /* DATA/.catalog, for messages */
     char failure[256];                /* non-empty: creates and drops refused until reopened */
     char doubt[NDL_NAME_MAX + 1];     /* a collection whose directory may disagree with the log */
+    wal_recovery recovered;           /* what the open found at the log's end */
 };
 
 /* ---------------------------------------------------------------- records */
@@ -410,7 +411,7 @@ ndl_status catalog_open(ndl_db *db, catalog **out, ndl_error *err)
     o.segment_bytes = CATALOG_SEGMENT_BYTES;
     o.read_only = db->read_only;
     replay r = {.cat = cat};
-    ndl_status rc = wal_open(cat->dir, &o, &cat->log, NULL, err);
+    ndl_status rc = wal_open(cat->dir, &o, &cat->log, &cat->recovered, err);
     if (rc == NDL_OK)
         rc = wal_read(cat->log, 1, collect, &r, err);
     if (rc == NDL_OK)
@@ -429,6 +430,8 @@ ndl_status catalog_open(ndl_db *db, catalog **out, ndl_error *err)
     *out = cat;
     return NDL_OK;
 }
+
+const wal_recovery *catalog_recovered(const catalog *cat) { return &cat->recovered; }
 
 ndl_status catalog_close(catalog *cat, ndl_error *err)
 {

@@ -28,6 +28,7 @@
 #ifndef NDL_DB_CATALOG_H
 #define NDL_DB_CATALOG_H
 
+#include "storage/wal.h"
 #include "util/base.h"
 
 #define CATALOG_DIR ".catalog"
@@ -47,6 +48,8 @@ typedef struct catalog catalog;
  * Read-only: checks only, writes nothing. Needs db->path and db->read_only. */
 ndl_status catalog_open(ndl_db *db, catalog **out, ndl_error *err);
 ndl_status catalog_close(catalog *cat, ndl_error *err);
+/* What catalog_open found at the end of the log (a torn tail cut off). */
+const wal_recovery *catalog_recovered(const catalog *cat);
 
 /* Log, commit, then create DATA/<name> (validated name and config, a
  * writable database, no such directory yet). A failure after the commit

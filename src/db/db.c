@@ -197,6 +197,18 @@ NDL_API ndl_status ndl_db_close(ndl_db *db, ndl_error *err)
     return first;
 }
 
+NDL_API ndl_status ndl_db_info_get(ndl_db *db, ndl_db_info *out, ndl_error *err)
+{
+    (void)err;
+    memset(out, 0, sizeof *out);
+    const wal_recovery *r = catalog_recovered(db->catalog); /* fixed after open */
+    out->dropped_catalog_bytes = r->dropped_bytes;
+    if (r->dropped_bytes)
+        snprintf(out->dropped_catalog_at, sizeof out->dropped_catalog_at, "%s at byte %llu",
+                 r->dropped_file, (unsigned long long)r->dropped_offset);
+    return NDL_OK;
+}
+
 static ndl_status check_name(const char *name, ndl_error *err)
 {
     if (!ndl_name_valid(name))

@@ -34,11 +34,12 @@ uint32_t hnsw_random_level(const hnsw *h, uint32_t slot)
 /* The paper's heuristic: walk candidates from closest; keep one unless it
  * is closer to an already kept neighbour than to the base point (it would
  * be reached through that neighbour anyway). cand is sorted ascending by
- * distance to the base point; kept slots are written to out. */
+ * distance to the base point; out[0..kept) are kept already (compaction
+ * keeps a node's live links); more go after them, up to max in all.
+ * Returns the number kept. */
 uint32_t hnsw_select_neighbors(const hnsw *h, const dist_slot *cand, uint32_t n, uint32_t max,
-                               uint32_t *out)
+                               uint32_t *out, uint32_t kept)
 {
-    uint32_t kept = 0;
     const index_space *sp = h->base.space;
     for (uint32_t i = 0; i < n && kept < max; i++) {
         const void *v = hnsw_vec(h, cand[i].slot);
@@ -94,7 +95,7 @@ static void add_backlink(hnsw *h, uint32_t e, uint32_t slot, uint32_t level, flo
     cand[n++] = (dist_slot){d_es, slot};
     qsort(cand, n, sizeof *cand, hnsw_dist_slot_cmp);
     uint32_t keep[2 * NDL_HNSW_M_MAX + 1];
-    uint32_t k = hnsw_select_neighbors(h, cand, n, max, keep);
+    uint32_t k = hnsw_select_neighbors(h, cand, n, max, keep, 0);
     write_links(w, keep, k);
 }
 
@@ -103,7 +104,7 @@ static void connect_level(hnsw *h, uint32_t slot, uint32_t level, const dist_slo
                           uint32_t n)
 {
     uint32_t keep[2 * NDL_HNSW_M_MAX + 1];
-    uint32_t k = hnsw_select_neighbors(h, res, n, h->m, keep);
+    uint32_t k = hnsw_select_neighbors(h, res, n, h->m, keep, 0);
     pthread_mutex_t *own = hnsw_lock_of(h, slot);
     pthread_mutex_lock(own);
     write_links(hnsw_links(h, slot, level), keep, k);

@@ -154,9 +154,10 @@ ndl_status hnsw_insert(vindex *ix, uint32_t slot, ndl_error *err);
 void hnsw_remove(vindex *ix, uint32_t slot);
 uint32_t hnsw_random_level(const hnsw *h, uint32_t slot);
 /* The neighbour heuristic: from cand (ascending by distance to the base
- * point) keep up to max that no kept one is closer to; returns how many. */
+ * point) keep, after the `kept` already in out, up to max in all that no
+ * kept one is closer to; returns how many out holds. */
 uint32_t hnsw_select_neighbors(const hnsw *h, const dist_slot *cand, uint32_t n, uint32_t max,
-                               uint32_t *out);
+                               uint32_t *out, uint32_t kept);
 int hnsw_dist_slot_cmp(const void *a, const void *b); /* by distance, then slot */
 
 /* ---- hnsw_copy.c */

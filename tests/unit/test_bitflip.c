@@ -44,7 +44,7 @@
  *     refused;
  *   - catalog tail dropped: damage in the catalog's last record (DROP x)
  *     is cut off the same way, so x is back, empty, as it was before the
- *     drop (the catalog has no place to report it);
+ *     drop, and ndl_db_info reports the cut (bytes, file and offset);
  *   - unnoticed: every point, payload, count and search equals the
  *     pristine state (bytes no reader uses; today every byte is under a
  *     checksum, so this does not occur).
@@ -895,6 +895,16 @@ static int open_and_read(const image *im, const pfile *f, size_t off, uint8_t ma
             (size_t)st.st_size != f->last_rec)
             fail_msg("%s: x is back, but the catalog's last record was not cut off",
                      current_case);
+        /* ... and the open says so */
+        ndl_db_info info;
+        assert_int_equal(ndl_db_info_get(db, &info, NULL), NDL_OK);
+        char at[200];
+        snprintf(at, sizeof at, "%s at byte %zu", f->rel, f->last_rec);
+        if (prior < 0 && (info.dropped_catalog_bytes != f->len - f->last_rec ||
+                          !strstr(info.dropped_catalog_at, at)))
+            fail_msg("%s: the catalog's cut tail is reported as %llu bytes at \"%s\"",
+                     current_case, (unsigned long long)info.dropped_catalog_bytes,
+                     info.dropped_catalog_at);
         out = OUT_CATALOG_TAIL;
     }
     if (db_close(db, &e) != NDL_OK)

@@ -1342,6 +1342,70 @@ static void test_hnsw_compact_keeps_everything_reachable(void **state)
     hfx_destroy(&f);
 }
 
+/* Does node s of h link to t at level? */
+static bool links_to(const hnsw *h, uint32_t s, uint32_t level, uint32_t t)
+{
+    const uint32_t *w = hnsw_links(h, s, level);
+    for (uint32_t i = 1; i <= w[0]; i++)
+        if (w[i] == t)
+            return true;
+    return false;
+}
+
+/* Compaction keeps every link between two live nodes (renumbered), at
+ * every level: a live node keeps every in-link it had, so it stays as
+ * reachable as it was. Re-choosing a node's links all over again (as
+ * compaction did for nodes that linked to removed ones) could drop the
+ * last in-link of a point, which a search then never found
+ * (tests/e2e/test_cli_storage.py, about one run in 50). */
+static void test_hnsw_compact_keeps_live_links(void **state)
+{
+    (void)state;
+    const uint32_t n = 3000;
+    hfx f;
+    hfx_init(&f, NDL_METRIC_L2, 4, 6, 40, 7);
+    char *data, *queries;
+    make_data(&f.sp, n, 1, 0, 777, &data, &queries);
+    hfx_build(&f, data, n);
+    uint32_t *remap = malloc((size_t)n * sizeof *remap);
+    uint32_t k = 0, removed = 0;
+    for (uint32_t s = 0; s < n; s++) {
+        bool dead = (s * 2654435761u) >> 29 == 3; /* an eighth, scattered */
+        if (dead) {
+            f.ix->m->remove(f.ix, s);
+            removed++;
+        }
+        remap[s] = dead ? UINT32_MAX : k++;
+    }
+    assert_true(removed > n / 10);
+    vindex *c;
+    assert_int_equal(hnsw_compact(f.ix, remap, n, &c, NULL), NDL_OK);
+    const hnsw *h = (const hnsw *)f.ix, *nh = (const hnsw *)c;
+    uint64_t kept = 0;
+    for (uint32_t s = 0; s < n; s++) {
+        if (remap[s] == UINT32_MAX)
+            continue;
+        assert_int_equal(hnsw_node_level(nh, remap[s]), hnsw_node_level(h, s));
+        for (uint32_t l = 0; l <= hnsw_node_level(h, s); l++) {
+            const uint32_t *w = hnsw_links(h, s, l);
+            for (uint32_t i = 1; i <= w[0]; i++) {
+                if (remap[w[i]] == UINT32_MAX)
+                    continue;
+                if (!links_to(nh, remap[s], l, remap[w[i]]))
+                    fail_msg("the link %u -> %u at level %u is gone after compaction", s, w[i], l);
+                kept++;
+            }
+        }
+    }
+    assert_true(kept > n); /* the check saw links */
+    assert_int_equal(unreachable_live(nh, NULL), 0);
+    c->m->destroy(c);
+    free(remap);
+    free(data);
+    free(queries);
+    hfx_destroy(&f);
+}
+
 static void expect_corrupt(const hfx *f, const vec_arena *a, uint32_t m, const char *path,
                            const char *what)
 {
@@ -1770,6 +1834,7 @@ int main(void)
         cmocka_unit_test(test_hnsw_save_load),
         cmocka_unit_test(test_hnsw_clone_is_frozen),
         cmocka_unit_test(test_hnsw_compact_keeps_everything_reachable),
+        cmocka_unit_test(test_hnsw_compact_keeps_live_links),
         cmocka_unit_test(test_hnsw_load_rejects_damage),
         cmocka_unit_test(test_hnsw_load_rejects_upper_link_to_lower_node),
         cmocka_unit_test(test_hnsw_insert_nomem),
