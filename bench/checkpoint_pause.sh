@@ -1,6 +1,6 @@
 #!/bin/sh
 # How long a checkpoint holds up writers (bench/checkpoint_pause.c).
-# usage: bench/checkpoint_pause.sh [N=200000] [DIM=128] [ROUNDS=5]
+# usage: bench/checkpoint_pause.sh [N=200000] [DIM=128] [ROUNDS=5] [MODE=checkpoint|compact]
 # Builds the release library, then runs on a fresh directory under /var/tmp
 # (a real disk, not tmpfs). Prints one JSON line.
 set -eu
@@ -12,5 +12,5 @@ gcc -O2 -std=c11 -Wall -Wextra -I"$ROOT/include" "$ROOT/bench/checkpoint_pause.c
     "$ROOT/build/libneedle.a" -lopenblas -ljansson -lm -lpthread -o "$BIN"
 DIR=/var/tmp/needle-checkpoint-pause
 rm -rf "$DIR"
-OPENBLAS_NUM_THREADS=1 "$BIN" "$DIR" "${1:-200000}" "${2:-128}" "${3:-5}"
+OPENBLAS_NUM_THREADS=1 "$BIN" "$DIR" "${1:-200000}" "${2:-128}" "${3:-5}" "${4:-checkpoint}"
 rm -rf "$DIR"

@@ -600,9 +600,12 @@ ndl_status coll_checkpoint(ndl_collection *c, ndl_error *err)
         return rc;
     pthread_mutex_lock(&c->checkpoint_lock);
     pthread_mutex_lock(&c->write_lock);
+    bool compact = checkpoint_due(c) && coll_compaction_due(c);
+    pthread_mutex_unlock(&c->write_lock);
+    if (compact)
+        coll_compact(c, NULL); /* on failure: checkpoint uncompacted, retry next time */
+    pthread_mutex_lock(&c->write_lock);
     bool due = checkpoint_due(c);
-    if (due && coll_compaction_due(c))
-        coll_compact_locked(c, NULL); /* on failure: checkpoint uncompacted, retry next time */
     snapshot s;
     rc = due ? snapshot_take(c, &s, err) : NDL_OK;
     pthread_mutex_unlock(&c->write_lock);

@@ -3,12 +3,20 @@
  *
  * Slots are append-only (an upsert takes a fresh slot; the old one is only
  * hidden), so dead slots pile up: their vectors, ids, payloads and graph
- * nodes. Compaction copies the live slots, in order, into new structures
- * (vectors, id map, payload references, graph via the index's compact
- * method), then swaps them in under swap_lock, which every reader holds
- * for the length of its read. Writers wait on write_lock meanwhile
- * (a copy: about a second per million d=128 points); searches go on
- * against the old structures until the swap, which takes microseconds.
+ * nodes. Compaction copies the live slots, in order, into new structures,
+ * in three steps:
+ *   1. snapshot (write_lock, briefly): the slot count, a copy of the hidden
+ *      set, a frozen clone of the graph;
+ *   2. copy (no lock: writers and readers go on): the vectors and ids of
+ *      the slots live in the snapshot, and the graph through the index's
+ *      compact method (the long part: links to removed nodes re-filled);
+ *   3. catch up and swap (write_lock): slots the writers hid since the
+ *      snapshot are hidden in the copy too (and removed from its graph),
+ *      slots they added are appended and inserted, payload references are
+ *      taken as they are now; then the structures are swapped in under
+ *      swap_lock, which every reader holds for the length of its read.
+ * So writers wait only for the snapshot and the catch-up (inserts of what
+ * they wrote during the copy), and searches only for the swap.
  *
  * Compaction changes slot numbers, not contents: the log records ids, so
  * the checkpoint on disk plus the log still describe the same points. The
@@ -39,9 +47,38 @@ static void compacted_free(compacted *n)
     arena_destroy(&n->vectors);
 }
 
-/* Copy the live slots of c into n; remap[old] = new slot or UINT32_MAX. */
-static ndl_status copy_live(ndl_collection *c, compacted *n, uint32_t slots, uint32_t *remap,
-                            ndl_error *err)
+/* What step 1 took. */
+typedef struct compact_snapshot {
+    uint32_t slots;
+    bitset dead;       /* hidden slots then */
+    vindex *graph;     /* frozen clone of c->ann, or NULL */
+} compact_snapshot;
+
+static void compact_snapshot_free(compact_snapshot *s)
+{
+    if (s->graph)
+        s->graph->m->destroy(s->graph);
+    bitset_destroy(&s->dead);
+}
+
+/* Append slot s of c (vector and id) to n as its next slot. */
+static ndl_status append_slot(ndl_collection *c, compacted *n, uint32_t s, uint32_t *ns,
+                              ndl_error *err)
+{
+    void *rec;
+    ndl_status rc = arena_reserve(&n->vectors, ns, &rec, err);
+    if (rc != NDL_OK)
+        return rc;
+    memcpy(rec, arena_rec(&c->vectors, s), c->vectors.rec_bytes);
+    arena_publish(&n->vectors, *ns + 1);
+    return idmap_set_slot(&n->ids, *ns, idmap_slot_to_id(idmap_slot(&c->ids, s)), err);
+}
+
+/* Step 2: the slots live in the snapshot into n; remap[old] = new slot
+ * or UINT32_MAX. Reads only what no writer changes: vectors and ids of
+ * slots below the snapshot's count, the frozen graph. */
+static ndl_status copy_live(ndl_collection *c, compacted *n, const compact_snapshot *snap,
+                            uint32_t *remap, ndl_error *err)
 {
     ndl_status rc;
     if ((rc = arena_init(&n->vectors, c->vectors.rec_bytes, err)) != NDL_OK ||
@@ -49,27 +86,59 @@ static ndl_status copy_live(ndl_collection *c, compacted *n, uint32_t slots, uin
         (rc = payload_store_init(&n->payloads, err)) != NDL_OK ||
         (rc = bitset_init(&n->hidden, err)) != NDL_OK)
         return rc;
-    for (uint32_t s = 0; s < slots; s++) {
+    for (uint32_t s = 0; s < snap->slots; s++) {
         remap[s] = UINT32_MAX;
-        if (bitset_test(&c->hidden, s))
+        if (bitset_test(&snap->dead, s))
             continue;
-        uint32_t ns;
-        void *rec;
-        if ((rc = arena_reserve(&n->vectors, &ns, &rec, err)) != NDL_OK)
-            return rc;
-        memcpy(rec, arena_rec(&c->vectors, s), c->vectors.rec_bytes);
-        arena_publish(&n->vectors, ns + 1);
-        ndl_id id = idmap_slot_to_id(idmap_slot(&c->ids, s));
-        uint32_t old;
-        if ((rc = idmap_set_slot(&n->ids, ns, id, err)) != NDL_OK ||
-            (rc = idmap_put(&n->ids, id, ns, &old, err)) != NDL_OK ||
-            (rc = payload_store_append_ref(&n->payloads, ns, payload_store_ref(&c->payloads, s),
-                                           err)) != NDL_OK)
+        uint32_t ns, old;
+        if ((rc = append_slot(c, n, s, &ns, err)) != NDL_OK ||
+            (rc = idmap_put(&n->ids, idmap_slot_to_id(idmap_slot(&c->ids, s)), ns, &old, err)) !=
+                NDL_OK)
             return rc;
         remap[s] = ns;
     }
-    if (c->ann && c->ann->m->compact)
-        rc = c->ann->m->compact(c->ann, remap, slots, &n->ann, err);
+    if (snap->graph && snap->graph->m->compact)
+        rc = snap->graph->m->compact(snap->graph, remap, snap->slots, &n->vectors, &n->ann, err);
+    return rc;
+}
+
+/* Step 3 before the swap (write_lock held): what the writers did since the
+ * snapshot. remap has room for every slot now. */
+static ndl_status catch_up(ndl_collection *c, compacted *n, const compact_snapshot *snap,
+                           uint32_t slots, uint32_t *remap, ndl_error *err)
+{
+    ndl_status rc = NDL_OK;
+    /* hidden since: deleted or replaced */
+    for (uint32_t s = 0; s < snap->slots; s++) {
+        uint32_t ns = remap[s];
+        if (ns == UINT32_MAX || !bitset_test(&c->hidden, s))
+            continue;
+        bitset_set(&n->hidden, ns);
+        if (n->ann)
+            n->ann->m->remove(n->ann, ns);
+        ndl_id id = idmap_slot_to_id(idmap_slot(&n->ids, ns));
+        if (idmap_find(&n->ids, id) == ns)
+            idmap_remove(&n->ids, id);
+    }
+    /* added since (a replacement's new slot puts its id back) */
+    for (uint32_t s = snap->slots; s < slots && rc == NDL_OK; s++) {
+        uint32_t ns, old;
+        if ((rc = append_slot(c, n, s, &ns, err)) != NDL_OK)
+            break;
+        remap[s] = ns;
+        if (bitset_test(&c->hidden, s)) {
+            bitset_set(&n->hidden, ns);
+            continue;
+        }
+        rc = idmap_put(&n->ids, idmap_slot_to_id(idmap_slot(&n->ids, ns)), ns, &old, err);
+        if (rc == NDL_OK && n->ann)
+            rc = n->ann->m->insert(n->ann, ns, err);
+    }
+    /* payloads as they are now (set_payload changes texts in place) */
+    for (uint32_t s = 0; s < slots && rc == NDL_OK; s++)
+        if (remap[s] != UINT32_MAX)
+            rc = payload_store_append_ref(&n->payloads, remap[s], payload_store_ref(&c->payloads, s),
+                                          err);
     return rc;
 }
 
@@ -85,6 +154,37 @@ static void swap_bytes(void *a, void *b, size_t n)
     memcpy(b, tmp, n);
 }
 
+/* Step 3, the swap (write_lock held). */
+static void swap_in(ndl_collection *c, compacted *n, const uint32_t *remap, uint32_t slots)
+{
+    /* readers hold swap_lock for a whole read; map_lock too keeps the
+     * payload readers (get, search results) out */
+    pthread_rwlock_wrlock(&c->swap_lock);
+    pthread_rwlock_wrlock(&c->map_lock);
+    payload_store_take(&n->payloads, &c->payloads, remap, slots);
+    swap_bytes(&c->vectors, &n->vectors, sizeof c->vectors);
+    swap_bytes(&c->ids, &n->ids, sizeof c->ids);
+    swap_bytes(&c->payloads, &n->payloads, sizeof c->payloads);
+    swap_bytes(&c->hidden, &n->hidden, sizeof c->hidden);
+    if (n->ann) {
+        vindex *old = c->ann;
+        c->ann = n->ann;
+        c->ann->arena = &c->vectors; /* it was built over n->vectors */
+        n->ann = old;
+    }
+    pthread_rwlock_unlock(&c->map_lock);
+    pthread_rwlock_unlock(&c->swap_lock);
+}
+
+static void (*copy_hook)(ndl_collection *, void *);
+static void *copy_hook_ctx;
+
+void coll_compact_set_hook(void (*fn)(ndl_collection *, void *), void *ctx)
+{
+    copy_hook = fn;
+    copy_hook_ctx = ctx;
+}
+
 bool coll_compaction_due(const ndl_collection *c)
 {
     uint32_t slots = arena_count(&c->vectors);
@@ -92,42 +192,61 @@ bool coll_compaction_due(const ndl_collection *c)
     return dead >= COMPACT_MIN_DEAD && dead * COMPACT_DEAD_DIVISOR >= slots;
 }
 
-ndl_status coll_compact_locked(ndl_collection *c, ndl_error *err)
+ndl_status coll_compact(ndl_collection *c, ndl_error *err)
 {
-    uint32_t slots = arena_count(&c->vectors);
-    if (atomic_load(&c->live) == slots)
-        return NDL_OK;
     /* the copy must not carry a flipped bit of the mapped vectors over */
     ndl_status rc = vectors_seal_verify(&c->seal, SIZE_MAX, err);
     if (rc != NDL_OK)
         return coll_check_intact(c, err);
+    compact_snapshot snap;
+    memset(&snap, 0, sizeof snap);
+    pthread_mutex_lock(&c->write_lock);
+    snap.slots = arena_count(&c->vectors);
+    bool nothing = atomic_load(&c->live) == snap.slots;
+    if (!nothing && (rc = bitset_init(&snap.dead, err)) == NDL_OK) {
+        bitset_copy_prefix(&snap.dead, &c->hidden, snap.slots);
+        if (c->ann && c->ann->m->clone)
+            rc = c->ann->m->clone(c->ann, &snap.graph, err);
+    }
+    pthread_mutex_unlock(&c->write_lock);
+    if (nothing || rc != NDL_OK) {
+        compact_snapshot_free(&snap);
+        return rc;
+    }
+
+    if (copy_hook)
+        copy_hook(c, copy_hook_ctx);
     compacted n;
     memset(&n, 0, sizeof n);
-    uint32_t *remap = ndl_malloc((slots ? slots : 1) * sizeof *remap);
-    rc = remap ? copy_live(c, &n, slots, remap, err)
-                          : ndl_err(err, NDL_NOMEM, "out of memory compacting '%s'", c->name);
+    uint32_t cap = snap.slots;
+    uint32_t *remap = ndl_malloc((cap ? cap : 1) * sizeof *remap);
+    rc = remap ? copy_live(c, &n, &snap, remap, err)
+               : ndl_err(err, NDL_NOMEM, "out of memory compacting '%s'", c->name);
+    if (snap.graph) { /* not needed any more: free it before the catch-up */
+        snap.graph->m->destroy(snap.graph);
+        snap.graph = NULL;
+    }
+
+    pthread_mutex_lock(&c->write_lock);
+    uint32_t slots = arena_count(&c->vectors);
+    if (rc == NDL_OK && slots > cap) {
+        uint32_t *more = ndl_realloc(remap, (size_t)slots * sizeof *remap);
+        if (more)
+            remap = more;
+        else
+            rc = ndl_err(err, NDL_NOMEM, "out of memory compacting '%s'", c->name);
+    }
+    if (rc == NDL_OK)
+        rc = catch_up(c, &n, &snap, slots, remap, err);
     if (rc == NDL_OK) {
-        /* readers hold swap_lock for a whole read; map_lock too keeps the
-         * payload readers (get, search results) out */
-        pthread_rwlock_wrlock(&c->swap_lock);
-        pthread_rwlock_wrlock(&c->map_lock);
-        payload_store_take(&n.payloads, &c->payloads, remap, slots);
-        swap_bytes(&c->vectors, &n.vectors, sizeof c->vectors);
-        swap_bytes(&c->ids, &n.ids, sizeof c->ids);
-        swap_bytes(&c->payloads, &n.payloads, sizeof c->payloads);
-        swap_bytes(&c->hidden, &n.hidden, sizeof c->hidden);
-        if (n.ann) {
-            vindex *old = c->ann;
-            c->ann = n.ann;
-            n.ann = old;
-        }
-        pthread_rwlock_unlock(&c->map_lock);
-        pthread_rwlock_unlock(&c->swap_lock);
+        swap_in(c, &n, remap, slots);
         vectors_seal_retire(&c->seal); /* its records are unmapped below */
         c->dirty = true;
         c->compactions++;
     }
+    pthread_mutex_unlock(&c->write_lock);
     compacted_free(&n); /* the old structures after a swap, else the partial new ones */
+    compact_snapshot_free(&snap);
     ndl_free(remap);
     return rc;
 }
@@ -138,9 +257,7 @@ NDL_API ndl_status ndl_collection_compact(ndl_collection *c, ndl_error *err)
     if (rc != NDL_OK)
         return rc;
     pthread_mutex_lock(&c->checkpoint_lock); /* a checkpoint reads the structures we swap */
-    pthread_mutex_lock(&c->write_lock);
-    rc = coll_compact_locked(c, err);
-    pthread_mutex_unlock(&c->write_lock);
+    rc = coll_compact(c, err);
     pthread_mutex_unlock(&c->checkpoint_lock);
     return rc == NDL_OK ? ndl_collection_flush(c, err) : rc;
 }

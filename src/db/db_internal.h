@@ -119,12 +119,17 @@ ndl_status coll_apply_delete(ndl_collection *c, size_t n, const ndl_id *ids, siz
 ndl_status coll_index_slots(ndl_collection *c, const uint32_t *slots, size_t n,
                             const ndl_write_options *opts, ndl_error *err);
 
-/* compact.c: reclaim dead slots (write_lock held). Due when at least
- * COMPACT_MIN_DEAD slots and 1/COMPACT_DEAD_DIVISOR of all slots are dead. */
+/* compact.c: reclaim dead slots (checkpoint_lock held, write_lock not:
+ * it takes it for its snapshot and its catch-up and swap). Due when at
+ * least COMPACT_MIN_DEAD slots and 1/COMPACT_DEAD_DIVISOR of all slots are
+ * dead. */
 #define COMPACT_MIN_DEAD 64
 #define COMPACT_DEAD_DIVISOR 4
 bool coll_compaction_due(const ndl_collection *c);
-ndl_status coll_compact_locked(ndl_collection *c, ndl_error *err);
+ndl_status coll_compact(ndl_collection *c, ndl_error *err);
+/* Test hook: fn(c, ctx) runs in every compaction between its snapshot and
+ * its copy, with no lock held (so it may write to c). NULL: none. */
+void coll_compact_set_hook(void (*fn)(ndl_collection *, void *), void *ctx);
 
 /* collection.c: NDL_OK, or NDL_CORRUPT once the vectors were found damaged
  * after open (every read and write then answers it) */

@@ -103,19 +103,20 @@ static void copy_links(const hnsw *h, hnsw *n, uint32_t old, uint32_t new_slot, 
 }
 
 /* An empty graph with h's parameters over h's space and arena. */
-static ndl_status empty_like(const hnsw *h, vindex **nix, vindex **out, ndl_error *err)
+static ndl_status empty_like(const hnsw *h, const vec_arena *arena, vindex **nix, vindex **out,
+                             ndl_error *err)
 {
     *out = NULL;
     hnsw_params p = {h->m, h->ef_construction, h->seed};
-    return hnsw_index_create(h->base.space, h->base.arena, &p, nix, err);
+    return hnsw_index_create(h->base.space, arena, &p, nix, err);
 }
 
 ndl_status hnsw_compact(const vindex *ix, const uint32_t *remap, uint32_t old_count,
-                        vindex **out, ndl_error *err)
+                        const vec_arena *arena, vindex **out, ndl_error *err)
 {
     const hnsw *h = (const hnsw *)ix;
     vindex *nix;
-    ndl_status rc = empty_like(h, &nix, out, err);
+    ndl_status rc = empty_like(h, arena, &nix, out, err);
     if (rc != NDL_OK)
         return rc;
     hnsw *n = (hnsw *)nix;
@@ -174,7 +175,7 @@ ndl_status hnsw_clone(const vindex *ix, vindex **out, ndl_error *err)
 {
     const hnsw *h = (const hnsw *)ix;
     vindex *nix;
-    ndl_status rc = empty_like(h, &nix, out, err);
+    ndl_status rc = empty_like(h, h->base.arena, &nix, out, err);
     if (rc != NDL_OK)
         return rc;
     hnsw *n = (hnsw *)nix;

@@ -162,6 +162,7 @@ int hnsw_dist_slot_cmp(const void *a, const void *b); /* by distance, then slot 
 
 /* ---- hnsw_copy.c */
 ndl_status hnsw_compact(const vindex *ix, const uint32_t *remap, uint32_t old_count,
+                        const vec_arena *arena,
                         vindex **out, ndl_error *err);
 ndl_status hnsw_clone(const vindex *ix, vindex **out, ndl_error *err);
 

@@ -84,12 +84,14 @@ typedef struct index_methods {
      * NDL_CORRUPT naming the first problem. NULL = nothing to check. Not
      * concurrent with insert or remove. */
     ndl_status (*check)(const vindex *ix, ndl_error *err);
-    /* A new index over the same space and arena pointer holding only the
-     * slots with remap[old] != UINT32_MAX, renumbered to remap[old] (the
-     * caller moves the vectors to match before using it). NULL = the index
-     * keeps no per-slot state (flat). Not concurrent with insert/remove. */
+    /* A new index over the same space and `arena` holding only the slots
+     * with remap[old] != UINT32_MAX, renumbered to remap[old] (arena holds
+     * their vectors at the new slots; the caller may point the new index's
+     * arena elsewhere later). NULL = the index keeps no per-slot state
+     * (flat). Not concurrent with insert/remove on ix (compaction passes a
+     * clone). */
     ndl_status (*compact)(const vindex *ix, const uint32_t *remap, uint32_t old_count,
-                          vindex **out, ndl_error *err);
+                          const vec_arena *arena, vindex **out, ndl_error *err);
     /* A frozen copy over the same space and arena (every node, link and
      * removed mark as they are now), for a checkpoint to save while the
      * original changes. NULL = nothing to copy (flat). Not concurrent with
@@ -102,7 +104,8 @@ typedef struct index_methods {
 struct vindex {
     const index_methods *m;
     const index_space *space;   /* borrowed from the collection */
-    const vec_arena *arena;     /* borrowed from the collection */
+    const vec_arena *arena;     /* borrowed from the collection (compaction
+                                   re-points it at its swap) */
 };
 
 /* Constructors (the collection picks one by config). */

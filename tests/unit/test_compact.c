@@ -25,6 +25,7 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include "db/db_internal.h" /* coll_compact_set_hook */
 #include "needle.h"
 #include "storage/io.h"
 #include "util/alloc.h"
@@ -350,6 +351,87 @@ static void test_compact_while_searching_and_writing(void **state)
     assert_true(atomic_load(&r.searches) > 0);
     assert_int_equal(ndl_collection_check(c, &e), NDL_OK);
     ndl_db_close(db, NULL);
+}
+
+/* Writes while a compaction copies (compaction.c, step 2), all in the
+ * model: new points (some deleted again), replacements and deletes of
+ * points live in the snapshot, payload replacements. */
+static void write_during_copy(ndl_collection *c, void *ctx)
+{
+    (*(int *)ctx)++;
+    upsert_range(c, 2000, 2100, 1); /* new */
+    upsert_range(c, 0, 60, 2);      /* replaced (some were dead: back) */
+    ndl_id ids[80];
+    char bufs[80][24];
+    size_t n = 0;
+    for (int i = 100; i < 160; i++) { /* deleted (live, or dead already) */
+        int k = i < 150 ? i : 2050 + (i - 150); /* and new ones, deleted again */
+        ids[n] = id_of(k, bufs[n]);
+        M.live[k] = 0;
+        n++;
+    }
+    ndl_error e;
+    if (ndl_collection_delete(c, n, ids, NULL, &e) != NDL_OK)
+        fail_msg("delete: %s", e.msg);
+    for (int i = 202; i < 232; i += 3) { /* payloads replaced (i % 3 == 1: live) */
+        char buf[24];
+        snprintf(M.payload[i], sizeof M.payload[i], "{\"i\":%d,\"during\":true}", i);
+        M.has_payload[i] = 1;
+        if (ndl_collection_set_payload(c, id_of(i, buf), M.payload[i], NDL_PAYLOAD_REPLACE,
+                                       &e) != NDL_OK)
+            fail_msg("set_payload: %s", e.msg);
+    }
+}
+
+static void test_compact_takes_writes_during_its_copy(void **state)
+{
+    (void)state;
+    memset(&M, 0, sizeof M);
+    ndl_db *db = open_db();
+    ndl_collection *c = create_hnsw(db, "during", 64);
+    ndl_error e;
+    upsert_range(c, 0, 1600, 0);
+    delete_every(c, 3, 0); /* a third dead: ids 0, 3, 6, ... */
+    int calls = 0;
+    coll_compact_set_hook(write_during_copy, &calls);
+    ndl_status rc = ndl_collection_compact(c, &e);
+    coll_compact_set_hook(NULL, NULL);
+    if (rc != NDL_OK)
+        fail_msg("compact: %s", e.msg);
+    assert_int_equal(calls, 1);
+    ndl_collection_info info;
+    assert_int_equal(ndl_collection_info_get(c, &info, &e), NDL_OK);
+    /* what died during the copy stays until the next compaction */
+    assert_true(info.deleted > 0 && info.deleted < 200);
+    expect_model(c);
+    /* every live point is found by its own vector through the graph (ids
+     * i, i + 1000, i + 2000 share vectors: among the first 8 at distance 0) */
+    ndl_search_params p;
+    ndl_search_params_init(&p);
+    p.k = 8;
+    for (int i = 0; i < N; i++) {
+        if (!M.live[i])
+            continue;
+        ndl_results *r;
+        assert_int_equal(ndl_collection_search(c, M.vec[i], &p, &r, NULL), NDL_OK);
+        char buf[24];
+        ndl_id want = id_of(i, buf);
+        bool found = false;
+        for (size_t h = 0; h < ndl_results_count(r, 0); h++)
+            found |= ndl_results_hits(r, 0)[h].distance == 0 &&
+                     ndl_id_equal(ndl_results_hits(r, 0)[h].id, want);
+        if (!found)
+            fail_msg("live id %d is not found by its own vector", i);
+        ndl_results_free(r);
+    }
+    upsert_range(c, 2100, 2200, 3); /* writes after it */
+    assert_int_equal(ndl_collection_compact(c, &e), NDL_OK);
+    expect_model(c);
+    assert_int_equal(ndl_db_close(db, &e), NDL_OK);
+    db = open_db();
+    assert_int_equal(ndl_collection_open(db, "during", &c, &e), NDL_OK);
+    expect_model(c);
+    assert_int_equal(ndl_db_close(db, &e), NDL_OK);
 }
 
 static void test_compact_out_of_memory_changes_nothing(void **state)
@@ -730,6 +812,7 @@ int main(void)
         cmocka_unit_test(test_compact_reclaims_and_keeps_everything),
         cmocka_unit_test(test_checkpoint_compacts_when_due),
         cmocka_unit_test(test_compact_while_searching_and_writing),
+        cmocka_unit_test(test_compact_takes_writes_during_its_copy),
         cmocka_unit_test(test_compact_out_of_memory_changes_nothing),
         cmocka_unit_test(test_compact_keeps_graph_searchable),
         cmocka_unit_test(test_checkpoint_runs_beside_writes),

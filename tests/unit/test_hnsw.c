@@ -1329,7 +1329,7 @@ static void test_hnsw_compact_keeps_everything_reachable(void **state)
         remap[s] = bitset_test(&dead, s) ? UINT32_MAX : k++;
     assert_int_equal(k, live);
     vindex *c;
-    assert_int_equal(hnsw_compact(f.ix, remap, n, &c, NULL), NDL_OK);
+    assert_int_equal(hnsw_compact(f.ix, remap, n, &f.arena, &c, NULL), NDL_OK);
     uint32_t lost = unreachable_live((const hnsw *)c, NULL);
     if (lost)
         fail_msg("%u of %u live nodes unreachable after compaction", lost, live);
@@ -1379,7 +1379,7 @@ static void test_hnsw_compact_keeps_live_links(void **state)
     }
     assert_true(removed > n / 10);
     vindex *c;
-    assert_int_equal(hnsw_compact(f.ix, remap, n, &c, NULL), NDL_OK);
+    assert_int_equal(hnsw_compact(f.ix, remap, n, &f.arena, &c, NULL), NDL_OK);
     const hnsw *h = (const hnsw *)f.ix, *nh = (const hnsw *)c;
     uint64_t kept = 0;
     for (uint32_t s = 0; s < n; s++) {
