@@ -10,13 +10,16 @@
  *   2. copy (no lock: writers and readers go on): the vectors and ids of
  *      the slots live in the snapshot, and the graph through the index's
  *      compact method (the long part: links to removed nodes re-filled);
- *   3. catch up and swap (write_lock): slots the writers hid since the
- *      snapshot are hidden in the copy too (and removed from its graph),
- *      slots they added are appended and inserted, payload references are
- *      taken as they are now; then the structures are swapped in under
- *      swap_lock, which every reader holds for the length of its read.
- * So writers wait only for the snapshot and the catch-up (inserts of what
- * they wrote during the copy), and searches only for the swap.
+ *   3. catch up: slots the writers added meanwhile are appended and
+ *      inserted into the new graph, first without the lock (a few rounds,
+ *      while there is much), then under write_lock the rest; under it
+ *      too, slots hidden since the snapshot are hidden in the copy (and
+ *      removed from its graph), ids point at the new slots, payload
+ *      references are taken as they are now; then the structures are
+ *      swapped in under swap_lock, which every reader holds for the length
+ *      of its read.
+ * So writers wait only for the snapshot and the last catch-up, and
+ * searches only for the swap.
  *
  * Compaction changes slot numbers, not contents: the log records ids, so
  * the checkpoint on disk plus the log still describe the same points. The
@@ -102,26 +105,59 @@ static ndl_status copy_live(ndl_collection *c, compacted *n, const compact_snaps
     return rc;
 }
 
+/* Step 3, without the lock: slots writers added since the snapshot, up
+ * to the count now, are appended to n and inserted into its graph, so the
+ * catch-up under the lock has little left (whether they are live is for
+ * catch_up to say: a slot may still be staged). *done: slots taken so far;
+ * remap (of *cap entries) grows as needed. */
+static ndl_status take_new_slots(ndl_collection *c, compacted *n, uint32_t **remap,
+                                 uint32_t *cap, uint32_t *done, uint32_t upto, ndl_error *err)
+{
+    if (upto > *cap) {
+        uint32_t *more = ndl_realloc(*remap, (size_t)upto * sizeof **remap);
+        if (!more)
+            return ndl_err(err, NDL_NOMEM, "out of memory compacting '%s'", c->name);
+        *remap = more;
+        *cap = upto;
+    }
+    ndl_status rc = NDL_OK;
+    for (uint32_t s = *done; s < upto && rc == NDL_OK; s++) {
+        uint32_t ns;
+        if ((rc = append_slot(c, n, s, &ns, err)) == NDL_OK && n->ann)
+            rc = n->ann->m->insert(n->ann, ns, err);
+        (*remap)[s] = ns;
+        *done = s + 1;
+    }
+    return rc;
+}
+
 /* Step 3 before the swap (write_lock held): what the writers did since the
- * snapshot. remap has room for every slot now. */
+ * snapshot. Slots [snapshot, taken) are in n already (take_new_slots);
+ * remap has room for every slot now. */
 static ndl_status catch_up(ndl_collection *c, compacted *n, const compact_snapshot *snap,
-                           uint32_t slots, uint32_t *remap, ndl_error *err)
+                           uint32_t taken, uint32_t slots, uint32_t *remap, ndl_error *err)
 {
     ndl_status rc = NDL_OK;
-    /* hidden since: deleted or replaced */
-    for (uint32_t s = 0; s < snap->slots; s++) {
-        uint32_t ns = remap[s];
-        if (ns == UINT32_MAX || !bitset_test(&c->hidden, s))
+    /* in n already: hide what is hidden now (deleted, replaced, a failed
+     * write), point the ids of the others at their slots; ascending, so a
+     * replacement's new slot comes after its old one */
+    for (uint32_t s = 0; s < taken && rc == NDL_OK; s++) {
+        uint32_t ns = remap[s], old;
+        if (ns == UINT32_MAX || bitset_test(&n->hidden, ns))
             continue;
-        bitset_set(&n->hidden, ns);
-        if (n->ann)
-            n->ann->m->remove(n->ann, ns);
         ndl_id id = idmap_slot_to_id(idmap_slot(&n->ids, ns));
-        if (idmap_find(&n->ids, id) == ns)
-            idmap_remove(&n->ids, id);
+        if (bitset_test(&c->hidden, s)) {
+            bitset_set(&n->hidden, ns);
+            if (n->ann)
+                n->ann->m->remove(n->ann, ns);
+            if (idmap_find(&n->ids, id) == ns)
+                idmap_remove(&n->ids, id);
+        } else if (s >= snap->slots) {
+            rc = idmap_put(&n->ids, id, ns, &old, err);
+        }
     }
-    /* added since (a replacement's new slot puts its id back) */
-    for (uint32_t s = snap->slots; s < slots && rc == NDL_OK; s++) {
+    /* added since the last take */
+    for (uint32_t s = taken; s < slots && rc == NDL_OK; s++) {
         uint32_t ns, old;
         if ((rc = append_slot(c, n, s, &ns, err)) != NDL_OK)
             break;
@@ -227,6 +263,16 @@ ndl_status coll_compact(ndl_collection *c, ndl_error *err)
         snap.graph = NULL;
     }
 
+    /* writers went on meanwhile: take what they added, a few times while
+     * that is much, so the catch-up under the lock is short */
+    uint32_t taken = snap.slots;
+    for (int round = 0; round < 4 && rc == NDL_OK; round++) {
+        uint32_t now = arena_count(&c->vectors);
+        if (now - taken < 64)
+            break;
+        rc = take_new_slots(c, &n, &remap, &cap, &taken, now, err);
+    }
+
     pthread_mutex_lock(&c->write_lock);
     uint32_t slots = arena_count(&c->vectors);
     if (rc == NDL_OK && slots > cap) {
@@ -237,7 +283,7 @@ ndl_status coll_compact(ndl_collection *c, ndl_error *err)
             rc = ndl_err(err, NDL_NOMEM, "out of memory compacting '%s'", c->name);
     }
     if (rc == NDL_OK)
-        rc = catch_up(c, &n, &snap, slots, remap, err);
+        rc = catch_up(c, &n, &snap, taken, slots, remap, err);
     if (rc == NDL_OK) {
         swap_in(c, &n, remap, slots);
         vectors_seal_retire(&c->seal); /* its records are unmapped below */
