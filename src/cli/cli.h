@@ -48,9 +48,21 @@ int cmd_help(int argc, char **argv);
  * Returns 0, or -1 if the command is unknown. */
 int cli_print_help(FILE *f, const char *command);
 
-/* Open the database at dir. read_only and create_if_missing as in
- * ndl_db_options. Prints the error; returns an exit code. */
-int cli_db_open(const char *dir, int read_only, int create, ndl_db **out);
+/* How cli_db_open opens. */
+enum {
+    CLI_DB_READ_ONLY = 1, /* ndl_db_options.read_only */
+    CLI_DB_CREATE = 2,    /* ndl_db_options.create_if_missing */
+    /* ndl_db_options.verify_on_open: commands that read vectors (search,
+     * get, bench) end before a background verification would be through,
+     * so they verify before using them. The others need not: check and
+     * compact verify anyway, info and drop read no vector, a checkpoint
+     * compares what it copies. */
+    CLI_DB_VERIFY = 4,
+};
+
+/* Open the database at dir with CLI_DB_* flags. Prints the error; returns
+ * an exit code. */
+int cli_db_open(const char *dir, int flags, ndl_db **out);
 /* The --fsync mode writes use (commands that take --fsync set it). */
 extern ndl_fsync cli_fsync_mode;
 /* The database's limit of one payload (import --max-payload-bytes sets it). */

@@ -1,7 +1,9 @@
 /*
  * cmd_check.c -- `needle check [NAME]`: open each collection (or NAME)
  * read-only and verify every checksum and invariant; print one line per
- * collection and exit 1 when any is damaged, naming what is wrong.
+ * collection and exit 1 when any is damaged, naming what is wrong. Under
+ * --salvage a damaged collection that salvage can open says SALVAGED and
+ * what that costs, and still exits 1.
  */
 #include <stdlib.h>
 
@@ -14,10 +16,21 @@ static int check_one(ndl_db *db, const char *name)
 {
     ndl_collection *c;
     ndl_error err = {0};
+    ndl_collection_info info;
+    info.salvaged[0] = 0;
     ndl_status st = ndl_collection_open(db, name, &c, &err);
     if (st == NDL_OK) {
         st = ndl_collection_check(c, &err);
+        if (st == NDL_OK)
+            st = ndl_collection_info_get(c, &info, &err);
         ndl_collection_close(c, NULL);
+    }
+    if (st == NDL_OK && info.salvaged[0]) {
+        /* --salvage opened it: what is left passes, but it was damaged */
+        printf("%s: SALVAGED: %s\n", name, info.salvaged);
+        fprintf(stderr, "needle: collection '%s' is damaged; salvage would: %s\n", name,
+                info.salvaged);
+        return CLI_ERR;
     }
     if (st != NDL_OK) {
         printf("%s: DAMAGED: %s\n", name, err.msg);
@@ -42,7 +55,7 @@ int cmd_check(int argc, char **argv)
     const char *dir = o[O_DATA].value ? o[O_DATA].value : CLI_DEFAULT_DATA;
     ndl_db *db;
     cli_salvage = o[O_SALVAGE].value != NULL;
-    if ((rc = cli_db_open(dir, 1, 0, &db)) != CLI_OK)
+    if ((rc = cli_db_open(dir, CLI_DB_READ_ONLY, &db)) != CLI_OK)
         return rc;
     if (npos == 1) {
         rc = check_one(db, pos[0]);

@@ -64,7 +64,7 @@ int cmd_compact(int argc, char **argv)
         return rc;
     const char *dir = o[O_DATA].value ? o[O_DATA].value : CLI_DEFAULT_DATA;
     ndl_db *db;
-    if ((rc = cli_db_open(dir, 0, 0, &db)) != CLI_OK)
+    if ((rc = cli_db_open(dir, 0, &db)) != CLI_OK)
         return rc;
     ndl_collection *c = NULL;
     ndl_collection_info before, after;

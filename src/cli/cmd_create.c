@@ -93,7 +93,7 @@ int cmd_create(int argc, char **argv)
 
     const char *dir = o[O_DATA].value ? o[O_DATA].value : CLI_DEFAULT_DATA;
     ndl_db *db;
-    if ((rc = cli_db_open(dir, 0, 1, &db)) != CLI_OK)
+    if ((rc = cli_db_open(dir, CLI_DB_CREATE, &db)) != CLI_OK)
         return rc;
     ndl_error err = {0};
     ndl_collection *c = NULL;

@@ -19,7 +19,7 @@ int cmd_drop(int argc, char **argv)
         return rc;
     const char *dir = o[O_DATA].value ? o[O_DATA].value : CLI_DEFAULT_DATA;
     ndl_db *db;
-    if ((rc = cli_db_open(dir, 0, 0, &db)) != CLI_OK)
+    if ((rc = cli_db_open(dir, 0, &db)) != CLI_OK)
         return rc;
     ndl_error err = {0};
     ndl_status st = ndl_collection_drop(db, pos[0], &err);

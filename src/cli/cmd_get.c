@@ -133,7 +133,7 @@ int cmd_get(int argc, char **argv)
     const char *dir = o[O_DATA].value ? o[O_DATA].value : CLI_DEFAULT_DATA;
     ndl_db *db;
     cli_salvage = o[O_SALVAGE].value != NULL;
-    if ((rc = cli_db_open(dir, 1, 0, &db)) != CLI_OK) {
+    if ((rc = cli_db_open(dir, CLI_DB_READ_ONLY | CLI_DB_VERIFY, &db)) != CLI_OK) {
         free(ids);
         return rc;
     }

@@ -31,8 +31,9 @@ static const char overview[] =
     "Exit status: 0 success, 1 runtime error, 2 usage error.\n"
     "import and bench draw a progress bar on stderr when it and stdout are a terminal.\n"
     "info, search, get, bench and check take --salvage: open damaged collections\n"
-    "anyway, read-only (the log is replayed up to its first damaged record and a\n"
-    "damaged graph is rebuilt from the vectors), to read out what is left.\n"
+    "anyway, read-only (the log is replayed up to its first damaged record, a\n"
+    "damaged graph is rebuilt from the vectors, damaged payloads are dropped), to\n"
+    "read out what is left.\n"
     "See 'needle help COMMAND' for a command's options.\n";
 
 static const help_text helps[] = {
@@ -145,11 +146,13 @@ static const help_text helps[] = {
      "usage: needle check [NAME]\n"
      "\n"
      "Verify every checksum and invariant of collection NAME (default: all):\n"
-     "manifest, vectors, ids and graph files, every write-ahead log record,\n"
-     "ids <-> slots, counts and graph links. Prints one line per collection;\n"
-     "exits 1 naming the damage when any is found. Opens the database read-only.\n"
+     "manifest, vectors, ids, payload and graph files, every write-ahead log\n"
+     "record, ids <-> slots, counts and graph links. Prints one line per\n"
+     "collection; exits 1 naming the damage when any is found. Opens the database\n"
+     "read-only.\n"
      "\n"
-     "  --salvage             open damaged collections anyway, read-only\n"
+     "  --salvage             open damaged collections anyway, read-only; one that\n"
+     "                        opens only so says SALVAGED and what that costs (exit 1)\n"
      "  --data DIR            database directory (default " CLI_DEFAULT_DATA ")\n"},
     {"compact",
      "usage: needle compact NAME [--json]\n"

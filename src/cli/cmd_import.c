@@ -211,7 +211,7 @@ int cmd_import(int argc, char **argv)
     if ((rc = cli_db_exists(dir, &db_exists)) != CLI_OK)
         return rc;
     if (db_exists || !creating) {
-        if ((rc = cli_db_open(dir, 0, 0, &db)) != CLI_OK)
+        if ((rc = cli_db_open(dir, 0, &db)) != CLI_OK)
             return rc;
         ndl_error err = {0};
         ndl_status s = ndl_collection_open(db, name, &c, &err);
@@ -253,7 +253,7 @@ int cmd_import(int argc, char **argv)
 
     if (!exists) {
         cfg.dimension = v.dim;
-        if (!db && (rc = cli_db_open(dir, 0, 1, &db)) != CLI_OK)
+        if (!db && (rc = cli_db_open(dir, CLI_DB_CREATE, &db)) != CLI_OK)
             goto out_vecs;
         ndl_error err = {0};
         ndl_status s = ndl_collection_create(db, name, &cfg, &c, &err);

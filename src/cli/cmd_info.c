@@ -126,7 +126,7 @@ int cmd_info(int argc, char **argv)
     int json = o[O_JSON].value != NULL;
     ndl_db *db;
     cli_salvage = o[O_SALVAGE].value != NULL;
-    if ((rc = cli_db_open(dir, 1, 0, &db)) != CLI_OK)
+    if ((rc = cli_db_open(dir, CLI_DB_READ_ONLY, &db)) != CLI_OK)
         return rc;
     if (npos == 0) {
         rc = list_all(db, dir, json);

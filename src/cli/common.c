@@ -52,9 +52,10 @@ ndl_fsync cli_fsync_mode = NDL_FSYNC_ALWAYS;
 uint32_t cli_max_payload_bytes = NDL_PAYLOAD_BYTES_DEFAULT;
 int cli_salvage = 0;
 
-int cli_db_open(const char *dir, int read_only, int create, ndl_db **out)
+int cli_db_open(const char *dir, int flags, ndl_db **out)
 {
     *out = NULL;
+    int read_only = (flags & CLI_DB_READ_ONLY) != 0, create = (flags & CLI_DB_CREATE) != 0;
     if (!read_only && !create) {
         /* A read-write open marks an empty directory as a database even
          * without create_if_missing; look read-only first so commands that
@@ -74,9 +75,7 @@ int cli_db_open(const char *dir, int read_only, int create, ndl_db **out)
     o.fsync = cli_fsync_mode;
     o.max_payload_bytes = cli_max_payload_bytes;
     o.salvage = cli_salvage;
-    /* a command exits before a background verification would be through:
-     * verify the vectors before using them */
-    o.verify_on_open = 1;
+    o.verify_on_open = (flags & CLI_DB_VERIFY) != 0;
     ndl_error err = {0};
     ndl_status st = ndl_db_open(dir, &o, out, &err);
     if (st != NDL_OK)

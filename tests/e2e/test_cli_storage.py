@@ -191,5 +191,8 @@ def test_salvage_opens_a_damaged_graph(cli, tmp_path, replaced):
     q = write_fvecs(tmp_path / "all.fvecs", vectors(N)[REPLACED:])
     hits = parse_search(cli.run("search", "x", "--queries", q, "--k", 1, "--salvage").stdout)
     assert [h["results"][0]["id"] for h in hits] == list(range(REPLACED, N))
+    # check does not call a salvaged collection ok: it says what salvage costs
+    p = cli.fail("check", "x", "--salvage", code=1, match="is damaged")
+    assert p.stdout.startswith("x: SALVAGED: graph rebuilt from the vectors")
     cli.fail("import", "x", tmp_path / "a.jsonl", code=1, match=re.escape(graphs[0].name))
     assert tree(cli.data) == files, "salvage wrote to the database"
