@@ -195,9 +195,10 @@ NDL_API void ndl_db_options_init(ndl_db_options *o);
 /* Open (or create) the database directory `path`.
  * Returns: NDL_OK; NDL_NOT_FOUND if absent and !create_if_missing;
  *   NDL_INVALID if the directory exists, is not empty and is not a needle
- *   database; NDL_IO on file-system errors; NDL_CORRUPT on a damaged marker
+ *   database, or for a bad option; NDL_BUSY if another process has it
+ *   open; NDL_IO on file-system errors; NDL_CORRUPT on a damaged marker
  *   or catalog log (naming the file and offset, or the record);
- *   NDL_UNSUPPORTED for a catalog record newer than this build.
+ *   NDL_UNSUPPORTED for a marker or catalog record newer than this build.
  * Unless read-only, opening finishes the creates and drops a crash
  *   interrupted (docs/DESIGN.md, the catalog log).
  * Ownership: *out is owned by the caller; release with ndl_db_close().
@@ -251,8 +252,11 @@ NDL_API ndl_status ndl_collection_create(ndl_db *db, const char *name,
                                          const ndl_collection_config *cfg,
                                          ndl_collection **out, ndl_error *err);
 
-/* Open an existing collection: maps its vectors (verifying their checksum),
- * loads its index.
+/* Open an existing collection: maps its vectors without reading them (a
+ * background thread then verifies their checksums, see
+ * ndl_collection_verify; with ndl_db_options.verify_on_open they are
+ * verified before this returns), loads its ids, payloads and index and
+ * replays its log.
  * Opening the same name twice returns the same handle with a second
  * reference; each open needs one close.
  * Returns: NDL_OK; NDL_NOT_FOUND; NDL_INVALID (bad name); NDL_CORRUPT (names
@@ -309,13 +313,18 @@ typedef struct ndl_collection_info {
 NDL_API ndl_status ndl_collection_info_get(ndl_collection *c, ndl_collection_info *out,
                                            ndl_error *err);
 
-/* Verify every checksum and invariant of an open collection: the vectors
- * file's data CRC (again: the file may have changed since it was opened),
- * every log record, ids <-> slots both ways, the live count, and the HNSW
- * graph (links in range, levels, entry point). Blocks writers of c while it runs; searches continue.
+/* Verify every checksum and invariant of an open collection: every chunk
+ * CRC of the current vectors file (read again from disk: it may have
+ * changed since it was opened), the vectors mapped at open (what
+ * ndl_collection_verify does; damage there makes the collection damaged),
+ * every log record, ids <-> slots both ways, the live count, every live
+ * point's payload (a JSON object within the limit), and the HNSW graph
+ * (links in range, levels, entry point). Blocks writers of c while it
+ * runs; searches continue.
  * Returns NDL_OK or NDL_CORRUPT naming the first problem (file and offset
- * where there is one); NDL_IO. Damage that keeps a collection from opening
- * is reported by ndl_collection_open itself. */
+ * or chunk where there is one, or "collection ... is damaged"); NDL_IO.
+ * Damage that keeps a collection from opening is reported by
+ * ndl_collection_open itself. */
 NDL_API ndl_status ndl_collection_check(ndl_collection *c, ndl_error *err);
 
 /* Finish, in the calling thread, verifying the checksums of the vectors the
@@ -335,10 +344,13 @@ NDL_API ndl_status ndl_collection_verify(ndl_collection *c, ndl_error *err);
  * files without them (disk). Checkpoints also compact by themselves once at
  * least a quarter of the slots (and 64 or more) are dead. Online: searches
  * and gets continue (they see the collection before or after, never a mix);
- * writers wait until the copy is done. Needs about the live data's size in
- * extra memory while it runs. Returns NDL_OK, NDL_NOMEM (nothing changed),
- * NDL_READ_ONLY, or a checkpoint error (NDL_IO, NDL_DISK_FULL: memory is
- * compacted, the files are not yet). */
+ * writes continue too, waiting only for a snapshot at the start and, at
+ * the end, for what they wrote meanwhile to be added to the copy. Needs
+ * extra memory while it runs: a copy of the graph (dead nodes included)
+ * and the new vectors, ids and graph. Returns NDL_OK, NDL_NOMEM (nothing
+ * changed), NDL_READ_ONLY, NDL_CORRUPT (the vectors mapped at open are
+ * damaged: nothing is copied), or a checkpoint error (NDL_IO,
+ * NDL_DISK_FULL: memory is compacted, the files are not yet). */
 NDL_API ndl_status ndl_collection_compact(ndl_collection *c, ndl_error *err);
 
 /* Frees memory the library handed to the caller (lists, ...). NULL no-op. */

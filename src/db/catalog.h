@@ -22,8 +22,10 @@
  * (a leftover is renamed away and removed). Names without records (older
  * databases, or records truncated after they were applied) are left alone.
  *
- * All functions except catalog_open expect db->lock held (they run under
- * the registry lock, one create or drop at a time).
+ * catalog_create, catalog_drop and catalog_check_open expect db->lock held
+ * (they run under the registry lock, one create or drop at a time);
+ * catalog_open, catalog_close and catalog_recovered run before and after
+ * the database is shared.
  */
 #ifndef NDL_DB_CATALOG_H
 #define NDL_DB_CATALOG_H

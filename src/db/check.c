@@ -1,7 +1,7 @@
 /*
  * check.c -- ndl_collection_check: re-verify everything a collection is
- * made of, beyond what opening it checks: every chunk CRC and the data CRC
- * of the current vectors file (read again: it may have changed since),
+ * made of, beyond what opening it checks: every chunk CRC of the current
+ * vectors file (read again: it may have changed since),
  * every log record's CRC, ids <-> slots both ways, the live count, every
  * live point's payload (valid JSON object within the limit), and the
  * graph's invariants. It also finishes the verification of the vectors
@@ -9,12 +9,10 @@
  * damaged as the background thread would.
  */
 #include <stdio.h>
-#include <sys/stat.h>
+#include <string.h>
 
 #include "db/db_internal.h"
 #include "payload/json.h"
-#include "storage/sfile.h"
-#include "util/alloc.h"
 
 static ndl_status check_vectors_file(ndl_collection *c, ndl_error *err)
 {
@@ -22,7 +20,12 @@ static ndl_status check_vectors_file(ndl_collection *c, ndl_error *err)
         return NDL_OK;
     char path[4096];
     snprintf(path, sizeof path, "%s/vectors.%llu", c->dir, (unsigned long long)c->generation);
-    return vectors_file_check(path, c->vectors.rec_bytes, err);
+    ndl_status rc = vectors_file_check(path, c->vectors.rec_bytes, c->file_slots, err);
+    /* the file the collection opened from: its mapped records are verified
+     * too, so ndl_collection_verify below does not read them again */
+    if (rc == NDL_OK && c->seal.path && strcmp(c->seal.path, path) == 0)
+        vectors_seal_settle(&c->seal);
+    return rc;
 }
 
 static ndl_status count_record(void *ctx, uint64_t lsn, uint32_t type, const void *data,
@@ -86,9 +89,9 @@ NDL_API ndl_status ndl_collection_check(ndl_collection *c, ndl_error *err)
 {
     pthread_mutex_lock(&c->write_lock);
     pthread_rwlock_rdlock(&c->map_lock);
-    ndl_status rc = ndl_collection_verify(c, err);
+    ndl_status rc = check_vectors_file(c, err);
     if (rc == NDL_OK)
-        rc = check_vectors_file(c, err);
+        rc = ndl_collection_verify(c, err);
     uint64_t records = 0;
     if (rc == NDL_OK)
         rc = wal_read(c->log, 1, count_record, &records, err);

@@ -319,8 +319,9 @@ static ndl_status coll_alloc(ndl_db *db, const char *name, const ndl_collection_
     pthread_rwlockattr_destroy(&attr);
     index_space_init(&c->space, cfg->metric, cfg->dimension);
     atomic_init(&c->verifier_stop, false);
-    ndl_status rc = vectors_seal_init(&c->seal, err);
-    if (rc == NDL_OK && !c->dir)
+    vectors_seal_init(&c->seal);
+    ndl_status rc = NDL_OK;
+    if (!c->dir)
         rc = ndl_err(err, NDL_NOMEM, "out of memory");
     if (rc == NDL_OK)
         rc = arena_init(&c->vectors, c->space.vec_bytes, err);
@@ -410,7 +411,7 @@ static ndl_status rebuild_graph(ndl_collection *c, const ndl_error *why, ndl_err
         ndl_write_options_init(&o);
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
         o.threads = cpus > 0 ? (uint32_t)cpus : 1;
-        rc = coll_index_slots(c, all, slots, &o, err);
+        rc = coll_index_slots(c->ann, all, slots, &o, err);
     }
     for (uint32_t s = 0; rc == NDL_OK && s < slots; s++)
         if (bitset_test(&c->hidden, s))
@@ -450,6 +451,7 @@ ndl_status coll_load(ndl_db *db, const char *name, ndl_collection **out, ndl_err
     if (rc != NDL_OK)
         return rc;
     c->generation = m.generation;
+    c->file_slots = m.slots;
     c->checkpoint_lsn = m.lsn;
     if (m.generation > 0) {
         char *vp = gen_path(c->dir, "vectors", m.generation);
@@ -616,6 +618,7 @@ ndl_status coll_checkpoint(ndl_collection *c, ndl_error *err)
         uint64_t old = c->generation;
         if (rc == NDL_OK) {
             c->generation = s.gen;
+            c->file_slots = s.slots;
             c->checkpoint_lsn = s.lsn;
             c->dirty = c->applied_lsn != s.lsn;
         }

@@ -11,8 +11,9 @@
  *      the slots live in the snapshot, and the graph through the index's
  *      compact method (the long part: links to removed nodes re-filled);
  *   3. catch up: slots the writers added meanwhile are appended and
- *      inserted into the new graph, first without the lock (a few rounds,
- *      while there is much), then under write_lock the rest; under it
+ *      inserted into the new graph on every core, first without the lock
+ *      (a few rounds, while there is much), then under write_lock the
+ *      rest; under it
  *      too, slots hidden since the snapshot are hidden in the copy (and
  *      removed from its graph), ids point at the new slots, payload
  *      references are taken as they are now; then the structures are
@@ -23,10 +24,12 @@
  *
  * Compaction changes slot numbers, not contents: the log records ids, so
  * the checkpoint on disk plus the log still describe the same points. The
- * next checkpoint (compaction runs inside checkpoint_locked) writes the
+ * checkpoint that follows (ndl_collection_compact flushes; a checkpoint
+ * compacts first when due, both under checkpoint_lock) writes the
  * compacted files and so reclaims the disk too.
  */
 #include <string.h>
+#include <unistd.h>
 
 #include "db/db_internal.h"
 #include "util/alloc.h"
@@ -95,7 +98,7 @@ static ndl_status copy_live(ndl_collection *c, compacted *n, const compact_snaps
             continue;
         uint32_t ns, old;
         if ((rc = append_slot(c, n, s, &ns, err)) != NDL_OK ||
-            (rc = idmap_put(&n->ids, idmap_slot_to_id(idmap_slot(&c->ids, s)), ns, &old, err)) !=
+            (rc = idmap_put(&n->ids, idmap_slot_to_id(idmap_slot(&n->ids, ns)), ns, &old, err)) !=
                 NDL_OK)
             return rc;
         remap[s] = ns;
@@ -105,44 +108,61 @@ static ndl_status copy_live(ndl_collection *c, compacted *n, const compact_snaps
     return rc;
 }
 
-/* Step 3, without the lock: slots writers added since the snapshot, up
- * to the count now, are appended to n and inserted into its graph, so the
- * catch-up under the lock has little left (whether they are live is for
- * catch_up to say: a slot may still be staged). *done: slots taken so far;
- * remap (of *cap entries) grows as needed. */
-static ndl_status take_new_slots(ndl_collection *c, compacted *n, uint32_t **remap,
-                                 uint32_t *cap, uint32_t *done, uint32_t upto, ndl_error *err)
+/* Where step 3 is: the slots of c in n so far, and their remap. */
+typedef struct catch_up_state {
+    uint32_t *remap;            /* taken entries */
+    uint32_t taken;
+    uint32_t *fresh;            /* new slots of n to insert, per call */
+    ndl_write_options insert;   /* on every core */
+} catch_up_state;
+
+/* Step 3: append the slots writers added since the last call, up to upto,
+ * to n and insert them into its graph (on every core). Without the lock a
+ * slot may still be staged, so all are inserted and catch_up decides what
+ * stays; under it (locked), hidden ones are hidden in n at once. */
+static ndl_status take_new_slots(ndl_collection *c, compacted *n, catch_up_state *st,
+                                 uint32_t upto, bool locked, ndl_error *err)
 {
-    if (upto > *cap) {
-        uint32_t *more = ndl_realloc(*remap, (size_t)upto * sizeof **remap);
-        if (!more)
-            return ndl_err(err, NDL_NOMEM, "out of memory compacting '%s'", c->name);
-        *remap = more;
-        *cap = upto;
-    }
+    if (upto <= st->taken)
+        return NDL_OK;
+    uint32_t *remap = ndl_realloc(st->remap, (size_t)upto * sizeof *remap);
+    uint32_t *fresh = remap ? ndl_realloc(st->fresh, (size_t)(upto - st->taken) * sizeof *fresh)
+                            : NULL;
+    if (remap)
+        st->remap = remap;
+    if (fresh)
+        st->fresh = fresh;
+    if (!remap || !fresh)
+        return ndl_err(err, NDL_NOMEM, "out of memory compacting '%s'", c->name);
     ndl_status rc = NDL_OK;
-    for (uint32_t s = *done; s < upto && rc == NDL_OK; s++) {
+    size_t k = 0;
+    for (uint32_t s = st->taken; s < upto && rc == NDL_OK; s++) {
         uint32_t ns;
-        if ((rc = append_slot(c, n, s, &ns, err)) == NDL_OK && n->ann)
-            rc = n->ann->m->insert(n->ann, ns, err);
-        (*remap)[s] = ns;
-        *done = s + 1;
+        if ((rc = append_slot(c, n, s, &ns, err)) != NDL_OK)
+            break;
+        remap[s] = ns;
+        st->taken = s + 1;
+        if (locked && bitset_test(&c->hidden, s))
+            bitset_set(&n->hidden, ns);
+        else
+            fresh[k++] = ns;
     }
-    return rc;
+    return rc == NDL_OK ? coll_index_slots(n->ann, fresh, k, &st->insert, err) : rc;
 }
 
-/* Step 3 before the swap (write_lock held): what the writers did since the
- * snapshot. Slots [snapshot, taken) are in n already (take_new_slots);
- * remap has room for every slot now. */
+/* Step 3 before the swap (write_lock held): the last new slots, then what
+ * the writers changed since the snapshot: slots hidden since (deleted,
+ * replaced, a failed write) are hidden in n and removed from its graph,
+ * the ids of new live slots point at them (ascending, so a replacement's
+ * new slot comes after its old one), payload references as they are now
+ * (set_payload changes texts in place). */
 static ndl_status catch_up(ndl_collection *c, compacted *n, const compact_snapshot *snap,
-                           uint32_t taken, uint32_t slots, uint32_t *remap, ndl_error *err)
+                           catch_up_state *st, ndl_error *err)
 {
-    ndl_status rc = NDL_OK;
-    /* in n already: hide what is hidden now (deleted, replaced, a failed
-     * write), point the ids of the others at their slots; ascending, so a
-     * replacement's new slot comes after its old one */
-    for (uint32_t s = 0; s < taken && rc == NDL_OK; s++) {
-        uint32_t ns = remap[s], old;
+    uint32_t slots = arena_count(&c->vectors);
+    ndl_status rc = take_new_slots(c, n, st, slots, true, err);
+    for (uint32_t s = 0; s < slots && rc == NDL_OK; s++) {
+        uint32_t ns = st->remap[s], old;
         if (ns == UINT32_MAX || bitset_test(&n->hidden, ns))
             continue;
         ndl_id id = idmap_slot_to_id(idmap_slot(&n->ids, ns));
@@ -156,25 +176,10 @@ static ndl_status catch_up(ndl_collection *c, compacted *n, const compact_snapsh
             rc = idmap_put(&n->ids, id, ns, &old, err);
         }
     }
-    /* added since the last take */
-    for (uint32_t s = taken; s < slots && rc == NDL_OK; s++) {
-        uint32_t ns, old;
-        if ((rc = append_slot(c, n, s, &ns, err)) != NDL_OK)
-            break;
-        remap[s] = ns;
-        if (bitset_test(&c->hidden, s)) {
-            bitset_set(&n->hidden, ns);
-            continue;
-        }
-        rc = idmap_put(&n->ids, idmap_slot_to_id(idmap_slot(&n->ids, ns)), ns, &old, err);
-        if (rc == NDL_OK && n->ann)
-            rc = n->ann->m->insert(n->ann, ns, err);
-    }
-    /* payloads as they are now (set_payload changes texts in place) */
     for (uint32_t s = 0; s < slots && rc == NDL_OK; s++)
-        if (remap[s] != UINT32_MAX)
-            rc = payload_store_append_ref(&n->payloads, remap[s], payload_store_ref(&c->payloads, s),
-                                          err);
+        if (st->remap[s] != UINT32_MAX)
+            rc = payload_store_append_ref(&n->payloads, st->remap[s],
+                                          payload_store_ref(&c->payloads, s), err);
     return rc;
 }
 
@@ -254,10 +259,13 @@ ndl_status coll_compact(ndl_collection *c, ndl_error *err)
         copy_hook(c, copy_hook_ctx);
     compacted n;
     memset(&n, 0, sizeof n);
-    uint32_t cap = snap.slots;
-    uint32_t *remap = ndl_malloc((cap ? cap : 1) * sizeof *remap);
-    rc = remap ? copy_live(c, &n, &snap, remap, err)
-               : ndl_err(err, NDL_NOMEM, "out of memory compacting '%s'", c->name);
+    catch_up_state st = {.taken = snap.slots};
+    ndl_write_options_init(&st.insert);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    st.insert.threads = cpus > 0 ? (uint32_t)cpus : 1;
+    st.remap = ndl_malloc((st.taken ? st.taken : 1) * sizeof *st.remap);
+    rc = st.remap ? copy_live(c, &n, &snap, st.remap, err)
+                  : ndl_err(err, NDL_NOMEM, "out of memory compacting '%s'", c->name);
     if (snap.graph) { /* not needed any more: free it before the catch-up */
         snap.graph->m->destroy(snap.graph);
         snap.graph = NULL;
@@ -265,35 +273,26 @@ ndl_status coll_compact(ndl_collection *c, ndl_error *err)
 
     /* writers went on meanwhile: take what they added, a few times while
      * that is much, so the catch-up under the lock is short */
-    uint32_t taken = snap.slots;
     for (int round = 0; round < 4 && rc == NDL_OK; round++) {
         uint32_t now = arena_count(&c->vectors);
-        if (now - taken < 64)
+        if (now - st.taken < 64)
             break;
-        rc = take_new_slots(c, &n, &remap, &cap, &taken, now, err);
+        rc = take_new_slots(c, &n, &st, now, false, err);
     }
 
     pthread_mutex_lock(&c->write_lock);
-    uint32_t slots = arena_count(&c->vectors);
-    if (rc == NDL_OK && slots > cap) {
-        uint32_t *more = ndl_realloc(remap, (size_t)slots * sizeof *remap);
-        if (more)
-            remap = more;
-        else
-            rc = ndl_err(err, NDL_NOMEM, "out of memory compacting '%s'", c->name);
-    }
     if (rc == NDL_OK)
-        rc = catch_up(c, &n, &snap, taken, slots, remap, err);
+        rc = catch_up(c, &n, &snap, &st, err);
     if (rc == NDL_OK) {
-        swap_in(c, &n, remap, slots);
+        swap_in(c, &n, st.remap, st.taken);
         vectors_seal_retire(&c->seal); /* its records are unmapped below */
         c->dirty = true;
-        c->compactions++;
     }
     pthread_mutex_unlock(&c->write_lock);
     compacted_free(&n); /* the old structures after a swap, else the partial new ones */
     compact_snapshot_free(&snap);
-    ndl_free(remap);
+    ndl_free(st.remap);
+    ndl_free(st.fresh);
     return rc;
 }
 

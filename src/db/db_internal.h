@@ -5,7 +5,8 @@
  *
  * On-disk layout of a collection (details in docs/DESIGN.md):
  *   DATA/<name>/MANIFEST        sfile "MANI": config + generation + counts
- *   DATA/<name>/vectors.<gen>   sfile "VECS": slot-ordered vector records
+ *   DATA/<name>/vectors.<gen>   sfile "VECS": slot-ordered vector records and
+ *                               their chunk CRCs (vectors_file.h)
  *   DATA/<name>/ids.<gen>       sfile "IDS ": per-slot id or deleted mark
  *   DATA/<name>/graph.<gen>     sfile "HNSW": the HNSW graph (hnsw only)
  *   DATA/<name>/payloads.<gen>  sfile "PAYL": per-slot payload texts
@@ -60,13 +61,15 @@ struct ndl_collection {
 
     pthread_mutex_t checkpoint_lock; /* one checkpoint or compaction at a time; taken
                                       before write_lock */
-    pthread_mutex_t write_lock;    /* one writer: upsert, delete, compaction, and a
-                                      checkpoint's snapshot and publish */
+    pthread_mutex_t write_lock;    /* one writer: upsert, delete; a checkpoint's
+                                      snapshot and publish; a compaction's
+                                      snapshot, catch-up and swap */
     pthread_rwlock_t swap_lock;    /* readers (search, get, info) hold it for a whole
                                       read; compaction takes it to swap structures */
     pthread_rwlock_t map_lock;     /* id table: readers get/lookup, writers apply */
     _Atomic uint64_t live;         /* points visible */
     uint64_t generation;           /* of the files on disk; guarded by write_lock */
+    uint32_t file_slots;           /* slots in that generation's files; write_lock */
     bool dirty;                    /* changes since the last checkpoint; write_lock */
 
     wal *log;                      /* NULL only while loading */
@@ -74,7 +77,6 @@ struct ndl_collection {
     uint64_t checkpoint_lsn;       /* last record the files on disk cover; write_lock */
     wal_recovery recovered;        /* what opening the log found (a dropped torn tail) */
     char failure[256];             /* non-empty: writes refused (why); write_lock */
-    uint64_t compactions;          /* since open; write_lock */
     char salvaged[512];            /* salvage open: what was skipped or rebuilt */
 };
 
@@ -97,7 +99,7 @@ struct ndl_db {
     bool checkpointer_running;
     bool stopping;                 /* guarded by lock */
     bool checkpoint_requested;     /* a log outgrew checkpoint_wal_bytes; lock */
-    pthread_cond_t stop_cond;
+    pthread_cond_t stop_cond;      /* wakes the checkpointer: stopping or a request */
 };
 
 /* collection.c */
@@ -115,8 +117,9 @@ ndl_status coll_apply_upsert(ndl_collection *c, size_t n, const ndl_id *ids, con
 ndl_status coll_apply_payload(ndl_collection *c, ndl_id id, log_text payload, ndl_error *err);
 ndl_status coll_apply_delete(ndl_collection *c, size_t n, const ndl_id *ids, size_t *deleted,
                              ndl_error *err);
-/* Insert slots into the HNSW index on opts->threads threads (no-op for flat). */
-ndl_status coll_index_slots(ndl_collection *c, const uint32_t *slots, size_t n,
+/* Insert slots into index ix (a collection's HNSW index, or a compaction's
+ * new one) on opts->threads threads; no-op for NULL (flat). */
+ndl_status coll_index_slots(vindex *ix, const uint32_t *slots, size_t n,
                             const ndl_write_options *opts, ndl_error *err);
 
 /* compact.c: reclaim dead slots (checkpoint_lock held, write_lock not:
@@ -131,10 +134,10 @@ ndl_status coll_compact(ndl_collection *c, ndl_error *err);
  * its copy, with no lock held (so it may write to c). NULL: none. */
 void coll_compact_set_hook(void (*fn)(ndl_collection *, void *), void *ctx);
 
-/* collection.c: NDL_OK, or NDL_CORRUPT once the vectors were found damaged
+/* verifier.c: NDL_OK, or NDL_CORRUPT once the vectors were found damaged
  * after open (every read and write then answers it) */
 ndl_status coll_check_intact(ndl_collection *c, ndl_error *err);
-/* collection.c: verify the vectors mapped at open on a background thread */
+/* verifier.c: verify the vectors mapped at open on a background thread */
 void coll_verifier_start(ndl_collection *c);
 /* Test hook: while held, opens start no verifier thread (so a test can see
  * what checkpoints and compactions verify on their own). */

@@ -42,13 +42,11 @@ static uint32_t chunk_records(uint32_t slots, uint32_t ci)
 
 /* ---------------------------------------------------------------- the seal */
 
-ndl_status vectors_seal_init(vectors_seal *s, ndl_error *err)
+void vectors_seal_init(vectors_seal *s)
 {
-    (void)err;
     memset(s, 0, sizeof *s);
     pthread_mutex_init(&s->lock, NULL);
     atomic_init(&s->state, SEAL_VERIFIED);
-    return NDL_OK;
 }
 
 void vectors_seal_destroy(vectors_seal *s)
@@ -58,23 +56,21 @@ void vectors_seal_destroy(vectors_seal *s)
     s->path = NULL;
 }
 
+/* The message for a mismatch in chunk ci of a file of `slots` records. */
+static void mismatch(char *out, size_t cap, const char *path, uint32_t slots, uint32_t ci)
+{
+    uint32_t first = ci << ARENA_CHUNK_SHIFT;
+    snprintf(out, cap, "checksum mismatch in '%s', vectors chunk %u (slots %u..%u)", path, ci,
+             first, first + chunk_records(slots, ci) - 1);
+}
+
 /* lock held */
 static void seal_fail_locked(vectors_seal *s, uint32_t ci)
 {
     if (atomic_load(&s->state) == SEAL_DAMAGED)
         return;
-    uint32_t first = ci << ARENA_CHUNK_SHIFT;
-    snprintf(s->damage, sizeof s->damage,
-             "checksum mismatch in '%s', vectors chunk %u (slots %u..%u)", s->path, ci, first,
-             first + chunk_records(s->slots, ci) - 1);
+    mismatch(s->damage, sizeof s->damage, s->path, s->slots, ci);
     atomic_store_explicit(&s->state, SEAL_DAMAGED, memory_order_release);
-}
-
-ndl_status vectors_seal_intact(vectors_seal *s, const char *what, ndl_error *err)
-{
-    if (atomic_load_explicit(&s->state, memory_order_acquire) != SEAL_DAMAGED)
-        return NDL_OK;
-    return ndl_err(err, NDL_CORRUPT, "%s is damaged: %s", what, s->damage);
 }
 
 bool vectors_seal_pending(vectors_seal *s)
@@ -111,6 +107,16 @@ ndl_status vectors_seal_verify(vectors_seal *s, size_t max_bytes, ndl_error *err
         rc = ndl_err(err, NDL_CORRUPT, "%s", s->damage);
     pthread_mutex_unlock(&s->lock);
     return rc;
+}
+
+void vectors_seal_settle(vectors_seal *s)
+{
+    pthread_mutex_lock(&s->lock);
+    if (atomic_load(&s->state) == SEAL_PENDING) {
+        s->next = s->nchunks;
+        atomic_store_explicit(&s->state, SEAL_VERIFIED, memory_order_release);
+    }
+    pthread_mutex_unlock(&s->lock);
 }
 
 void vectors_seal_retire(vectors_seal *s)
@@ -156,6 +162,8 @@ ndl_status vectors_file_write(const vec_arena *a, uint32_t slots, vectors_seal *
         put_le32(table + 4 * (size_t)ci, crc);
         rc = sfile_write(w, p, n * rb, err);
     }
+    if (rc == NDL_OK)
+        vectors_seal_settle(seal); /* every sealed record was compared on the way */
     uint8_t *trailer = table + (size_t)nchunks * 4;
     put_le32(trailer, ARENA_CHUNK_SLOTS);
     put_le32(trailer + 4, nchunks);
@@ -245,46 +253,32 @@ ndl_status vectors_file_load(vec_arena *a, const char *path, uint32_t slots, vec
     return NDL_OK;
 }
 
-/* The record count a version 2 file's trailer implies (UINT32_MAX: none). */
-static uint32_t slots_of(const sfile_map *m, size_t rec_bytes)
-{
-    if (m->data_len < TRAILER_BYTES)
-        return UINT32_MAX;
-    uint64_t nchunks = get_le32(m->data + m->data_len - TRAILER_BYTES + 4);
-    uint64_t records = m->data_len - TRAILER_BYTES;
-    if (records < nchunks * 4 || (records - nchunks * 4) % rec_bytes)
-        return UINT32_MAX;
-    uint64_t slots = (records - nchunks * 4) / rec_bytes;
-    return slots < UINT32_MAX ? (uint32_t)slots : UINT32_MAX;
-}
-
-ndl_status vectors_file_check(const char *path, size_t rec_bytes, ndl_error *err)
+ndl_status vectors_file_check(const char *path, size_t rec_bytes, uint32_t slots,
+                              ndl_error *err)
 {
     sfile_map m;
     ndl_status rc = sfile_map_open(path, VECS_KIND, VECS_VERSION, 0, &m, err);
     if (rc != NDL_OK)
         return rc;
     const uint8_t *crcs = NULL;
-    uint32_t slots = m.version >= 2 ? slots_of(&m, rec_bytes) : 0;
-    if (slots == UINT32_MAX)
-        rc = ndl_err(err, NDL_CORRUPT, "'%s': the vectors' chunk checksums are damaged", path);
-    else if (m.version >= 2 &&
-             (rc = parse_v2(&m, path, rec_bytes, slots, &crcs, err)) == NDL_OK) {
-        vectors_seal s;
-        vectors_seal_init(&s, NULL);
-        s.path = (char *)path; /* borrowed: not freed below */
-        s.records = m.data;
-        s.crcs = crcs;
-        s.rec_bytes = rec_bytes;
-        s.slots = slots;
-        s.nchunks = chunks_for(slots);
-        atomic_store(&s.state, s.nchunks ? SEAL_PENDING : SEAL_VERIFIED);
-        rc = vectors_seal_verify(&s, SIZE_MAX, err); /* names the chunk */
-        s.path = NULL;
-        vectors_seal_destroy(&s);
+    if (m.version < 2) {
+        rc = m.data_len == (uint64_t)slots * rec_bytes
+                 ? sfile_verify(&m, path, err)
+                 : ndl_err(err, NDL_CORRUPT, "'%s' holds %llu bytes; %u vectors of %zu bytes "
+                           "expected", path, (unsigned long long)m.data_len, slots, rec_bytes);
+    } else if ((rc = parse_v2(&m, path, rec_bytes, slots, &crcs, err)) == NDL_OK) {
+        /* the chunk CRCs cover the records, the trailer's CRC the rest */
+        for (uint32_t ci = 0; ci < chunks_for(slots); ci++) {
+            const uint8_t *p = m.data + ((size_t)ci << ARENA_CHUNK_SHIFT) * rec_bytes;
+            if (crc32c(0, p, (size_t)chunk_records(slots, ci) * rec_bytes) !=
+                get_le32(crcs + 4 * (size_t)ci)) {
+                char msg[sizeof ((vectors_seal *)0)->damage];
+                mismatch(msg, sizeof msg, path, slots, ci);
+                rc = ndl_err(err, NDL_CORRUPT, "%s", msg);
+                break;
+            }
+        }
     }
-    if (rc == NDL_OK)
-        rc = sfile_verify(&m, path, err);
     sfile_map_close(&m);
     return rc;
 }

@@ -52,13 +52,13 @@ typedef struct vectors_seal {
 } vectors_seal;
 
 /* An empty seal: nothing to verify. */
-ndl_status vectors_seal_init(vectors_seal *s, ndl_error *err);
+void vectors_seal_init(vectors_seal *s);
 void vectors_seal_destroy(vectors_seal *s);
 
 /* Write the first `slots` records of a to path as a version 2 file. The
  * records a (not retired) seal covers are compared with its CRCs as they
  * are copied: NDL_CORRUPT (and the seal damaged) on a mismatch, and no file
- * is left. */
+ * is left; once written, the seal has nothing left to verify. */
 ndl_status vectors_file_write(const vec_arena *a, uint32_t slots, vectors_seal *seal,
                               const char *path, ndl_error *err);
 
@@ -75,15 +75,18 @@ ndl_status vectors_file_load(vec_arena *a, const char *path, uint32_t slots, vec
 ndl_status vectors_seal_verify(vectors_seal *s, size_t max_bytes, ndl_error *err);
 bool vectors_seal_pending(vectors_seal *s);
 
-/* NDL_OK, or NDL_CORRUPT with the damage found, prefixed by what. */
-ndl_status vectors_seal_intact(vectors_seal *s, const char *what, ndl_error *err);
+/* Every sealed record was verified by other means (a checkpoint compared
+ * them, check read the same file): nothing left to do. */
+void vectors_seal_settle(vectors_seal *s);
 
 /* The records moved (compaction, after vectors_seal_verify of them all):
  * the seal covers nothing any more. */
 void vectors_seal_retire(vectors_seal *s);
 
-/* ndl_collection_check: verify every byte of path, a file of records of
- * rec_bytes (trailer, every chunk CRC naming the chunk, the data CRC). */
-ndl_status vectors_file_check(const char *path, size_t rec_bytes, ndl_error *err);
+/* ndl_collection_check: verify every byte of path, a file of `slots`
+ * records of rec_bytes (layout, trailer, every chunk CRC naming the chunk;
+ * version 1: the data CRC). */
+ndl_status vectors_file_check(const char *path, size_t rec_bytes, uint32_t slots,
+                              ndl_error *err);
 
 #endif

@@ -9,8 +9,6 @@
  * file and chunk; the files and the log stay as they are for needle check
  * and --salvage.
  */
-#include <stdio.h>
-
 #include "db/db_internal.h"
 
 /* Bytes per step: the thread checks for a close between steps. */
@@ -19,10 +17,8 @@
 ndl_status coll_check_intact(ndl_collection *c, ndl_error *err)
 {
     if (atomic_load_explicit(&c->seal.state, memory_order_acquire) != SEAL_DAMAGED)
-        return NDL_OK; /* the common case: no message built */
-    char what[NDL_NAME_MAX + 16];
-    snprintf(what, sizeof what, "collection '%s'", c->name);
-    return vectors_seal_intact(&c->seal, what, err);
+        return NDL_OK; /* the common case: one load */
+    return ndl_err(err, NDL_CORRUPT, "collection '%s' is damaged: %s", c->name, c->seal.damage);
 }
 
 static void *verifier_main(void *arg)

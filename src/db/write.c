@@ -52,7 +52,7 @@ static ndl_status dedupe(size_t n, const ndl_id *ids, uint8_t *skip, ndl_error *
 }
 
 typedef struct build_job {
-    ndl_collection *c;
+    vindex *ix;
     const uint32_t *slots;
     size_t n;
     _Atomic size_t next;
@@ -65,7 +65,7 @@ typedef struct build_job {
 
 static void build_run(build_job *j, bool reporter)
 {
-    vindex *ix = j->c->ann;
+    vindex *ix = j->ix;
     size_t report_every = NDL_MAX(j->n / 200, 64);
     for (;;) {
         if (atomic_load_explicit(&j->failed, memory_order_relaxed))
@@ -93,15 +93,15 @@ static void *build_thread(void *arg)
     return NULL;
 }
 
-ndl_status coll_index_slots(ndl_collection *c, const uint32_t *slots, size_t n,
+ndl_status coll_index_slots(vindex *ix, const uint32_t *slots, size_t n,
                             const ndl_write_options *opts, ndl_error *err)
 {
-    if (!c->ann || n == 0) {
+    if (!ix || n == 0) {
         if (opts->progress && n)
             opts->progress(opts->progress_ctx, n, n);
         return NDL_OK;
     }
-    build_job j = {.c = c, .slots = slots, .n = n, .opts = opts};
+    build_job j = {.ix = ix, .slots = slots, .n = n, .opts = opts};
     pthread_mutex_init(&j.err_lock, NULL);
     uint32_t threads = NDL_MAX(1u, NDL_MIN(opts->threads, 256u));
     if (n < 2 * threads)
@@ -210,7 +210,7 @@ ndl_status coll_apply_upsert(ndl_collection *c, size_t n, const ndl_id *ids, con
     if (staged)
         c->dirty = true;
     if (rc == NDL_OK)
-        rc = coll_index_slots(c, slots, staged, opts, err);
+        rc = coll_index_slots(c->ann, slots, staged, opts, err);
     if (rc == NDL_OK)
         rc = publish(c, n, ids, skip, slots, replaced, &nreplaced, err);
     for (size_t i = 0; c->ann && i < nreplaced; i++)

@@ -1,8 +1,9 @@
 /*
  * hnsw_copy.c -- copies of the graph.
  *
- * hnsw_clone: a frozen copy, for a checkpoint to save while the writer
- * goes on changing the original (about one memcpy of the links).
+ * hnsw_clone: a frozen copy, for a checkpoint to save or a compaction to
+ * copy from while the writer goes on changing the original (about one
+ * memcpy of the links).
  *
  * hnsw_compact: a copy without the removed nodes, for collection
  * compaction: live node `old` becomes `remap[old]` and keeps its level and
@@ -103,10 +104,9 @@ static void copy_links(const hnsw *h, hnsw *n, uint32_t old, uint32_t new_slot, 
 }
 
 /* An empty graph with h's parameters over h's space and arena. */
-static ndl_status empty_like(const hnsw *h, const vec_arena *arena, vindex **nix, vindex **out,
+static ndl_status empty_like(const hnsw *h, const vec_arena *arena, vindex **nix,
                              ndl_error *err)
 {
-    *out = NULL;
     hnsw_params p = {h->m, h->ef_construction, h->seed};
     return hnsw_index_create(h->base.space, arena, &p, nix, err);
 }
@@ -116,7 +116,8 @@ ndl_status hnsw_compact(const vindex *ix, const uint32_t *remap, uint32_t old_co
 {
     const hnsw *h = (const hnsw *)ix;
     vindex *nix;
-    ndl_status rc = empty_like(h, arena, &nix, out, err);
+    *out = NULL;
+    ndl_status rc = empty_like(h, arena, &nix, err);
     if (rc != NDL_OK)
         return rc;
     hnsw *n = (hnsw *)nix;
@@ -175,7 +176,8 @@ ndl_status hnsw_clone(const vindex *ix, vindex **out, ndl_error *err)
 {
     const hnsw *h = (const hnsw *)ix;
     vindex *nix;
-    ndl_status rc = empty_like(h, h->base.arena, &nix, out, err);
+    *out = NULL;
+    ndl_status rc = empty_like(h, h->base.arena, &nix, err);
     if (rc != NDL_OK)
         return rc;
     hnsw *n = (hnsw *)nix;

@@ -93,8 +93,8 @@ typedef struct index_methods {
     ndl_status (*compact)(const vindex *ix, const uint32_t *remap, uint32_t old_count,
                           const vec_arena *arena, vindex **out, ndl_error *err);
     /* A frozen copy over the same space and arena (every node, link and
-     * removed mark as they are now), for a checkpoint to save while the
-     * original changes. NULL = nothing to copy (flat). Not concurrent with
+     * removed mark as they are now), for a checkpoint to save or a
+     * compaction to copy from while the original changes. NULL = nothing to copy (flat). Not concurrent with
      * insert or remove. */
     ndl_status (*clone)(const vindex *ix, vindex **out, ndl_error *err);
     void (*destroy)(vindex *ix);

@@ -40,8 +40,7 @@ void arena_destroy(vec_arena *a)
         /* Scan the whole table: chunks are created by slot index, not in
          * order of nchunks, so none can be missed. */
         for (uint32_t i = 0; i < ARENA_MAX_CHUNKS; i++)
-            if (a->chunks[i] && !a->chunk_mapped[i] &&
-                !(a->tail_region && i == a->tail_chunk))
+            if (a->chunks[i] && !a->chunk_mapped[i] && !(a->tail_region && i == a->nmapped))
                 munmap(a->chunks[i], a->chunk_alloc);
     }
     if (a->tail_region)
@@ -111,7 +110,7 @@ static ndl_status tail_map(vec_arena *a, uint32_t ci, int fd, uint64_t off, size
     if (region == MAP_FAILED)
         return ndl_err(err, NDL_NOMEM, "cannot map an arena chunk of %zu bytes: %s", len,
                        strerror(errno));
-    /* pages past the end of the file would fault; these end within it */
+    /* only the file's pages: a page wholly past its end would fault */
     if (mmap(region, delta + n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd,
              (off_t)(off - delta)) == MAP_FAILED) {
         int e = errno;
@@ -121,7 +120,6 @@ static ndl_status tail_map(vec_arena *a, uint32_t ci, int fd, uint64_t off, size
     }
     a->tail_region = region;
     a->tail_region_len = len;
-    a->tail_chunk = ci;
     a->chunks[ci] = region + delta;
     a->chunk_mapped[ci] = 0;
     a->nchunks++;

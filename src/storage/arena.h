@@ -3,9 +3,10 @@
  * internal slot) stored in chunks of ARENA_CHUNK_SLOTS records. Chunks never
  * move once created, so readers may hold pointers while a writer appends;
  * the chunk table is allocated once at full size (ARENA_MAX_CHUNKS) and never
- * reallocated. A chunk is either anonymous memory or a read-only mapping of a
- * checkpoint file (arena_adopt_mapping), so reopening maps vectors without reading
- * them.
+ * reallocated. A chunk is anonymous memory, a read-only mapping of a
+ * checkpoint file, or (the file's last, partial chunk) a private writable
+ * mapping of it over anonymous memory (arena_adopt_mapping), so reopening
+ * maps vectors without reading or copying them.
  *
  * Concurrency: one appender at a time (the caller serializes appends);
  * any number of readers. arena_count() is published with release semantics
@@ -36,9 +37,9 @@ typedef struct vec_arena {
     uint32_t nmapped;          /* chunks 0..nmapped-1 point into `map` */
     size_t chunk_alloc;        /* bytes mmapped per anonymous chunk (page multiple) */
     void *tail_region;         /* the adopted last partial chunk's region (a private
-                                  file mapping over anonymous memory), or NULL */
+                                  file mapping over anonymous memory), or NULL;
+                                  it is chunk nmapped */
     size_t tail_region_len;
-    uint32_t tail_chunk;       /* its chunk index */
 } vec_arena;
 
 ndl_status arena_init(vec_arena *a, size_t rec_bytes, ndl_error *err);

@@ -16,7 +16,8 @@
 #include "storage/wal_internal.h"
 #include "util/alloc.h"
 
-/* The staging buffer is kept between appends up to this size. */
+/* Records up to this size are staged into one buffer (kept between
+ * appends) and written at once; larger ones are written in pieces. */
 #define STAGE_KEEP_BYTES ((size_t)1 << 20)
 
 /* ---------------------------------------------------------------- segments */
@@ -256,11 +257,6 @@ ndl_status wal_append_parts(wal *w, uint32_t type, const wal_part *parts, size_t
     __atomic_store_n(&w->last_lsn, my_lsn, __ATOMIC_RELEASE);
     *lsn = my_lsn;
 leave:
-    if (w->stage_cap > STAGE_KEEP_BYTES) {
-        ndl_free(w->stage);
-        w->stage = NULL;
-        w->stage_cap = 0;
-    }
     pthread_mutex_unlock(&w->mu);
     return rc;
 }

@@ -81,7 +81,8 @@ ndl_status wal_append(wal *w, uint32_t type, const void *data, size_t len, uint6
                       ndl_error *err);
 
 /* The same for a record whose data is the concatenation of nparts pieces:
- * large pieces (a batch's vectors) go to the file without being copied. */
+ * a record of up to 1 MiB is copied into one buffer and written at once; a
+ * larger one (a batch's vectors) is written piece by piece, uncopied. */
 typedef struct wal_part {
     const void *data;
     size_t len;

@@ -86,16 +86,6 @@ void wal_rec_header(uint8_t h[WAL_REC_HEADER], uint32_t type, uint64_t lsn,
     wal_put32(h + 16, crc);
 }
 
-void wal_rec_encode(uint8_t *out, uint32_t type, uint64_t lsn, const void *data, uint32_t len)
-{
-    uint64_t total = wal_rec_bytes(len);
-    wal_part part = {data, len};
-    wal_rec_header(out, type, lsn, &part, len ? 1 : 0, len);
-    if (len)
-        memcpy(out + WAL_REC_HEADER, data, len);
-    memset(out + WAL_REC_HEADER + len, 0, (size_t)(total - WAL_REC_HEADER - len));
-}
-
 /* ---------------------------------------------------------------- reader */
 
 void wal_reader_init(wal_reader *r, int fd, uint64_t size)

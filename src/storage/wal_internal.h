@@ -91,9 +91,6 @@ void wal_header_encode(uint8_t h[WAL_SEG_HEADER], uint64_t first_lsn);
 /* NULL if h is a valid header of a segment starting at first_lsn, else what
  * is wrong with it (static text). */
 const char *wal_header_check(const uint8_t h[WAL_SEG_HEADER], uint64_t first_lsn);
-/* Encode a record (header, payload, padding) into out, which has room for
- * wal_rec_bytes(len). */
-void wal_rec_encode(uint8_t *out, uint32_t type, uint64_t lsn, const void *data, uint32_t len);
 /* Just the 24-byte header of a record whose data (len bytes in all) is the
  * concatenation of parts; the checksum covers them. */
 void wal_rec_header(uint8_t h[WAL_REC_HEADER], uint32_t type, uint64_t lsn,

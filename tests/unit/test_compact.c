@@ -353,19 +353,28 @@ static void test_compact_while_searching_and_writing(void **state)
     ndl_db_close(db, NULL);
 }
 
-/* Writes while a compaction copies (compaction.c, step 2), all in the
+/* Writes while a compaction copies (compact.c, step 2), all in the
  * model: new points (some deleted again), replacements and deletes of
- * points live in the snapshot, payload replacements. */
+ * points live in the snapshot, payload replacements. `few` writes fewer
+ * than 64 new slots, which the catch-up under the lock takes alone; else
+ * the rounds without the lock take them first. */
+typedef struct during {
+    int calls;
+    int few;
+} during;
+
 static void write_during_copy(ndl_collection *c, void *ctx)
 {
-    (*(int *)ctx)++;
-    upsert_range(c, 2000, 2100, 1); /* new */
-    upsert_range(c, 0, 60, 2);      /* replaced (some were dead: back) */
+    during *d = ctx;
+    d->calls++;
+    int added = d->few ? 20 : 100, replaced = d->few ? 10 : 60;
+    upsert_range(c, 2000, 2000 + added, 1); /* new */
+    upsert_range(c, 0, replaced, 2);        /* replaced (some were dead: back) */
     ndl_id ids[80];
     char bufs[80][24];
     size_t n = 0;
     for (int i = 100; i < 160; i++) { /* deleted (live, or dead already) */
-        int k = i < 150 ? i : 2050 + (i - 150); /* and new ones, deleted again */
+        int k = i < 150 ? i : 2005 + (i - 150); /* and new ones, deleted again */
         ids[n] = id_of(k, bufs[n]);
         M.live[k] = 0;
         n++;
@@ -383,22 +392,22 @@ static void write_during_copy(ndl_collection *c, void *ctx)
     }
 }
 
-static void test_compact_takes_writes_during_its_copy(void **state)
+static void compact_beside_writes(int few)
 {
-    (void)state;
     memset(&M, 0, sizeof M);
     ndl_db *db = open_db();
-    ndl_collection *c = create_hnsw(db, "during", 64);
+    const char *name = few ? "during-few" : "during";
+    ndl_collection *c = create_hnsw(db, name, 64);
     ndl_error e;
     upsert_range(c, 0, 1600, 0);
     delete_every(c, 3, 0); /* a third dead: ids 0, 3, 6, ... */
-    int calls = 0;
-    coll_compact_set_hook(write_during_copy, &calls);
+    during d = {.few = few};
+    coll_compact_set_hook(write_during_copy, &d);
     ndl_status rc = ndl_collection_compact(c, &e);
     coll_compact_set_hook(NULL, NULL);
     if (rc != NDL_OK)
         fail_msg("compact: %s", e.msg);
-    assert_int_equal(calls, 1);
+    assert_int_equal(d.calls, 1);
     ndl_collection_info info;
     assert_int_equal(ndl_collection_info_get(c, &info, &e), NDL_OK);
     /* what died during the copy stays until the next compaction */
@@ -429,9 +438,21 @@ static void test_compact_takes_writes_during_its_copy(void **state)
     expect_model(c);
     assert_int_equal(ndl_db_close(db, &e), NDL_OK);
     db = open_db();
-    assert_int_equal(ndl_collection_open(db, "during", &c, &e), NDL_OK);
+    assert_int_equal(ndl_collection_open(db, name, &c, &e), NDL_OK);
     expect_model(c);
     assert_int_equal(ndl_db_close(db, &e), NDL_OK);
+}
+
+static void test_compact_takes_writes_during_its_copy(void **state)
+{
+    (void)state;
+    compact_beside_writes(0);
+}
+
+static void test_compact_takes_a_few_writes_under_the_lock(void **state)
+{
+    (void)state;
+    compact_beside_writes(1);
 }
 
 static void test_compact_out_of_memory_changes_nothing(void **state)
@@ -813,6 +834,7 @@ int main(void)
         cmocka_unit_test(test_checkpoint_compacts_when_due),
         cmocka_unit_test(test_compact_while_searching_and_writing),
         cmocka_unit_test(test_compact_takes_writes_during_its_copy),
+        cmocka_unit_test(test_compact_takes_a_few_writes_under_the_lock),
         cmocka_unit_test(test_compact_out_of_memory_changes_nothing),
         cmocka_unit_test(test_compact_keeps_graph_searchable),
         cmocka_unit_test(test_checkpoint_runs_beside_writes),

@@ -1297,7 +1297,8 @@ static uint32_t unreachable_live(const hnsw *h, const bitset *dead)
  * upserts), then compaction: every live node stays reachable from the
  * entry point at level 0, although the removed nodes that linked to them
  * are gone. (An invariant check: the ring test in test_compact.c is the
- * one that failed before links to removed nodes were re-chosen.) */
+ * one that failed before the places of links to removed nodes were
+ * filled.) */
 static void test_hnsw_compact_keeps_everything_reachable(void **state)
 {
     (void)state;

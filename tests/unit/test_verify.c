@@ -10,6 +10,7 @@
  *   - with the thread held off, a checkpoint and a compaction find the flip
  *     themselves, and refuse to copy it under a fresh checksum;
  *   - verify_on_open refuses the open instead;
+ *   - check reads the file on disk again and names a damaged chunk;
  *   - a version 1 file (no chunk CRCs) still opens, verified in full.
  */
 #include <dirent.h>
@@ -346,6 +347,25 @@ static void test_verify_on_open_refuses(void **state)
     assert_int_equal(ndl_db_close(db, &e), NDL_OK);
 }
 
+/* check reads the file on disk again: damage that came after the open
+ * (and after the verification of what was mapped) is named by chunk. */
+static void test_check_reads_the_file_again(void **state)
+{
+    (void)state;
+    build("cf", "v");
+    ndl_db *db = open_db("cf", 0);
+    ndl_collection *c = open_coll(db, "v");
+    ndl_error e;
+    assert_int_equal(ndl_collection_verify(c, &e), NDL_OK);
+    assert_int_equal(ndl_collection_check(c, &e), NDL_OK);
+    flip_vector("cf", "v", ARENA_CHUNK_SLOTS + 5);
+    assert_int_equal(ndl_collection_check(c, &e), NDL_CORRUPT);
+    if (!strstr(e.msg, "vectors chunk 1 (slots 65536..131071)"))
+        fail_msg("check says: %s", e.msg);
+    assert_int_equal(ndl_collection_close(c, &e), NDL_OK);
+    assert_int_equal(ndl_db_close(db, &e), NDL_OK);
+}
+
 /* Rewrite the vectors file of sub/name as format version 1 (the records
  * only, under the whole-data CRC). */
 static void downgrade_to_v1(const char *sub, const char *name, uint32_t slots)
@@ -390,6 +410,7 @@ int main(void)
         cmocka_unit_test(test_checkpoint_refuses_to_copy_a_flip),
         cmocka_unit_test(test_compaction_refuses_to_copy_a_flip),
         cmocka_unit_test(test_verify_on_open_refuses),
+        cmocka_unit_test(test_check_reads_the_file_again),
         cmocka_unit_test(test_version_1_file_is_verified_at_open),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
