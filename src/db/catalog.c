@@ -28,6 +28,7 @@
 #include "storage/io.h"
 #include "storage/sfile.h"
 #include "util/alloc.h"
+#include "util/le.h"
 
 /* Records are ~100 bytes: small segments keep the fallocate'd reserve small
  * and let truncation free space. */
@@ -51,8 +52,8 @@ typedef struct rec_buf {
 
 static void put_u32(rec_buf *r, uint32_t v)
 {
-    for (int i = 0; i < 4; i++)
-        r->b[r->len++] = (uint8_t)(v >> (8 * i));
+    le_put32(r->b + r->len, v);
+    r->len += 4;
 }
 
 static void put_u64(rec_buf *r, uint64_t v)
@@ -97,28 +98,23 @@ typedef struct reader {
     const uint8_t *p, *end;
 } reader;
 
-/* n bytes, little-endian */
-static bool get_le(reader *r, size_t n, uint64_t *v)
-{
-    if ((size_t)(r->end - r->p) < n)
-        return false;
-    *v = 0;
-    for (size_t i = n; i-- > 0;)
-        *v = *v << 8 | r->p[i];
-    r->p += n;
-    return true;
-}
-
 static bool get_u32(reader *r, uint32_t *v)
 {
-    uint64_t x;
-    if (!get_le(r, 4, &x))
+    if (r->end - r->p < 4)
         return false;
-    *v = (uint32_t)x;
+    *v = le_get32(r->p);
+    r->p += 4;
     return true;
 }
 
-static bool get_u64(reader *r, uint64_t *v) { return get_le(r, 8, v); }
+static bool get_u64(reader *r, uint64_t *v)
+{
+    if (r->end - r->p < 8)
+        return false;
+    *v = le_get64(r->p);
+    r->p += 8;
+    return true;
+}
 
 static bool get_name(reader *r, char *name, char *why, size_t whylen)
 {

@@ -24,8 +24,9 @@ static void checkpoint_some(ndl_db *db, bool only_large)
     ndl_collection **pinned = n ? ndl_malloc(n * sizeof *pinned) : NULL;
     size_t k = 0;
     for (ndl_collection *c = db->open; pinned && c; c = c->next) {
-        if (only_large && !(db->checkpoint_wal_bytes && c->log &&
-                            wal_bytes(c->log) > db->checkpoint_wal_bytes))
+        /* from here on a write that finds the log too long asks again */
+        atomic_store(&c->checkpoint_asked, false);
+        if (only_large && !coll_log_over_limit(c))
             continue;
         c->refs++;
         pinned[k++] = c;

@@ -16,6 +16,7 @@
 #include "db/db_internal.h"
 #include "storage/sfile.h"
 #include "util/alloc.h"
+#include "util/le.h"
 
 #define MANI_KIND SFILE_KIND('M', 'A', 'N', 'I')
 #define IDS_KIND SFILE_KIND('I', 'D', 'S', ' ')
@@ -73,18 +74,6 @@ typedef struct manifest {
     uint32_t files;
 } manifest;
 
-static ndl_status put_u32(sfile_writer *w, uint32_t v, ndl_error *err)
-{
-    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
-    return sfile_write(w, b, 4, err);
-}
-
-static ndl_status put_u64(sfile_writer *w, uint64_t v, ndl_error *err)
-{
-    ndl_status rc = put_u32(w, (uint32_t)v, err);
-    return rc != NDL_OK ? rc : put_u32(w, (uint32_t)(v >> 32), err);
-}
-
 static ndl_status manifest_write(const char *dir, const manifest *m, ndl_error *err)
 {
     char *path = db_path_join(dir, COLL_MANIFEST);
@@ -96,12 +85,12 @@ static ndl_status manifest_write(const char *dir, const manifest *m, ndl_error *
     if (rc != NDL_OK)
         return rc;
     const ndl_collection_config *c = &m->cfg;
-    if ((rc = put_u32(w, c->dimension, err)) || (rc = put_u32(w, (uint32_t)c->metric, err)) ||
-        (rc = put_u32(w, (uint32_t)c->index, err)) || (rc = put_u32(w, c->hnsw_m, err)) ||
-        (rc = put_u32(w, c->hnsw_ef_construction, err)) || (rc = put_u64(w, c->seed, err)) ||
-        (rc = put_u64(w, m->generation, err)) || (rc = put_u32(w, m->slots, err)) ||
-        (rc = put_u64(w, m->live, err)) || (rc = put_u64(w, m->lsn, err)) ||
-        (rc = put_u32(w, m->files, err))) {
+    if ((rc = sfile_put_u32(w, c->dimension, err)) || (rc = sfile_put_u32(w, (uint32_t)c->metric, err)) ||
+        (rc = sfile_put_u32(w, (uint32_t)c->index, err)) || (rc = sfile_put_u32(w, c->hnsw_m, err)) ||
+        (rc = sfile_put_u32(w, c->hnsw_ef_construction, err)) || (rc = sfile_put_u64(w, c->seed, err)) ||
+        (rc = sfile_put_u64(w, m->generation, err)) || (rc = sfile_put_u32(w, m->slots, err)) ||
+        (rc = sfile_put_u64(w, m->live, err)) || (rc = sfile_put_u64(w, m->lsn, err)) ||
+        (rc = sfile_put_u32(w, m->files, err))) {
         sfile_abort(w);
         return rc;
     }
@@ -205,7 +194,7 @@ static ndl_status ids_write(ndl_collection *c, const char *path, uint32_t slots,
     ndl_status rc = sfile_create(path, IDS_KIND, IDS_VERSION, &w, err);
     if (rc != NDL_OK)
         return rc;
-    if ((rc = put_u32(w, slots, err)) || (rc = put_u32(w, 0, err)))
+    if ((rc = sfile_put_u32(w, slots, err)) || (rc = sfile_put_u32(w, 0, err)))
         goto fail;
     uint64_t str_off = 0;
     for (uint32_t s = 0; s < slots; s++) {
@@ -214,8 +203,8 @@ static ndl_status ids_write(ndl_collection *c, const char *path, uint32_t slots,
         uint64_t value = state == SLOT_STR ? str_off : state == SLOT_U64 ? r->num : 0;
         uint32_t len = state == SLOT_STR ? (uint32_t)r->num : 0;
         str_off += len;
-        if ((rc = put_u64(w, value, err)) || (rc = put_u32(w, len, err)) ||
-            (rc = put_u32(w, state, err)))
+        if ((rc = sfile_put_u64(w, value, err)) || (rc = sfile_put_u32(w, len, err)) ||
+            (rc = sfile_put_u32(w, state, err)))
             goto fail;
     }
     for (uint32_t s = 0; s < slots; s++) {
@@ -252,9 +241,9 @@ static ndl_status ids_load(ndl_collection *c, const char *path, uint32_t slots, 
         const uint8_t *r = recs + (size_t)s * 16;
         uint64_t value;
         uint32_t len, state;
-        memcpy(&value, r, 8); /* little-endian hosts only (x86-64, arm64) */
-        memcpy(&len, r + 8, 4);
-        memcpy(&state, r + 12, 4);
+        value = le_get64(r);
+        len = le_get32(r + 8);
+        state = le_get32(r + 12);
         ndl_id id = {NULL, 0, 0};
         if (state == SLOT_U64) {
             id.num = value;
@@ -319,6 +308,7 @@ static ndl_status coll_alloc(ndl_db *db, const char *name, const ndl_collection_
     pthread_rwlockattr_destroy(&attr);
     index_space_init(&c->space, cfg->metric, cfg->dimension);
     atomic_init(&c->verifier_stop, false);
+    atomic_init(&c->checkpoint_asked, false);
     vectors_seal_init(&c->seal);
     ndl_status rc = NDL_OK;
     if (!c->dir)
@@ -553,6 +543,11 @@ static ndl_status snapshot_take(ndl_collection *c, snapshot *s, ndl_error *err)
     if (rc != NDL_OK)
         return rc;
     bitset_copy_prefix(&s->dead, &c->hidden, s->slots);
+    /* every record so far is in the snapshot: a new segment now, so that
+     * publishing can delete all the covered ones, even while writes go on
+     * (best effort: else they go at a later checkpoint) */
+    if (c->log)
+        wal_roll_if_covered(c->log, s->lsn + 1, NULL);
     rc = payload_store_snapshot(&c->payloads, s->slots, &s->payloads, err);
     if (rc == NDL_OK && c->ann && c->ann->m->clone)
         rc = c->ann->m->clone(c->ann, &s->graph, err);
@@ -625,7 +620,6 @@ ndl_status coll_checkpoint(ndl_collection *c, ndl_error *err)
         pthread_mutex_unlock(&c->write_lock);
         remove_generation(c->dir, rc == NDL_OK ? old : s.gen);
         if (rc == NDL_OK && c->log) { /* the files cover the log up to s.lsn */
-            wal_roll_if_covered(c->log, s.lsn + 1, NULL); /* best effort */
             wal_truncate_before(c->log, s.lsn + 1, NULL);
         }
     }

@@ -71,6 +71,7 @@ struct ndl_collection {
     uint64_t generation;           /* of the files on disk; guarded by write_lock */
     uint32_t file_slots;           /* slots in that generation's files; write_lock */
     bool dirty;                    /* changes since the last checkpoint; write_lock */
+    atomic_bool checkpoint_asked;  /* the size trigger woke the checkpointer */
 
     wal *log;                      /* NULL only while loading */
     uint64_t applied_lsn;          /* last log record applied; write_lock */
@@ -150,7 +151,8 @@ void coll_note_salvage(ndl_collection *c, const char *fmt, ...) NDL_PRINTF(2, 3)
 ndl_status coll_log_open(ndl_collection *c, ndl_error *err);   /* open + replay */
 ndl_status coll_check_writable(ndl_collection *c, ndl_error *err);
 void coll_cancel(ndl_collection *c, uint64_t lsn, const ndl_error *why);
-void coll_maybe_checkpoint(ndl_collection *c);
+void coll_maybe_checkpoint(ndl_collection *c);  /* size trigger, after a write */
+bool coll_log_over_limit(const ndl_collection *c); /* log > checkpoint_wal_bytes */
 
 /* checkpointer.c */
 void db_checkpointer_start(ndl_db *db);

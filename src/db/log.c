@@ -160,9 +160,16 @@ void coll_cancel(ndl_collection *c, uint64_t lsn, const ndl_error *why)
         c->applied_lsn = cancel_lsn;
 }
 
-void coll_maybe_checkpoint(ndl_collection *c)
+bool coll_log_over_limit(const ndl_collection *c)
 {
     uint64_t limit = c->db->checkpoint_wal_bytes;
-    if (limit && wal_bytes(c->log) > limit)
+    return limit && c->log && wal_bytes(c->log) > limit;
+}
+
+void coll_maybe_checkpoint(ndl_collection *c)
+{
+    /* once per checkpoint, not on every write until it is done: the
+     * request takes the database's registry lock */
+    if (coll_log_over_limit(c) && !atomic_exchange(&c->checkpoint_asked, true))
         db_checkpoint_request(c->db); /* the background thread does it */
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "util/alloc.h"
+#include "util/le.h"
 
 #define ID_NUM_TAG 0xffffffffu
 #define TEXT_NONE_TAG 0xffffffffu
@@ -38,7 +39,12 @@ static void put(log_buf *b, const void *src, size_t n)
     b->len += n;
 }
 
-static void put_u32(log_buf *b, uint32_t v) { put(b, &v, 4); }
+static void put_u32(log_buf *b, uint32_t v)
+{
+    uint8_t t[4];
+    le_put32(t, v);
+    put(b, t, 4);
+}
 
 static void put_id(log_buf *b, ndl_id id)
 {
@@ -46,8 +52,10 @@ static void put_id(log_buf *b, ndl_id id)
         put_u32(b, id.len);
         put(b, id.str, id.len);
     } else {
+        uint8_t t[8];
+        le_put64(t, id.num);
         put_u32(b, ID_NUM_TAG);
-        put(b, &id.num, 8);
+        put(b, t, 8);
     }
 }
 
@@ -111,7 +119,7 @@ static bool get_u32(reader *r, uint32_t *v)
 {
     if (r->end - r->p < 4)
         return false;
-    memcpy(v, r->p, 4);
+    *v = le_get32(r->p);
     r->p += 4;
     return true;
 }
@@ -126,7 +134,7 @@ static ndl_status get_ids(reader *r, size_t n, ndl_id *ids, ndl_error *err)
             if (r->end - r->p < 8)
                 return ndl_err(err, NDL_CORRUPT, "log record: id %zu is truncated", i);
             ids[i] = (ndl_id){NULL, 0, 0};
-            memcpy(&ids[i].num, r->p, 8);
+            ids[i].num = le_get64(r->p);
             r->p += 8;
         } else {
             if (tag == 0 || tag > NDL_ID_STR_MAX || (size_t)(r->end - r->p) < tag)

@@ -13,20 +13,10 @@
 #include "storage/sfile.h"
 #include "util/alloc.h"
 #include "util/crc32c.h"
+#include "util/le.h"
 
 #define VECS_KIND SFILE_KIND('V', 'E', 'C', 'S')
 #define TRAILER_BYTES 12
-
-static uint32_t get_le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
 
 static uint32_t chunks_for(uint32_t slots)
 {
@@ -92,7 +82,7 @@ ndl_status vectors_seal_verify(vectors_seal *s, size_t max_bytes, ndl_error *err
         budget -= step;
         if (s->next_done < bytes)
             break;
-        if (s->next_crc != get_le32(s->crcs + 4 * (size_t)s->next)) {
+        if (s->next_crc != le_get32(s->crcs + 4 * (size_t)s->next)) {
             seal_fail_locked(s, s->next);
             break;
         }
@@ -150,7 +140,7 @@ ndl_status vectors_file_write(const vec_arena *a, uint32_t slots, vectors_seal *
         size_t n = chunk_records(slots, ci);
         size_t sealed = ci < seal->nchunks ? NDL_MIN(n, chunk_records(seal->slots, ci)) : 0;
         uint32_t crc = crc32c(0, p, sealed * rb);
-        if (sealed && crc != get_le32(seal->crcs + 4 * (size_t)ci)) {
+        if (sealed && crc != le_get32(seal->crcs + 4 * (size_t)ci)) {
             /* never copy a flipped bit under a fresh checksum */
             pthread_mutex_lock(&seal->lock);
             seal_fail_locked(seal, ci);
@@ -159,15 +149,15 @@ ndl_status vectors_file_write(const vec_arena *a, uint32_t slots, vectors_seal *
             break;
         }
         crc = crc32c(crc, p + sealed * rb, (n - sealed) * rb);
-        put_le32(table + 4 * (size_t)ci, crc);
+        le_put32(table + 4 * (size_t)ci, crc);
         rc = sfile_write(w, p, n * rb, err);
     }
     if (rc == NDL_OK)
         vectors_seal_settle(seal); /* every sealed record was compared on the way */
     uint8_t *trailer = table + (size_t)nchunks * 4;
-    put_le32(trailer, ARENA_CHUNK_SLOTS);
-    put_le32(trailer + 4, nchunks);
-    put_le32(trailer + 8, crc32c(0, table, (size_t)nchunks * 4 + 8));
+    le_put32(trailer, ARENA_CHUNK_SLOTS);
+    le_put32(trailer + 4, nchunks);
+    le_put32(trailer + 8, crc32c(0, table, (size_t)nchunks * 4 + 8));
     if (rc == NDL_OK)
         rc = sfile_write(w, table, (size_t)nchunks * 4 + TRAILER_BYTES, err);
     ndl_free(table);
@@ -195,11 +185,11 @@ static ndl_status parse_v2(const sfile_map *m, const char *path, size_t rec_byte
                        (unsigned long long)want);
     const uint8_t *table = m->data + records;
     const uint8_t *trailer = table + (size_t)nchunks * 4;
-    if (get_le32(trailer + 8) != crc32c(0, table, (size_t)nchunks * 4 + 8))
+    if (le_get32(trailer + 8) != crc32c(0, table, (size_t)nchunks * 4 + 8))
         return ndl_err(err, NDL_CORRUPT, "'%s': the vectors' chunk checksums are damaged", path);
-    if (get_le32(trailer) != ARENA_CHUNK_SLOTS || get_le32(trailer + 4) != nchunks)
+    if (le_get32(trailer) != ARENA_CHUNK_SLOTS || le_get32(trailer + 4) != nchunks)
         return ndl_err(err, NDL_CORRUPT, "'%s': %u chunks of %u vectors; expected %u of %u",
-                       path, get_le32(trailer + 4), get_le32(trailer), nchunks,
+                       path, le_get32(trailer + 4), le_get32(trailer), nchunks,
                        ARENA_CHUNK_SLOTS);
     *crcs = table;
     return NDL_OK;
@@ -271,7 +261,7 @@ ndl_status vectors_file_check(const char *path, size_t rec_bytes, uint32_t slots
         for (uint32_t ci = 0; ci < chunks_for(slots); ci++) {
             const uint8_t *p = m.data + ((size_t)ci << ARENA_CHUNK_SHIFT) * rec_bytes;
             if (crc32c(0, p, (size_t)chunk_records(slots, ci) * rec_bytes) !=
-                get_le32(crcs + 4 * (size_t)ci)) {
+                le_get32(crcs + 4 * (size_t)ci)) {
                 char msg[sizeof ((vectors_seal *)0)->damage];
                 mismatch(msg, sizeof msg, path, slots, ci);
                 rc = ndl_err(err, NDL_CORRUPT, "%s", msg);

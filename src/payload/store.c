@@ -9,6 +9,7 @@
 
 #include "storage/sfile.h"
 #include "util/alloc.h"
+#include "util/le.h"
 
 #define PAYL_KIND SFILE_KIND('P', 'A', 'Y', 'L')
 
@@ -165,14 +166,6 @@ ndl_status payload_store_extend(payload_store *s, uint32_t slots, ndl_error *err
     return NDL_OK;
 }
 
-static ndl_status put_u64(sfile_writer *w, uint64_t v, ndl_error *err)
-{
-    uint8_t b[8];
-    for (int i = 0; i < 8; i++)
-        b[i] = (uint8_t)(v >> (8 * i));
-    return sfile_write(w, b, 8, err);
-}
-
 ndl_status payload_store_snapshot(payload_store *s, uint32_t slots, payload_snapshot *out,
                                   ndl_error *err)
 {
@@ -215,12 +208,12 @@ ndl_status payload_snapshot_write(const payload_snapshot *snap, const char *path
     rc = sfile_write(w, head, sizeof head, err);
     uint64_t off = 0;
     for (uint32_t i = 0; i < slots && rc == NDL_OK; i++) {
-        rc = put_u64(w, off, err);
+        rc = sfile_put_u64(w, off, err);
         if (kept(snap, skip, i))
             off += snap->refs[i].len;
     }
     if (rc == NDL_OK)
-        rc = put_u64(w, off, err);
+        rc = sfile_put_u64(w, off, err);
     for (uint32_t i = 0; i < slots && rc == NDL_OK; i++)
         if (kept(snap, skip, i))
             rc = sfile_write(w, snap->refs[i].text, snap->refs[i].len, err);
@@ -252,13 +245,13 @@ ndl_status payload_store_load(payload_store *s, const char *path, uint32_t slots
     const char *texts = (const char *)cur.p;
     uint64_t area = (uint64_t)(cur.end - cur.p);
     uint64_t prev;
-    memcpy(&prev, offs, 8); /* little-endian hosts only (x86-64, arm64) */
+    prev = le_get64(offs);
     if (prev != 0)
         rc = ndl_err(err, NDL_CORRUPT, "'%s': the first payload offset is %llu, not 0", path,
                      (unsigned long long)prev);
     for (uint32_t i = 0; i < n && rc == NDL_OK; i++) {
         uint64_t next;
-        memcpy(&next, offs + ((size_t)i + 1) * 8, 8);
+        next = le_get64(offs + ((size_t)i + 1) * 8);
         if (next < prev || next > area || next - prev > UINT32_MAX) {
             rc = ndl_err(err, NDL_CORRUPT, "'%s': slot %u has a bad payload offset %llu", path, i,
                          (unsigned long long)next);

@@ -17,6 +17,7 @@
 
 #include "storage/io.h"
 #include "util/alloc.h"
+#include "util/le.h"
 
 #define SFILE_MAGIC "NEEDLE\r\n"
 #define SFILE_BUF_BYTES ((size_t)1 << 20)
@@ -44,28 +45,6 @@ struct sfile_writer {
 };
 
 /* ---------------------------------------------------------------- helpers */
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-    return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
-}
 
 /* Report a failed system call on path: ENOSPC/EDQUOT mean the disk is full,
  * anything else is an I/O error. */
@@ -216,17 +195,31 @@ ndl_status sfile_pad(sfile_writer *w, size_t align, ndl_error *err)
 
 uint64_t sfile_written(const sfile_writer *w) { return w->data_len; }
 
+ndl_status sfile_put_u32(sfile_writer *w, uint32_t v, ndl_error *err)
+{
+    uint8_t b[4];
+    le_put32(b, v);
+    return sfile_write(w, b, 4, err);
+}
+
+ndl_status sfile_put_u64(sfile_writer *w, uint64_t v, ndl_error *err)
+{
+    uint8_t b[8];
+    le_put64(b, v);
+    return sfile_write(w, b, 8, err);
+}
+
 static void header_build(uint8_t h[SFILE_HEADER_BYTES], uint32_t kind, uint32_t version,
                          uint64_t data_len, uint32_t data_crc)
 {
     memset(h, 0, SFILE_HEADER_BYTES);
     memcpy(h, SFILE_MAGIC, 8);
-    put_le32(h + OFF_KIND, kind);
-    put_le32(h + OFF_VERSION, version);
-    put_le64(h + OFF_DATA_LEN, data_len);
-    put_le32(h + OFF_DATA_CRC, data_crc);
-    put_le32(h + OFF_FLAGS, 0);
-    put_le32(h + OFF_HEADER_CRC, crc32c(0, h, OFF_HEADER_CRC));
+    le_put32(h + OFF_KIND, kind);
+    le_put32(h + OFF_VERSION, version);
+    le_put64(h + OFF_DATA_LEN, data_len);
+    le_put32(h + OFF_DATA_CRC, data_crc);
+    le_put32(h + OFF_FLAGS, 0);
+    le_put32(h + OFF_HEADER_CRC, crc32c(0, h, OFF_HEADER_CRC));
 }
 
 ndl_status sfile_commit(sfile_writer *w, ndl_error *err)
@@ -316,9 +309,9 @@ static ndl_status header_check(const char *path, const uint8_t *h, size_t len, u
         return ndl_err(err, NDL_CORRUPT, "'%s' is not a needle file (bad magic)", path);
     /* The checksum goes before the field checks, so a damaged kind or version
      * is reported as damage rather than as a different file. */
-    if (get_le32(h + OFF_HEADER_CRC) != crc32c(0, h, OFF_HEADER_CRC))
+    if (le_get32(h + OFF_HEADER_CRC) != crc32c(0, h, OFF_HEADER_CRC))
         return ndl_err(err, NDL_CORRUPT, "'%s': header checksum mismatch", path);
-    uint32_t found = get_le32(h + OFF_KIND);
+    uint32_t found = le_get32(h + OFF_KIND);
     if (found != kind) {
         char want[16], got[16];
         kind_str(kind, want);
@@ -326,12 +319,12 @@ static ndl_status header_check(const char *path, const uint8_t *h, size_t len, u
         return ndl_err(err, NDL_CORRUPT, "'%s' holds kind %s; expected kind %s", path, got,
                        want);
     }
-    uint32_t version = get_le32(h + OFF_VERSION);
+    uint32_t version = le_get32(h + OFF_VERSION);
     if (version > max_version)
         return ndl_err(err, NDL_UNSUPPORTED,
                        "'%s': format version %u is newer than this build supports (max %u)",
                        path, (unsigned)version, (unsigned)max_version);
-    uint64_t data_len = get_le64(h + OFF_DATA_LEN);
+    uint64_t data_len = le_get64(h + OFF_DATA_LEN);
     if (data_len > (uint64_t)(len - SFILE_HEADER_BYTES))
         return ndl_err(err, NDL_CORRUPT,
                        "'%s' is truncated: header says %llu data bytes, file has %llu", path,
@@ -385,9 +378,9 @@ ndl_status sfile_map_open(const char *path, uint32_t kind, uint32_t max_version,
     out->base = base;
     out->len = len;
     out->data = h + SFILE_HEADER_BYTES;
-    out->data_len = get_le64(h + OFF_DATA_LEN);
-    out->version = get_le32(h + OFF_VERSION);
-    out->data_crc = get_le32(h + OFF_DATA_CRC);
+    out->data_len = le_get64(h + OFF_DATA_LEN);
+    out->version = le_get32(h + OFF_VERSION);
+    out->data_crc = le_get32(h + OFF_DATA_CRC);
     if (verify_data)
         rc = sfile_verify(out, path, err);
 
@@ -444,13 +437,13 @@ static const uint8_t *cursor_take(sfile_cursor *c, size_t n)
 uint32_t sfile_get_u32(sfile_cursor *c)
 {
     const uint8_t *p = cursor_take(c, 4);
-    return p ? get_le32(p) : 0;
+    return p ? le_get32(p) : 0;
 }
 
 uint64_t sfile_get_u64(sfile_cursor *c)
 {
     const uint8_t *p = cursor_take(c, 8);
-    return p ? get_le64(p) : 0;
+    return p ? le_get64(p) : 0;
 }
 
 const void *sfile_get_bytes(sfile_cursor *c, size_t len)

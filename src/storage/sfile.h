@@ -39,6 +39,9 @@ ndl_status sfile_create(const char *path, uint32_t kind, uint32_t version, sfile
 ndl_status sfile_write(sfile_writer *w, const void *data, size_t len, ndl_error *err);
 /* Append zero bytes until the data length is a multiple of align. */
 ndl_status sfile_pad(sfile_writer *w, size_t align, ndl_error *err);
+/* Append a little-endian integer. */
+ndl_status sfile_put_u32(sfile_writer *w, uint32_t v, ndl_error *err);
+ndl_status sfile_put_u64(sfile_writer *w, uint64_t v, ndl_error *err);
 /* Data bytes written so far. */
 uint64_t sfile_written(const sfile_writer *w);
 /* Finish: header, fsync, rename, fsync directory. Frees w either way. */

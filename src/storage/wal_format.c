@@ -53,22 +53,22 @@ void wal_header_encode(uint8_t h[WAL_SEG_HEADER], uint64_t first_lsn)
 {
     memset(h, 0, WAL_SEG_HEADER);
     memcpy(h, WAL_MAGIC, 8);
-    wal_put32(h + 8, WAL_VERSION);
-    wal_put64(h + 16, first_lsn);
-    wal_put32(h + 28, crc32c(0, h, 28));
+    le_put32(h + 8, WAL_VERSION);
+    le_put64(h + 16, first_lsn);
+    le_put32(h + 28, crc32c(0, h, 28));
 }
 
 const char *wal_header_check(const uint8_t h[WAL_SEG_HEADER], uint64_t first_lsn)
 {
     if (memcmp(h, WAL_MAGIC, 8) != 0)
         return "bad magic";
-    if (wal_get32(h + 28) != crc32c(0, h, 28))
+    if (le_get32(h + 28) != crc32c(0, h, 28))
         return "header checksum mismatch";
-    if (wal_get32(h + 8) != WAL_VERSION)
+    if (le_get32(h + 8) != WAL_VERSION)
         return "unknown format version";
-    if (wal_get32(h + 12) != 0 || wal_get32(h + 24) != 0)
+    if (le_get32(h + 12) != 0 || le_get32(h + 24) != 0)
         return "reserved header fields are not zero";
-    if (wal_get64(h + 16) != first_lsn)
+    if (le_get64(h + 16) != first_lsn)
         return "first LSN differs from the file name";
     return NULL;
 }
@@ -76,14 +76,14 @@ const char *wal_header_check(const uint8_t h[WAL_SEG_HEADER], uint64_t first_lsn
 void wal_rec_header(uint8_t h[WAL_REC_HEADER], uint32_t type, uint64_t lsn,
                     const wal_part *parts, size_t nparts, uint32_t len)
 {
-    wal_put32(h, len);
-    wal_put32(h + 4, type);
-    wal_put64(h + 8, lsn);
-    wal_put32(h + 20, 0);
+    le_put32(h, len);
+    le_put32(h + 4, type);
+    le_put64(h + 8, lsn);
+    le_put32(h + 20, 0);
     uint32_t crc = crc32c(0, h, 16);
     for (size_t i = 0; i < nparts; i++)
         crc = crc32c(crc, parts[i].data, parts[i].len);
-    wal_put32(h + 16, crc);
+    le_put32(h + 16, crc);
 }
 
 /* ---------------------------------------------------------------- reader */
@@ -185,9 +185,9 @@ wal_rec_result wal_reader_next(wal_reader *r, uint64_t off, bool want_data, wal_
         return WAL_REC_IOERR;
     uint8_t hdr[WAL_REC_HEADER];
     memcpy(hdr, h, sizeof hdr); /* h dies with the next span() */
-    uint32_t len = wal_get32(hdr);
-    uint32_t stored_crc = wal_get32(hdr + 16);
-    if (wal_get32(hdr + 20) != 0) {
+    uint32_t len = le_get32(hdr);
+    uint32_t stored_crc = le_get32(hdr + 16);
+    if (le_get32(hdr + 20) != 0) {
         snprintf(why, why_cap, "reserved field is not zero");
         return WAL_REC_BAD;
     }
@@ -259,8 +259,8 @@ wal_rec_result wal_reader_next(wal_reader *r, uint64_t off, bool want_data, wal_
     }
     rec->off = off;
     rec->next = off + total;
-    rec->lsn = wal_get64(hdr + 8);
-    rec->type = wal_get32(hdr + 4);
+    rec->lsn = le_get64(hdr + 8);
+    rec->type = le_get32(hdr + 4);
     rec->len = len;
     rec->data = want_data ? data : NULL;
     return WAL_REC_OK;
@@ -277,9 +277,9 @@ wal_rec_result wal_reader_find_valid(wal_reader *r, uint64_t bad_off, uint64_t m
         if (!h)
             return WAL_REC_IOERR;
         /* cheap filters before the checksum */
-        uint32_t len = wal_get32(h);
-        uint64_t lsn = wal_get64(h + 8);
-        if (wal_get32(h + 20) != 0 || len > WAL_RECORD_MAX || wal_rec_bytes(len) > r->size - y ||
+        uint32_t len = le_get32(h);
+        uint64_t lsn = le_get64(h + 8);
+        if (le_get32(h + 20) != 0 || len > WAL_RECORD_MAX || wal_rec_bytes(len) > r->size - y ||
             lsn < min_lsn || lsn > max_lsn)
             continue;
         wal_rec rec;

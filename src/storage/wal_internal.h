@@ -45,6 +45,7 @@
 #include <stdint.h>
 
 #include "storage/wal.h"
+#include "util/le.h"
 
 #define WAL_MAGIC "NDLWAL\r\n"
 #define WAL_VERSION 1u
@@ -61,28 +62,6 @@
 static inline uint64_t wal_rec_bytes(uint64_t len)
 {
     return WAL_REC_HEADER + ((len + 7) & ~(uint64_t)7);
-}
-
-static inline void wal_put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline void wal_put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline uint32_t wal_get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static inline uint64_t wal_get64(const uint8_t *p)
-{
-    return (uint64_t)wal_get32(p) | (uint64_t)wal_get32(p + 4) << 32;
 }
 
 /* ---------------------------------------------------------------- format (wal_format.c) */

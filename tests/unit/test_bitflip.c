@@ -442,7 +442,7 @@ static void parse_wal(pfile *f)
     while (off < f->len) {
         assert_true(f->nrecs < NDL_ARRAY_LEN(f->rec_off));
         f->rec_off[f->nrecs++] = off;
-        off += (size_t)wal_rec_bytes(wal_get32(f->bytes + off));
+        off += (size_t)wal_rec_bytes(le_get32(f->bytes + off));
     }
     assert_int_equal(off, f->len);
     /* no record (a segment rolled at a clean close): nothing is a tail */

@@ -12,6 +12,7 @@
  *     damage, the graph rebuilt from the vectors, payloads dropped; it says
  *     what it cost and writes nothing.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -375,6 +376,57 @@ static void test_background_checkpoint_by_time(void **state)
 
 /* A clean close checkpoints everything: the log keeps no covered record
  * (reopening reads none), its LSNs go on, and nothing is lost. */
+/* Bytes of the files in dir. */
+static uint64_t dir_bytes(const char *dir)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    uint64_t total = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        char p[1100];
+        struct stat st;
+        snprintf(p, sizeof p, "%.700s/%s", dir, de->d_name);
+        if (de->d_name[0] != '.' && stat(p, &st) == 0)
+            total += (uint64_t)st.st_size;
+    }
+    closedir(d);
+    return total;
+}
+
+/* The size trigger: a log past checkpoint_wal_bytes is checkpointed by
+ * the background thread (no timer, no close, no flush), and the covered
+ * segments go although writes went on meanwhile (a checkpoint rolls the
+ * log at its snapshot). */
+static void test_background_checkpoint_by_size(void **state)
+{
+    (void)state;
+    ndl_db_options o;
+    ndl_db_options_init(&o);
+    o.checkpoint_interval_ms = 0;
+    o.checkpoint_wal_bytes = 16 << 10;
+    ndl_db *db;
+    ndl_error e;
+    assert_int_equal(ndl_db_open(path_of("size"), &o, &db, &e), NDL_OK);
+    ndl_collection *c = create(db, "c");
+    for (uint64_t i = 0; i < 20; i++) /* 20 x 64 x 24 bytes of vectors: past 16 KiB */
+        assert_int_equal(put(c, i * 64, 64, &e), NDL_OK);
+    char wal_dir[600];
+    snprintf(wal_dir, sizeof wal_dir, "%s/c/wal", path_of("size"));
+    uint64_t log_bytes = UINT64_MAX;
+    for (int i = 0; i < 500 && log_bytes >= (16 << 10); i++) { /* cut after the manifest */
+        log_bytes = dir_bytes(wal_dir);
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    assert_true(log_bytes < (16 << 10)); /* checkpointed, covered segments gone */
+    assert_int_equal(put(c, 5000, 10, &e), NDL_OK); /* writes go on */
+    expect_present(c, 0, 64);
+    expect_present(c, 5000, 10);
+    assert_int_equal(ndl_collection_check(c, &e), NDL_OK);
+    ndl_db_close(db, NULL);
+}
+
 static void test_close_leaves_no_covered_log(void **state)
 {
     (void)state;
@@ -607,6 +659,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failed_apply_is_cancelled, reset_faults, reset_faults),
         cmocka_unit_test_setup_teardown(test_background_checkpoint_by_time, reset_faults,
                                         reset_faults),
+        cmocka_unit_test(test_background_checkpoint_by_size),
         cmocka_unit_test(test_close_leaves_no_covered_log),
         cmocka_unit_test(test_salvage_log_up_to_damage),
         cmocka_unit_test(test_salvage_rebuilds_graph),
