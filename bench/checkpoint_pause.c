@@ -91,7 +91,7 @@ static double median(double *v, size_t n)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s DIR [N] [DIM] [ROUNDS]\n", argv[0]);
+        fprintf(stderr, "usage: %s DIR [N] [DIM] [ROUNDS] [checkpoint|compact]\n", argv[0]);
         return 2;
     }
     const char *dir = argv[1];

@@ -100,25 +100,14 @@ rm -f "$OUT"/raw/*.jsonl "$OUT"/raw/*.log "$OUT/failures.txt" "$OUT/quiet.log"
         "$([ "$QUICK" = 1 ] && echo true || echo false)" "$ROUNDS" "$REPEAT" "$M" "$EFC" "$BUILD_THREADS"
 } > "$OUT/meta.json"
 
-# cpu_busy: fraction of all CPUs busy over the next second (/proc/stat)
-cpu_busy() {
-    a=$(head -1 /proc/stat); sleep 1; b=$(head -1 /proc/stat)
-    printf '%s\n%s\n' "$a" "$b" | awk '{ idle = $5 + $6; tot = 0; for (i = 2; i <= 9 && i <= NF; i++) tot += $i;
-        if (NR == 1) { i0 = idle; t0 = tot } else printf "%.2f\n", (tot - t0 > 0) ? 1 - (idle - i0) / (tot - t0) : 0 }'
-}
+. "$ROOT/bench/quiet.sh" # cpu_busy, wait_quiet
 
-# wait_quiet NAME: wait (at most $QUIET s) until other processes use less than
-# a quarter of the CPUs; the busy fraction seen is logged to quiet.log.
-wait_quiet() {
+# quiet_step NAME: wait_quiet (at most $QUIET s, none when 0) until other
+# processes use less than a quarter of the CPUs; the busy fraction seen is
+# logged to quiet.log.
+quiet_step() {
     [ "$QUIET" -gt 0 ] || return 0
-    waited=0
-    while :; do
-        busy=$(cpu_busy)
-        if awk -v b="$busy" 'BEGIN { exit !(b < 0.25) }' || [ "$waited" -ge "$QUIET" ]; then
-            break
-        fi
-        waited=$((waited + 1))
-    done
+    wait_quiet
     printf '%s\tbusy %s\twaited %ss\tload %s\n' "$1" "$busy" "$waited" \
         "$(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/quiet.log"
 }
@@ -127,7 +116,7 @@ wait_quiet() {
 # failure (crash, error exit) is recorded and the run goes on.
 run() {
     name=$1; shift
-    wait_quiet "$name"
+    quiet_step "$name"
     say "$name"
     if "$@" > "$OUT/raw/$name.jsonl" 2> "$OUT/raw/$name.log"; then
         :

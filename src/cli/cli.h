@@ -108,5 +108,8 @@ void json_id(FILE *f, const ndl_id *id);
 
 /* "12.3 MiB" into buf. */
 void cli_human_bytes(uint64_t n, char *buf, size_t size);
+/* The members "count","deleted","memory_bytes","disk_bytes" of a JSON
+ * object (no braces), as info --json and compact --json print them. */
+void cli_print_sizes_json(const ndl_collection_info *in);
 
 #endif

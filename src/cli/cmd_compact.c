@@ -12,13 +12,6 @@
 
 enum { O_DATA, O_JSON, O_N };
 
-static void print_sizes_json(const ndl_collection_info *in)
-{
-    printf("{\"count\":%llu,\"deleted\":%llu,\"memory_bytes\":%llu,\"disk_bytes\":%llu}",
-           (unsigned long long)in->count, (unsigned long long)in->deleted,
-           (unsigned long long)in->memory_bytes, (unsigned long long)in->disk_bytes);
-}
-
 /* "label: 1.2 MiB -> 1.0 MiB (1258291 -> 1048576 bytes)" */
 static void print_bytes_text(const char *label, uint64_t before, uint64_t after)
 {
@@ -35,11 +28,11 @@ static void print_result(const ndl_collection_info *before, const ndl_collection
     if (json) {
         fputs("{\"name\":", stdout);
         json_string(stdout, after->name, strlen(after->name));
-        fputs(",\"before\":", stdout);
-        print_sizes_json(before);
-        fputs(",\"after\":", stdout);
-        print_sizes_json(after);
-        fputs("}\n", stdout);
+        fputs(",\"before\":{", stdout);
+        cli_print_sizes_json(before);
+        fputs("},\"after\":{", stdout);
+        cli_print_sizes_json(after);
+        fputs("}}\n", stdout);
         return;
     }
     printf("compacted:     %s\n", after->name);

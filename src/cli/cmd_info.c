@@ -30,10 +30,8 @@ static void print_one_json(const ndl_collection_info *in)
            ndl_metric_name(c->metric), ndl_index_name(c->index));
     if (c->index == NDL_INDEX_HNSW)
         printf(",\"m\":%u,\"ef_construction\":%u", c->hnsw_m, c->hnsw_ef_construction);
-    printf("},\"quantization\":{\"type\":\"none\"},\"fields\":{},\"count\":%llu,\"deleted\":%llu,"
-           "\"memory_bytes\":%llu,\"disk_bytes\":%llu",
-           (unsigned long long)in->count, (unsigned long long)in->deleted,
-           (unsigned long long)in->memory_bytes, (unsigned long long)in->disk_bytes);
+    fputs("},\"quantization\":{\"type\":\"none\"},\"fields\":{},", stdout);
+    cli_print_sizes_json(in);
     if (in->salvaged[0]) {
         fputs(",\"salvaged\":", stdout);
         json_string(stdout, in->salvaged, strlen(in->salvaged));

@@ -180,3 +180,10 @@ void cli_human_bytes(uint64_t n, char *buf, size_t size)
     else
         snprintf(buf, size, "%.1f %s", v, units[u]);
 }
+
+void cli_print_sizes_json(const ndl_collection_info *in)
+{
+    printf("\"count\":%llu,\"deleted\":%llu,\"memory_bytes\":%llu,\"disk_bytes\":%llu",
+           (unsigned long long)in->count, (unsigned long long)in->deleted,
+           (unsigned long long)in->memory_bytes, (unsigned long long)in->disk_bytes);
+}

@@ -117,6 +117,12 @@ NDL_API ndl_status ndl_db_open(const char *path, const ndl_db_options *opts, ndl
     opts = &defaults;
     if (!path || !*path)
         return ndl_err(err, NDL_INVALID, "database path is empty");
+    /* the only layout so far; a later one will read the fields of older ones */
+    if (opts->version != 1)
+        return ndl_err(err, NDL_INVALID,
+                       "ndl_db_options version %u is not one this build knows (1): fill it "
+                       "with ndl_db_options_init()",
+                       opts->version);
     if ((unsigned)opts->fsync > NDL_FSYNC_NONE)
         return ndl_err(err, NDL_INVALID, "unknown fsync mode %d", (int)opts->fsync);
     if (opts->max_payload_bytes < 2 || opts->max_payload_bytes > NDL_PAYLOAD_BYTES_MAX)

@@ -453,21 +453,6 @@ static ndl_status not_found(ndl_collection *c, ndl_id id, ndl_error *err)
                    (unsigned long long)id.num, c->name);
 }
 
-/* The new whole payload for a set_payload call, computed under write_lock
- * from the stored one (the only writer, so it cannot change meanwhile). */
-static ndl_status new_payload(ndl_collection *c, uint32_t slot, const char *json,
-                              ndl_payload_mode mode, char **out, size_t *len, ndl_error *err)
-{
-    *out = NULL;
-    *len = 0;
-    if (mode == NDL_PAYLOAD_REPLACE)
-        return json ? payload_prepare(json, strlen(json), c->db->max_payload_bytes, out, len, err)
-                    : NDL_OK;
-    const payload_ref *cur = payload_store_ref(&c->payloads, slot);
-    return payload_merge(cur->text, cur->len, json, strlen(json), c->db->max_payload_bytes, out,
-                         len, err);
-}
-
 NDL_API ndl_status ndl_collection_set_payload(ndl_collection *c, ndl_id id, const char *json,
                                               ndl_payload_mode mode, ndl_error *err)
 {
@@ -484,13 +469,21 @@ NDL_API ndl_status ndl_collection_set_payload(ndl_collection *c, ndl_id id, cons
     char *text = NULL;
     size_t len = 0;
     log_buf rec = {0};
+    /* a replacement needs nothing stored: parse it before taking the lock */
+    if (mode == NDL_PAYLOAD_REPLACE && json &&
+        (rc = payload_prepare(json, strlen(json), c->db->max_payload_bytes, &text, &len, err)) !=
+            NDL_OK)
+        return rc;
     pthread_mutex_lock(&c->write_lock);
     uint32_t slot = idmap_find(&c->ids, id);
     rc = coll_check_writable(c, err);
     if (rc == NDL_OK && slot == IDMAP_EMPTY)
         rc = not_found(c, id, err);
-    if (rc == NDL_OK)
-        rc = new_payload(c, slot, json, mode, &text, &len, err);
+    if (rc == NDL_OK && mode == NDL_PAYLOAD_MERGE) { /* the result depends on what is stored */
+        const payload_ref *cur = payload_store_ref(&c->payloads, slot);
+        rc = payload_merge(cur->text, cur->len, json, strlen(json), c->db->max_payload_bytes,
+                           &text, &len, err);
+    }
     log_text t = {text, (uint32_t)len};
     if (rc == NDL_OK)
         rc = log_encode_payload(&rec, id, t, err);

@@ -75,19 +75,29 @@ static int fail_with(const io_fault *f)
 
 /* ---------------------------------------------------------------- wrappers */
 
-static io_open_hook open_hook;
-static void *open_hook_ctx;
+/* Read on every open, from any thread (the checkpointer too): the pair is
+ * swapped as one pointer. */
+typedef struct open_hook_pair {
+    io_open_hook fn;
+    void *ctx;
+} open_hook_pair;
+static open_hook_pair hook_pairs[2];
+static _Atomic(open_hook_pair *) open_hook;
 
 void io_set_open_hook(io_open_hook fn, void *ctx)
 {
-    open_hook = fn;
-    open_hook_ctx = ctx;
+    /* the slot not in use; a test sets the hook while no open runs it */
+    open_hook_pair *p = &hook_pairs[atomic_load(&open_hook) == &hook_pairs[0]];
+    p->fn = fn;
+    p->ctx = ctx;
+    atomic_store(&open_hook, fn ? p : NULL);
 }
 
 int io_open(const char *path, int flags, int mode)
 {
-    if (open_hook)
-        open_hook(path, open_hook_ctx);
+    open_hook_pair *h = atomic_load(&open_hook);
+    if (h)
+        h->fn(path, h->ctx);
     const io_fault *f = fault_check(IO_OP_OPEN);
     if (f)
         return fail_with(f);

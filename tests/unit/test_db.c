@@ -203,6 +203,24 @@ static void test_db_open_rejects_foreign_directory(void **state)
     assert_non_null(strstr(e.msg, "not a needle database"));
 }
 
+static void test_db_open_rejects_unknown_options_version(void **state)
+{
+    (void)state;
+    ndl_db_options o;
+    ndl_db_options_init(&o);
+    assert_int_equal(o.version, 1);
+    ndl_db *db = (ndl_db *)1;
+    ndl_error e;
+    for (uint32_t v = 0; v < 3; v += 2) { /* 0: never initialised; 2: a newer header */
+        o.version = v;
+        assert_int_equal(ndl_db_open(data_path("opts"), &o, &db, &e), NDL_INVALID);
+        assert_null(db);
+        assert_non_null(strstr(e.msg, "ndl_db_options_init"));
+    }
+    struct stat st;
+    assert_int_equal(stat(data_path("opts"), &st), -1); /* nothing created */
+}
+
 static void test_db_open_missing_without_create(void **state)
 {
     (void)state;
@@ -796,6 +814,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_db_open_creates_and_reopens),
         cmocka_unit_test(test_db_open_rejects_foreign_directory),
+        cmocka_unit_test(test_db_open_rejects_unknown_options_version),
         cmocka_unit_test(test_db_open_missing_without_create),
         cmocka_unit_test(test_db_second_open_is_busy),
         cmocka_unit_test(test_db_status_names),
