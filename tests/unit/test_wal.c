@@ -1101,6 +1101,66 @@ static void test_wal_disk_full_append_recovers(void **state)
     close_ok(w);
 }
 
+/* The two parts test_wal_large_record_write_fails appends. */
+#define BIG_PART 700000
+
+static ndl_status check_big(void *ctx, uint64_t lsn, uint32_t type, const void *data, size_t len,
+                            ndl_error *err)
+{
+    (void)err;
+    int *seen = ctx;
+    const uint8_t *d = data;
+    assert_int_equal(lsn, 1);
+    assert_int_equal(type, 4);
+    assert_int_equal(len, 2 * BIG_PART);
+    assert_memory_equal(d, scratch, BIG_PART);
+    assert_memory_equal(d + BIG_PART, scratch + 64, BIG_PART);
+    (*seen)++;
+    return NDL_OK;
+}
+
+/* A record over 1 MiB is written in pieces (header, parts, padding), not
+ * staged: a write failing after the header (or after the first part)
+ * landed cuts the partial record off again, takes no LSN, and the log
+ * stays writable. */
+static void test_wal_large_record_write_fails(void **state)
+{
+    (void)state;
+    char dir[PATH_MAX];
+    path_in(dir, sizeof dir, "fault_large");
+    wal_options o = opts(WAL_SYNC_ALWAYS, (uint64_t)64 << 20);
+    wal *w = open_ok(dir, &o, NULL);
+    for (size_t i = 0; i < sizeof scratch; i++)
+        scratch[i] = (uint8_t)(i * 131 + 7);
+    wal_part parts[2] = {{scratch, BIG_PART}, {scratch + 64, BIG_PART}};
+    char p[PATH_MAX];
+    seg_path(p, sizeof p, dir, 1);
+    uint64_t before = file_size(p);
+    uint64_t lsn;
+    ndl_error err;
+    for (long after = 1; after <= 2; after++) { /* header landed; then part 1 too */
+        io_fault_set(IO_OP_WRITE, (io_fault){.after = after, .times = 1, .error = ENOSPC});
+        assert_int_equal(wal_append_parts(w, 4, parts, 2, &lsn, &err), NDL_DISK_FULL);
+        assert_int_equal(io_fault_fired(IO_OP_WRITE), 1);
+        io_fault_reset();
+        assert_null(wal_failure(w));
+        assert_int_equal(file_size(p), before);
+        assert_int_equal(wal_last_lsn(w), 0);
+    }
+    assert_int_equal(wal_append_parts(w, 4, parts, 2, &lsn, &err), NDL_OK);
+    assert_int_equal(lsn, 1);
+    commit_ok(w, lsn);
+    close_ok(w);
+    wal_recovery rec;
+    w = open_ok(dir, &o, &rec);
+    assert_int_equal(rec.last_lsn, 1);
+    assert_int_equal(rec.dropped_bytes, 0);
+    int seen = 0;
+    assert_int_equal(wal_read(w, 1, check_big, &seen, &err), NDL_OK);
+    assert_int_equal(seen, 1);
+    close_ok(w);
+}
+
 static void test_wal_roll_failures(void **state)
 {
     (void)state;
@@ -1494,6 +1554,7 @@ int main(void)
         T(test_wal_short_write_leaves_torn_tail),
         T(test_wal_fsync_failure_turns_read_only),
         T(test_wal_disk_full_append_recovers),
+        T(test_wal_large_record_write_fails),
         T(test_wal_roll_failures),
         T(test_wal_truncate_unlink_failure),
         T(test_wal_group_commit_threads),
