@@ -184,6 +184,8 @@ static ndl_status decode(const catalog *cat, uint64_t lsn, uint32_t type, const 
              get_config(&r, &out->cfg, why, sizeof why);
     } else if (type == CATALOG_DROP) {
         ok = get_name(&r, out->name, why, sizeof why);
+    } else if (type == CATALOG_SEAL) {
+        /* the version alone */
     } else if (type == CATALOG_CANCEL) {
         if (!get_u64(&r, &out->target)) {
             snprintf(why, sizeof why, "the cancelled LSN is truncated");
@@ -337,9 +339,11 @@ static ndl_status mark_cancelled(const catalog *cat, replay *r, ndl_error *err)
         if (c->type != CATALOG_CANCEL || c->target < r->recs[0].lsn)
             continue;
         catalog_rec *t = &r->recs[c->target - r->recs[0].lsn];
-        if (t->type == CATALOG_CANCEL)
-            return ndl_err(err, NDL_CORRUPT, "catalog '%s', record %llu: it cancels a cancel",
-                           cat->dir, (unsigned long long)c->lsn);
+        if (t->type != CATALOG_CREATE && t->type != CATALOG_DROP)
+            return ndl_err(err, NDL_CORRUPT,
+                           "catalog '%s', record %llu: it cancels a %s, not a create or drop",
+                           cat->dir, (unsigned long long)c->lsn,
+                           t->type == CATALOG_CANCEL ? "cancel" : "seal");
         t->cancelled = true;
     }
     return NDL_OK;
@@ -382,7 +386,8 @@ static ndl_status apply_all(ndl_db *db, const catalog *cat, replay *r, ndl_error
         return ndl_err(err, NDL_NOMEM, "out of memory replaying the catalog '%s'", cat->dir);
     size_t n = 0;
     for (size_t i = 0; i < r->n; i++)
-        if (r->recs[i].type != CATALOG_CANCEL && !r->recs[i].cancelled)
+        if ((r->recs[i].type == CATALOG_CREATE || r->recs[i].type == CATALOG_DROP) &&
+            !r->recs[i].cancelled)
             live[n++] = &r->recs[i];
     qsort(live, n, sizeof *live, cmp_name_lsn);
     ndl_status rc = NDL_OK;
@@ -452,14 +457,31 @@ static ndl_status check_writable(const ndl_db *db, ndl_error *err)
     return NDL_OK;
 }
 
-/* Append and wait until durable. *lsn stays 0 when nothing was appended;
- * non-zero with an error, the record's fate is unknown (the commit failed
- * and the log is read-only now). */
-static ndl_status log_record(catalog *cat, uint32_t type, const rec_buf *b, uint64_t *lsn,
-                             ndl_error *err)
+static ndl_status append_commit(catalog *cat, uint32_t type, const rec_buf *b, uint64_t *lsn,
+                                ndl_error *err)
 {
     ndl_status rc = wal_append(cat->log, type, b->b, b->len, lsn, err);
     return rc == NDL_OK ? wal_commit(cat->log, *lsn, err) : rc;
+}
+
+/* Append and wait until durable, then seal it (a SEAL record, committed
+ * after it): an acknowledged record is never the log's last, so a flipped
+ * bit in it is damage followed by a valid record, refused at open, not a
+ * torn tail that replay would silently cut (which could undo a create by
+ * letting an older DROP of the name win). A torn or flipped SEAL is cut and
+ * loses nothing. *lsn stays 0 when nothing was appended; non-zero with an
+ * error, the record's fate is unknown (a commit failed and the log is
+ * read-only now). */
+static ndl_status log_record(catalog *cat, uint32_t type, const rec_buf *b, uint64_t *lsn,
+                             ndl_error *err)
+{
+    ndl_status rc = append_commit(cat, type, b, lsn, err);
+    if (rc != NDL_OK)
+        return rc;
+    rec_buf seal = {.len = 0};
+    put_u32(&seal, CATALOG_RECORD_VERSION);
+    uint64_t seal_lsn;
+    return append_commit(cat, CATALOG_SEAL, &seal, &seal_lsn, err);
 }
 
 /* log_record for a create or drop, once the catalog takes them */

@@ -15,6 +15,10 @@
  *   CATALOG_CANCEL: u32 version, u64 LSN -- the create or drop at that LSN
  *                   failed to apply, was reported as failed, and must be
  *                   ignored on replay
+ *   CATALOG_SEAL:   u32 version -- committed after each record above, before
+ *                   the call returns, so an acknowledged record is never the
+ *                   log's last: damage in it is refused, not cut as a torn
+ *                   tail; replay ignores seals
  *
  * Replay (catalog_open): the last record of each name that is not
  * cancelled says what the directory must hold: CREATE -> DATA/<name>
@@ -38,7 +42,7 @@
 #define CATALOG_NEW_PREFIX ".new-"         /* a create being built (collection.c) */
 #define CATALOG_DROPPED_PREFIX ".dropped-" /* a drop being removed */
 
-enum { CATALOG_CREATE = 1, CATALOG_DROP = 2, CATALOG_CANCEL = 3 };
+enum { CATALOG_CREATE = 1, CATALOG_DROP = 2, CATALOG_CANCEL = 3, CATALOG_SEAL = 4 };
 
 typedef struct catalog catalog;
 

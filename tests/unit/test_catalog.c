@@ -24,6 +24,7 @@
 #include "needle.h"
 #include "storage/io.h"
 #include "storage/wal.h"
+#include "storage/wal_internal.h"
 #include "util/alloc.h"
 
 #define DIM 4
@@ -212,8 +213,26 @@ static void read_catalog(recs *rs)
     wal_close(w, NULL);
 }
 
-/* what a crash right after a commit leaves: the record, nothing else */
-static void append_raw(uint32_t type, const void *data, size_t len)
+/* Every record of the catalog but the seals, checking that each
+ * acknowledged record (CREATE, DROP, CANCEL) is followed by its SEAL. */
+static void read_ops(recs *rs)
+{
+    read_catalog(rs);
+    size_t n = 0;
+    for (size_t i = 0; i < rs->n; i++) {
+        if (rs->r[i].type == CATALOG_SEAL)
+            continue;
+        if (i + 1 == rs->n || rs->r[i + 1].type != CATALOG_SEAL)
+            fail_msg("record %llu (type %u) is not sealed", (unsigned long long)rs->r[i].lsn,
+                     rs->r[i].type);
+        rs->r[n++] = rs->r[i];
+    }
+    rs->n = n;
+}
+
+/* what a crash right after a commit leaves: the record, nothing else
+ * (no seal); returns its LSN */
+static uint64_t append_raw(uint32_t type, const void *data, size_t len)
 {
     wal *w;
     ndl_error e;
@@ -223,6 +242,7 @@ static void append_raw(uint32_t type, const void *data, size_t len)
     assert_int_equal(wal_append(w, type, data, len, &lsn, &e), NDL_OK);
     assert_int_equal(wal_commit(w, lsn, &e), NDL_OK);
     assert_int_equal(wal_close(w, &e), NDL_OK);
+    return lsn;
 }
 
 static size_t put32(uint8_t *b, uint32_t v)
@@ -252,10 +272,10 @@ static size_t head(uint8_t *b, uint32_t version, const char *name)
     return n + strlen(name);
 }
 
-static void append_drop(const char *name)
+static uint64_t append_drop(const char *name)
 {
     uint8_t b[80];
-    append_raw(CATALOG_DROP, b, head(b, CATALOG_RECORD_VERSION, name));
+    return append_raw(CATALOG_DROP, b, head(b, CATALOG_RECORD_VERSION, name));
 }
 
 static void append_cancel(uint64_t lsn)
@@ -321,6 +341,14 @@ static void test_create_and_drop_are_logged(void **state)
 
     recs rs;
     read_catalog(&rs);
+    /* each record sealed before the call returned: version 1, nothing else */
+    assert_int_equal(rs.n, 6);
+    for (size_t i = 1; i < rs.n; i += 2) {
+        assert_int_equal(rs.r[i].type, CATALOG_SEAL);
+        assert_int_equal(rs.r[i].len, 4);
+        assert_int_equal(get32(rs.r[i].data), CATALOG_RECORD_VERSION);
+    }
+    read_ops(&rs);
     assert_int_equal(rs.n, 3);
     assert_int_equal(rs.r[0].type, CATALOG_CREATE);
     assert_int_equal(rs.r[1].type, CATALOG_CREATE);
@@ -385,8 +413,7 @@ static void test_replay_uses_last_live_record_of_each_name(void **state)
     create(db, "z", 4);
     fill(db, "z", 3);
     ndl_db_close(db, NULL);
-    append_drop("z");
-    append_cancel(7); /* the drop of z failed and was cancelled */
+    append_cancel(append_drop("z")); /* the drop of z failed and was cancelled */
     rm_rf("x");
 
     db = open_db(0);
@@ -437,20 +464,24 @@ static void test_torn_tail_is_dropped(void **state)
     (void)state;
     ndl_db *db = open_db(0);
     create(db, "a", DIM);
-    create(db, "b", DIM);
     ndl_db_close(db, NULL);
     struct stat st;
     assert_int_equal(stat(at(SEG1), &st), 0);
-    /* tear the last record (CREATE b); b's directory is there and stays */
-    assert_int_equal(truncate(at(SEG1), st.st_size - 5), 0);
+    off_t before_b = st.st_size;
+    db = open_db(0);
+    create(db, "b", DIM);
+    ndl_db_close(db, NULL);
+    /* tear CREATE b (a crash before its commit returned: no seal either);
+     * b's directory is there and stays */
+    assert_int_equal(truncate(at(SEG1), before_b + 30), 0);
     db = open_db(0);
     assert_string_equal(names(db), "a,b");
     create(db, "c", DIM);
     ndl_db_close(db, NULL);
     recs rs;
-    read_catalog(&rs);
+    read_ops(&rs);
     assert_int_equal(rs.n, 2); /* CREATE a, then CREATE c where b's was cut off */
-    assert_int_equal(rs.r[1].lsn, 2);
+    assert_int_equal(rs.r[1].lsn, 3);
     assert_int_equal(rs.r[1].data[8], 'c');
 
     /* garbage after the last record: the tail of an append never acknowledged */
@@ -492,6 +523,67 @@ static void test_corrupt_middle_record_is_named(void **state)
     assert_string_equal(before, after); /* refused, nothing touched */
     free(before);
     free(after);
+}
+
+/* A bit flipped in an acknowledged record -- even the last create or drop
+ * -- is damage followed by its seal: refused, never cut as a torn tail.
+ * Cutting the last CREATE x here would let the older DROP x win and remove
+ * x with its points. A flip in the seal itself is cut and loses nothing. */
+static void test_flipped_last_record_is_refused(void **state)
+{
+    (void)state;
+    ndl_db *db = open_db(0);
+    create(db, "x", DIM);
+    drop(db, "x");
+    ndl_db_close(db, NULL);
+    struct stat st;
+    assert_int_equal(stat(at(SEG1), &st), 0);
+    off_t create_at = st.st_size; /* the second CREATE x starts here */
+    db = open_db(0);
+    create(db, "x", DIM);
+    fill(db, "x", 4);
+    ndl_db_close(db, NULL);
+    assert_int_equal(stat(at(SEG1), &st), 0);
+    off_t len = st.st_size;
+    recs rs;
+    read_catalog(&rs);
+    assert_int_equal(rs.r[rs.n - 1].type, CATALOG_SEAL);
+    off_t seal_at = len - (off_t)wal_rec_bytes(rs.r[rs.n - 1].len);
+
+    /* the name inside CREATE x (after the record header, version and length) */
+    int fd = open(at(SEG1), O_RDWR);
+    assert_true(fd >= 0);
+    uint8_t byte;
+    assert_int_equal(pread(fd, &byte, 1, create_at + WAL_REC_HEADER + 8), 1);
+    byte ^= 0x01;
+    assert_int_equal(pwrite(fd, &byte, 1, create_at + WAL_REC_HEADER + 8), 1);
+    char *before = tree();
+    ndl_db *d2 = NULL;
+    ndl_error e;
+    assert_int_equal(try_open(0, &d2, &e), NDL_CORRUPT);
+    assert_null(d2);
+    assert_non_null(strstr(e.msg, SEG1));
+    char *after = tree();
+    assert_string_equal(before, after); /* x and its points are untouched */
+    free(before);
+    free(after);
+    byte ^= 0x01; /* repaired */
+    assert_int_equal(pwrite(fd, &byte, 1, create_at + WAL_REC_HEADER + 8), 1);
+
+    /* the seal: cut as a torn tail, reported, x keeps its points */
+    assert_int_equal(pread(fd, &byte, 1, seal_at + WAL_REC_HEADER), 1);
+    byte ^= 0x04;
+    assert_int_equal(pwrite(fd, &byte, 1, seal_at + WAL_REC_HEADER), 1);
+    close(fd);
+    db = open_db(0);
+    ndl_db_info info;
+    assert_int_equal(ndl_db_info_get(db, &info, NULL), NDL_OK);
+    assert_int_equal(info.dropped_catalog_bytes, (uint64_t)(len - seal_at));
+    assert_string_equal(names(db), "x");
+    assert_int_equal(count_of(db, "x"), 4);
+    ndl_db_close(db, NULL);
+    assert_int_equal(stat(at(SEG1), &st), 0);
+    assert_int_equal(st.st_size, seal_at);
 }
 
 static void test_bad_records_are_named(void **state)
@@ -700,7 +792,7 @@ static void test_refused_input_logs_nothing(void **state)
     ndl_db_close(db, NULL);
 
     recs rs;
-    read_catalog(&rs);
+    read_ops(&rs);
     assert_int_equal(rs.n, 1); /* CREATE a, nothing else */
     db = open_db(0);
     assert_string_equal(names(db), "a");
@@ -724,7 +816,7 @@ static void test_failed_create_is_cancelled(void **state)
     assert_string_equal(names(db), "");
     ndl_db_close(db, NULL);
     recs rs;
-    read_catalog(&rs);
+    read_ops(&rs);
     assert_int_equal(rs.n, 2);
     assert_int_equal(rs.r[0].type, CATALOG_CREATE);
     assert_int_equal(rs.r[1].type, CATALOG_CANCEL);
@@ -853,7 +945,9 @@ static void test_applied_segments_are_deleted_on_open(void **state)
     assert_false(exists(".catalog/wal-0000000000000001.log"));
     recs rs;
     read_catalog(&rs);
-    assert_true(rs.n >= 1 && rs.n < 30); /* the active segment only, then CREATE a */
+    assert_true(rs.n >= 2 && rs.n < 30); /* the active segment only, then CREATE a, SEAL */
+    assert_int_equal(rs.r[rs.n - 1].type, CATALOG_SEAL);
+    rs.n--;
     assert_int_equal(rs.r[rs.n - 1].lsn, 101);
     assert_int_equal(rs.r[rs.n - 1].type, CATALOG_CREATE);
     db = open_db(0);
@@ -866,6 +960,7 @@ int main(void)
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_create_and_drop_are_logged),
+        T(test_flipped_last_record_is_refused),
         T(test_replay_creates_missing_collection),
         T(test_replay_uses_last_live_record_of_each_name),
         T(test_replay_finishes_drop),
