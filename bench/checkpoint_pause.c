@@ -5,7 +5,10 @@
  * writer upserting single points (fsync none, so the write itself is cheap)
  * while another thread checkpoints (ndl_collection_flush) ROUNDS times.
  * Prints, as one JSON line: the checkpoint duration (median), and the write
- * latency median and maximum outside and during checkpoints. A checkpoint
+ * latency median and maximum outside and during checkpoints (a write is
+ * "during" if it began during one, or began before and ended during one
+ * after the last untimed step; so a write held up by the untimed delete
+ * below counts outside). A checkpoint
  * that blocked writers would show a maximum as long as the checkpoint.
  * With MODE "compact" each round first deletes an eighth of the loaded
  * points (untimed), then compacts (ndl_collection_compact, which ends with
@@ -45,6 +48,7 @@ typedef struct run {
     uint32_t dim;
     atomic_int stop;
     atomic_int in_checkpoint;
+    _Atomic double since; /* when in_checkpoint was last set */
     double *lat_in, *lat_out;
     size_t n_in, n_out, cap;
 } run;
@@ -64,7 +68,9 @@ static void *writer(void *arg)
             exit(1);
         }
         double dt = now() - t0;
-        during |= atomic_load(&r->in_checkpoint);
+        /* a write that began earlier counts only if it waited for nothing
+         * before the checkpoint began (the untimed delete holds the lock) */
+        during |= atomic_load(&r->in_checkpoint) && t0 >= atomic_load(&r->since);
         if (during && r->n_in < r->cap)
             r->lat_in[r->n_in++] = dt;
         else if (!during && r->n_out < r->cap)
@@ -159,8 +165,9 @@ int main(int argc, char **argv)
             }
             free(dels);
         }
-        atomic_store(&r.in_checkpoint, 1);
         double t0 = now();
+        atomic_store(&r.since, t0);
+        atomic_store(&r.in_checkpoint, 1);
         if ((compact ? ndl_collection_compact(c, &e) : ndl_collection_flush(c, &e)) != NDL_OK) {
             fprintf(stderr, "checkpoint: %s\n", e.msg);
             return 1;

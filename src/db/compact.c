@@ -12,15 +12,20 @@
  *      compact method (the long part: links to removed nodes re-filled);
  *   3. catch up: slots the writers added meanwhile are appended and
  *      inserted into the new graph on every core, first without the lock
- *      (a few rounds, while there is much), then under write_lock the
- *      rest; under it
+ *      (a few rounds, while there is much), then under write_lock in
+ *      slices of CATCH_UP_SLICE_MS with pauses between them for the
+ *      writers: a writer as fast as the unlocked catch-up (it shares the
+ *      cores) would otherwise keep the backlog from shrinking and then
+ *      wait for all of it at once; inside a slice the catch-up has every
+ *      core. Once at most CATCH_UP_LAST slots are left, the slice takes
+ *      the rest and goes on to the swap; under the lock
  *      too, slots hidden since the snapshot are hidden in the copy (and
  *      removed from its graph), ids point at the new slots, payload
  *      references are taken as they are now; then the structures are
  *      swapped in under swap_lock, which every reader holds for the length
  *      of its read.
- * So writers wait only for the snapshot and the last catch-up, and
- * searches only for the swap.
+ * So writers wait only for the snapshot, a slice, and the last catch-up,
+ * and searches only for the swap.
  *
  * Compaction changes slot numbers, not contents: the log records ids, so
  * the checkpoint on disk plus the log still describe the same points. The
@@ -29,10 +34,17 @@
  * compacted files and so reclaims the disk too.
  */
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "db/db_internal.h"
 #include "util/alloc.h"
+
+#define CATCH_UP_UNLOCKED_ROUNDS 4
+#define CATCH_UP_LAST 64           /* slots left for the final catch-up */
+#define CATCH_UP_SLICE_MS 20       /* the longest a slice holds write_lock ... */
+#define CATCH_UP_BATCH 128         /* ... checked after each batch of slots */
+#define CATCH_UP_PAUSE_MS 5        /* the lock let go between slices */
 
 /* The new structures being built. */
 typedef struct compacted {
@@ -150,6 +162,50 @@ static ndl_status take_new_slots(ndl_collection *c, compacted *n, catch_up_state
     return rc == NDL_OK ? coll_index_slots(n->ann, fresh, k, &st->insert, err) : rc;
 }
 
+static uint64_t now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
+}
+
+/* Step 3 under the lock, a slice at a time: returns holding write_lock,
+ * with at most CATCH_UP_LAST slots left to take (or an error). A slice
+ * takes batches until that is so -- then the final catch-up and the swap
+ * follow under the same hold -- or until CATCH_UP_SLICE_MS have passed;
+ * then the lock is let go for CATCH_UP_PAUSE_MS so writers get in (the lock
+ * is not fair: without the pause it could be taken again at once). A
+ * writer waits at most about a slice. Writers gain only during pauses, so
+ * the backlog shrinks unless they are faster than the catch-up on every
+ * core by the slice-to-pause ratio; if it has not shrunk for 4 slices, the
+ * slices double until it does. */
+static ndl_status lock_caught_up(ndl_collection *c, compacted *n, catch_up_state *st,
+                                 ndl_error *err)
+{
+    uint64_t slice = CATCH_UP_SLICE_MS;
+    uint32_t least = UINT32_MAX;
+    int stalled = 0;
+    for (;;) {
+        pthread_mutex_lock(&c->write_lock);
+        uint32_t now = arena_count(&c->vectors); /* fixed while the lock is held */
+        uint64_t until = now_ms() + slice;
+        ndl_status rc = NDL_OK;
+        while (rc == NDL_OK && now - st->taken > CATCH_UP_LAST && now_ms() < until)
+            rc = take_new_slots(c, n, st, NDL_MIN(now, st->taken + CATCH_UP_BATCH), true, err);
+        if (rc != NDL_OK || now - st->taken <= CATCH_UP_LAST)
+            return rc;
+        pthread_mutex_unlock(&c->write_lock);
+        if (now - st->taken < least) {
+            least = now - st->taken;
+            stalled = 0;
+        } else if (++stalled == 4) {
+            slice *= 2;
+            stalled = 0;
+        }
+        nanosleep(&(struct timespec){0, CATCH_UP_PAUSE_MS * 1000000L}, NULL);
+    }
+}
+
 /* Step 3 before the swap (write_lock held): the last new slots, then what
  * the writers changed since the snapshot: slots hidden since (deleted,
  * replaced, a failed write) are hidden in n and removed from its graph,
@@ -219,6 +275,16 @@ static void swap_in(ndl_collection *c, compacted *n, const uint32_t *remap, uint
 
 static void (*copy_hook)(ndl_collection *, void *);
 static void *copy_hook_ctx;
+static atomic_int unlocked_rounds = -1;
+static _Atomic uint32_t last_takes[3];
+
+void coll_compact_set_unlocked_rounds(int rounds) { atomic_store(&unlocked_rounds, rounds); }
+
+void coll_compact_last_takes(uint32_t out[3])
+{
+    for (int i = 0; i < 3; i++)
+        out[i] = atomic_load(&last_takes[i]);
+}
 
 void coll_compact_set_hook(void (*fn)(ndl_collection *, void *), void *ctx)
 {
@@ -272,17 +338,27 @@ ndl_status coll_compact(ndl_collection *c, ndl_error *err)
     }
 
     /* writers went on meanwhile: take what they added, a few times while
-     * that is much, so the catch-up under the lock is short */
-    for (int round = 0; round < 4 && rc == NDL_OK; round++) {
+     * that is much, then in slices under the lock */
+    int rounds = atomic_load(&unlocked_rounds);
+    rounds = rounds < 0 ? CATCH_UP_UNLOCKED_ROUNDS : rounds;
+    uint32_t mark[3] = {st.taken};
+    for (int round = 0; round < rounds && rc == NDL_OK; round++) {
         uint32_t now = arena_count(&c->vectors);
-        if (now - st.taken < 64)
+        if (now - st.taken < CATCH_UP_LAST)
             break;
         rc = take_new_slots(c, &n, &st, now, false, err);
     }
-
-    pthread_mutex_lock(&c->write_lock);
+    mark[1] = st.taken;
+    if (rc == NDL_OK)
+        rc = lock_caught_up(c, &n, &st, err); /* returns holding write_lock */
+    else
+        pthread_mutex_lock(&c->write_lock);
+    mark[2] = st.taken;
     if (rc == NDL_OK)
         rc = catch_up(c, &n, &snap, &st, err);
+    atomic_store(&last_takes[0], mark[1] - mark[0]);
+    atomic_store(&last_takes[1], mark[2] - mark[1]);
+    atomic_store(&last_takes[2], st.taken - mark[2]);
     if (rc == NDL_OK) {
         swap_in(c, &n, st.remap, st.taken);
         vectors_seal_retire(&c->seal); /* its records are unmapped below */

@@ -134,6 +134,12 @@ ndl_status coll_compact(ndl_collection *c, ndl_error *err);
 /* Test hook: fn(c, ctx) runs in every compaction between its snapshot and
  * its copy, with no lock held (so it may write to c). NULL: none. */
 void coll_compact_set_hook(void (*fn)(ndl_collection *, void *), void *ctx);
+/* Test hooks: how many catch-up rounds run without the lock (-1: the
+ * default), and how many slots the last compaction in this process took
+ * in each phase of its catch-up: [0] without the lock, [1] in slices under
+ * it, [2] in the final step. */
+void coll_compact_set_unlocked_rounds(int rounds);
+void coll_compact_last_takes(uint32_t out[3]);
 
 /* verifier.c: NDL_OK, or NDL_CORRUPT once the vectors were found damaged
  * after open (every read and write then answers it) */

@@ -355,19 +355,23 @@ static void test_compact_while_searching_and_writing(void **state)
 
 /* Writes while a compaction copies (compact.c, step 2), all in the
  * model: new points (some deleted again), replacements and deletes of
- * points live in the snapshot, payload replacements. `few` writes fewer
- * than 64 new slots, which the catch-up under the lock takes alone; else
- * the rounds without the lock take them first. */
+ * points live in the snapshot, payload replacements. CATCH_FEW writes
+ * fewer than 64 new slots, which the catch-up under the lock takes alone;
+ * CATCH_UNLOCKED more, which the rounds without the lock take first;
+ * CATCH_SLICED many more with no unlocked round, so the slices under the
+ * lock take them (several batches). */
+enum { CATCH_UNLOCKED, CATCH_FEW, CATCH_SLICED };
 typedef struct during {
     int calls;
-    int few;
+    int mode;
 } during;
 
 static void write_during_copy(ndl_collection *c, void *ctx)
 {
     during *d = ctx;
     d->calls++;
-    int added = d->few ? 20 : 100, replaced = d->few ? 10 : 60;
+    int few = d->mode == CATCH_FEW;
+    int added = few ? 20 : d->mode == CATCH_SLICED ? 700 : 100, replaced = few ? 10 : 60;
     upsert_range(c, 2000, 2000 + added, 1); /* new */
     upsert_range(c, 0, replaced, 2);        /* replaced (some were dead: back) */
     ndl_id ids[80];
@@ -392,18 +396,21 @@ static void write_during_copy(ndl_collection *c, void *ctx)
     }
 }
 
-static void compact_beside_writes(int few)
+static void compact_beside_writes(int mode)
 {
     memset(&M, 0, sizeof M);
     ndl_db *db = open_db();
-    const char *name = few ? "during-few" : "during";
+    static const char *const names[] = {"during", "during-few", "during-sliced"};
+    const char *name = names[mode];
     ndl_collection *c = create_hnsw(db, name, 64);
     ndl_error e;
     upsert_range(c, 0, 1600, 0);
     delete_every(c, 3, 0); /* a third dead: ids 0, 3, 6, ... */
-    during d = {.few = few};
+    during d = {.mode = mode};
     coll_compact_set_hook(write_during_copy, &d);
+    coll_compact_set_unlocked_rounds(mode == CATCH_SLICED ? 0 : -1);
     ndl_status rc = ndl_collection_compact(c, &e);
+    coll_compact_set_unlocked_rounds(-1);
     coll_compact_set_hook(NULL, NULL);
     if (rc != NDL_OK)
         fail_msg("compact: %s", e.msg);
@@ -412,6 +419,13 @@ static void compact_beside_writes(int few)
     assert_int_equal(ndl_collection_info_get(c, &info, &e), NDL_OK);
     /* what died during the copy stays until the next compaction */
     assert_true(info.deleted > 0 && info.deleted < 200);
+    /* each phase of the catch-up took what it is for */
+    uint32_t took[3];
+    coll_compact_last_takes(took);
+    assert_int_equal(took[0] >= 100, mode == CATCH_UNLOCKED);
+    assert_int_equal(took[1] >= 600, mode == CATCH_SLICED);
+    assert_int_equal(took[2] > 0, mode == CATCH_FEW);
+    assert_true(took[2] < 64);
     expect_model(c);
     /* every live point is found by its own vector through the graph (ids
      * i, i + 1000, i + 2000 share vectors: among the first 8 at distance 0) */
@@ -446,13 +460,19 @@ static void compact_beside_writes(int few)
 static void test_compact_takes_writes_during_its_copy(void **state)
 {
     (void)state;
-    compact_beside_writes(0);
+    compact_beside_writes(CATCH_UNLOCKED);
 }
 
 static void test_compact_takes_a_few_writes_under_the_lock(void **state)
 {
     (void)state;
-    compact_beside_writes(1);
+    compact_beside_writes(CATCH_FEW);
+}
+
+static void test_compact_catches_up_in_slices(void **state)
+{
+    (void)state;
+    compact_beside_writes(CATCH_SLICED);
 }
 
 static void test_compact_out_of_memory_changes_nothing(void **state)
@@ -835,6 +855,7 @@ int main(void)
         cmocka_unit_test(test_compact_while_searching_and_writing),
         cmocka_unit_test(test_compact_takes_writes_during_its_copy),
         cmocka_unit_test(test_compact_takes_a_few_writes_under_the_lock),
+        cmocka_unit_test(test_compact_catches_up_in_slices),
         cmocka_unit_test(test_compact_out_of_memory_changes_nothing),
         cmocka_unit_test(test_compact_keeps_graph_searchable),
         cmocka_unit_test(test_checkpoint_runs_beside_writes),
