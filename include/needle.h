@@ -353,6 +353,19 @@ NDL_API ndl_status ndl_collection_verify(ndl_collection *c, ndl_error *err);
  * NDL_DISK_FULL: memory is compacted, the files are not yet). */
 NDL_API ndl_status ndl_collection_compact(ndl_collection *c, ndl_error *err);
 
+/* Durations of the write-ahead logs' fdatasync calls (group commits) in
+ * this process, as a histogram: bucket[i] counts syncs that took at most
+ * le[i] seconds (cumulative, as Prometheus wants); count is all of them,
+ * sum_seconds their total. Thread-safe; counters only grow. */
+#define NDL_FSYNC_BUCKETS 12
+typedef struct ndl_fsync_stats {
+    uint64_t count;
+    double sum_seconds;
+    double le[NDL_FSYNC_BUCKETS];
+    uint64_t bucket[NDL_FSYNC_BUCKETS];
+} ndl_fsync_stats;
+NDL_API void ndl_fsync_stats_get(ndl_fsync_stats *out);
+
 /* Frees memory the library handed to the caller (lists, ...). NULL no-op. */
 NDL_API void ndl_free(void *p);
 
@@ -437,6 +450,20 @@ NDL_API ndl_status ndl_collection_delete(ndl_collection *c, size_t n, const ndl_
  * Returns NDL_OK, NDL_NOT_FOUND, NDL_INVALID (bad id), NDL_NOMEM. */
 NDL_API ndl_status ndl_collection_get_point(ndl_collection *c, ndl_id id, float *vector_out,
                                             char **payload_out, ndl_error *err);
+
+/* The live points a page at a time, in id order: u64 ids ascending, then
+ * string ids bytewise (a prefix first). Returns up to `limit` (1..
+ * NDL_SCROLL_MAX) ids greater than *after (NULL: from the first), as of
+ * this call: pass the last id of a page as `after` to get the next; fewer
+ * than limit (0 at the end) means no more. A cursor stays valid across
+ * writes and compactions (points written meanwhile above it show up).
+ * Read each point with ndl_collection_get_point (it may be gone by then).
+ * Returns NDL_OK, NDL_INVALID (bad limit or cursor id), NDL_NOMEM.
+ * Ownership: *ids_out is one allocation holding the ids and their strings;
+ * free it with ndl_free(). Cost: one pass over the collection per page. */
+#define NDL_SCROLL_MAX 10000
+NDL_API ndl_status ndl_collection_scroll(ndl_collection *c, const ndl_id *after, size_t limit,
+                                         ndl_id **ids_out, size_t *n_out, ndl_error *err);
 
 /* ndl_collection_get_point for the vector alone. */
 NDL_API ndl_status ndl_collection_get(ndl_collection *c, ndl_id id, float *out,

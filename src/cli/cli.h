@@ -43,6 +43,7 @@ int cmd_check(int argc, char **argv);
 int cmd_get(int argc, char **argv);
 int cmd_compact(int argc, char **argv);
 int cmd_help(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* Print the help of one command (or the overview for NULL) to f.
  * Returns 0, or -1 if the command is unknown. */
@@ -102,9 +103,9 @@ uint32_t cli_cpus(void);
 uint64_t cli_now_ns(void);
 
 /* JSON output (json_out.c). */
-void json_string(FILE *f, const char *s, size_t len);
-void json_number(FILE *f, double v);  /* shortest text that reads back as the same float */
-void json_id(FILE *f, const ndl_id *id);
+void cli_json_string(FILE *f, const char *s, size_t len);
+void cli_json_number(FILE *f, double v);  /* shortest text that reads back as the same float */
+void cli_json_id(FILE *f, const ndl_id *id);
 
 /* "12.3 MiB" into buf. */
 void cli_human_bytes(uint64_t n, char *buf, size_t size);

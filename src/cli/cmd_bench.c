@@ -227,7 +227,7 @@ static int run_setting(ndl_collection *c, const char *name, const setting *s, co
         unsigned long long p99 = us_round(percentile(b.lat_ns, nq, 0.99));
         if (json) {
             fputs("{\"collection\":", stdout);
-            json_string(stdout, name, strlen(name));
+            cli_json_string(stdout, name, strlen(name));
             printf(",\"index\":\"%s\",\"ef\":", s->index);
             if (s->ef)
                 printf("%u", s->ef);

@@ -27,7 +27,7 @@ static void print_result(const ndl_collection_info *before, const ndl_collection
 {
     if (json) {
         fputs("{\"name\":", stdout);
-        json_string(stdout, after->name, strlen(after->name));
+        cli_json_string(stdout, after->name, strlen(after->name));
         fputs(",\"before\":{", stdout);
         cli_print_sizes_json(before);
         fputs("},\"after\":{", stdout);

@@ -77,13 +77,13 @@ static int get_one(ndl_collection *c, const char *name, const ndl_id *id, float 
     if (st != NDL_OK)
         return cli_fail_lib(st, &err);
     fputs("{\"id\":", stdout);
-    json_id(stdout, id);
+    cli_json_id(stdout, id);
     if (vec) {
         fputs(",\"vector\":[", stdout);
         for (uint32_t i = 0; i < dim; i++) {
             if (i)
                 fputc(',', stdout);
-            json_number(stdout, vec[i]);
+            cli_json_number(stdout, vec[i]);
         }
         fputc(']', stdout);
     }

@@ -25,6 +25,7 @@ static const char overview[] =
     "  drop     delete a collection\n"
     "  check    verify checksums and invariants\n"
     "  compact  reclaim the space of deleted and replaced points now\n"
+    "  serve    HTTP/JSON server (docs/HTTP.md)\n"
     "  help     show help for a command\n"
     "\n"
     "Every command takes --data DIR (default " CLI_DEFAULT_DATA ").\n"
@@ -37,6 +38,21 @@ static const char overview[] =
     "See 'needle help COMMAND' for a command's options.\n";
 
 static const help_text helps[] = {
+    {"serve",
+     "usage: needle serve [options]\n"
+     "\n"
+     "Serve the database over HTTP/JSON (routes in docs/HTTP.md) until SIGTERM or\n"
+     "SIGINT, then finish the requests under way, save every collection, exit 0.\n"
+     "The first line on stdout is 'listening on http://HOST:PORT'.\n"
+     "\n"
+     "  --listen HOST:PORT       address (default 127.0.0.1:6400; port 0: any free one)\n"
+     "  --api-key K              every route but /v1/health needs this key (or --read-key)\n"
+     "  --read-key K             a key for reads only (search, get, count, scroll)\n"
+     "  --threads N              request threads (default: cores, at least 2)\n"
+     "  --fsync MODE             always (default), batch or none\n"
+     "  --max-body-bytes N       larger bodies get 413 (default 67108864)\n"
+     "  --request-timeout S      bodies slower than this get 408 (default 30)\n"
+     "  --data DIR               database directory (default " CLI_DEFAULT_DATA ")\n"},
     {"create",
      "usage: needle create NAME --dim D --metric M [options]\n"
      "\n"

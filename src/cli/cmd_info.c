@@ -25,7 +25,7 @@ static void print_one_json(const ndl_collection_info *in)
 {
     const ndl_collection_config *c = &in->config;
     fputs("{\"name\":", stdout);
-    json_string(stdout, in->name, strlen(in->name));
+    cli_json_string(stdout, in->name, strlen(in->name));
     printf(",\"dimension\":%u,\"metric\":\"%s\",\"index\":{\"type\":\"%s\"", c->dimension,
            ndl_metric_name(c->metric), ndl_index_name(c->index));
     if (c->index == NDL_INDEX_HNSW)
@@ -34,7 +34,7 @@ static void print_one_json(const ndl_collection_info *in)
     cli_print_sizes_json(in);
     if (in->salvaged[0]) {
         fputs(",\"salvaged\":", stdout);
-        json_string(stdout, in->salvaged, strlen(in->salvaged));
+        cli_json_string(stdout, in->salvaged, strlen(in->salvaged));
     }
     fputs("}\n", stdout);
 }
@@ -87,7 +87,7 @@ static int list_all(ndl_db *db, const char *dir, int json)
             fputs("{\"collections\":[", stdout);
             for (size_t i = 0; i < n; i++) {
                 fputs(i ? ",{\"name\":" : "{\"name\":", stdout);
-                json_string(stdout, names[i], strlen(names[i]));
+                cli_json_string(stdout, names[i], strlen(names[i]));
                 printf(",\"count\":%llu}", (unsigned long long)infos[i].count);
             }
             fputs("]}\n", stdout);

@@ -32,11 +32,11 @@ static int write_json(FILE *f, const ndl_results *r, size_t base, int with_paylo
         fprintf(f, "{\"query\":%zu,\"results\":[", base + q);
         for (size_t i = 0; i < n; i++) {
             fputs(i ? ",{\"id\":" : "{\"id\":", f);
-            json_id(f, &h[i].id);
+            cli_json_id(f, &h[i].id);
             fputs(",\"score\":", f);
-            json_number(f, h[i].score);
+            cli_json_number(f, h[i].score);
             fputs(",\"distance\":", f);
-            json_number(f, h[i].distance);
+            cli_json_number(f, h[i].distance);
             if (with_payload) {
                 const char *p = ndl_results_payload(r, q, i);
                 fputs(",\"payload\":", f);

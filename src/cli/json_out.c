@@ -8,7 +8,7 @@
 
 #include "cli/cli.h"
 
-void json_string(FILE *f, const char *s, size_t len)
+void cli_json_string(FILE *f, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
     fputc('"', f);
@@ -33,7 +33,7 @@ void json_string(FILE *f, const char *s, size_t len)
     fputc('"', f);
 }
 
-void json_number(FILE *f, double v)
+void cli_json_number(FILE *f, double v)
 {
     if (!isfinite(v)) {
         fputs("null", f);  /* JSON has no NaN/Inf; the library never returns them */
@@ -50,10 +50,10 @@ void json_number(FILE *f, double v)
     fputs(buf, f);
 }
 
-void json_id(FILE *f, const ndl_id *id)
+void cli_json_id(FILE *f, const ndl_id *id)
 {
     if (id->str)
-        json_string(f, id->str, id->len);
+        cli_json_string(f, id->str, id->len);
     else
         fprintf(f, "%llu", (unsigned long long)id->num);
 }

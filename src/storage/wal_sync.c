@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "storage/io.h"
+#include "storage/sync_stats.h"
 #include "storage/wal_internal.h"
 
 void wal_set_failure_locked(wal *w, const char *fmt, ...)
@@ -65,8 +66,12 @@ ndl_status wal_sync_locked(wal *w, ndl_error *err)
     int fd = w->fd; /* stays open: a roll waits for !syncing before closing it */
     w->syncing = true;
     pthread_mutex_unlock(&w->mu);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = io_fdatasync(fd);
     int e = errno;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    sync_stats_record((double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9);
     pthread_mutex_lock(&w->mu);
     w->syncing = false;
     ndl_status st = NDL_OK;

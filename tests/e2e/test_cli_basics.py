@@ -57,7 +57,7 @@ def test_help_of_unknown_command():
     assert p.returncode == 2 and "unknown command 'frobnicate'" in p.stderr
 
 
-@pytest.mark.parametrize("cmd", ["serve", "snapshot", "restore"])
+@pytest.mark.parametrize("cmd", ["snapshot", "restore"])
 def test_later_commands_say_not_available(cmd):
     p = run_needle([cmd])
     assert p.returncode == 2

@@ -1,0 +1,276 @@
+/*
+ * http.c -- libmicrohttpd glue: the daemon (a pool of threads, each polling
+ * its share of connections with epoll; keep-alive), one srv_req per request,
+ * the body read with its limit (413 from Content-Length before reading, or
+ * as soon as a chunked body passes it) and its deadline (408), then the
+ * route's answer and the metrics.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <microhttpd.h>
+
+#include "server/server_internal.h"
+
+double now_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* Split the path into percent-decoded segments. false: too many or a
+ * segment that decodes to a NUL. */
+static bool split_path(srv_req *r)
+{
+    const char *p = r->url;
+    while (*p == '/')
+        p++;
+    while (*p) {
+        const char *end = strchr(p, '/');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (r->nseg == SRV_MAX_SEGMENTS)
+            return false;
+        char *s = malloc(n + 1);
+        if (!s)
+            return false;
+        memcpy(s, p, n);
+        s[n] = '\0';
+        size_t len = MHD_http_unescape(s);
+        if (len != strlen(s)) {
+            free(s);
+            return false;
+        }
+        r->seg[r->nseg++] = s;
+        p += n;
+        while (*p == '/')
+            p++;
+    }
+    return true;
+}
+
+static void req_free(srv_req *r)
+{
+    for (size_t i = 0; i < r->nseg; i++)
+        free(r->seg[i]);
+    free(r->body);
+    sbuf_free(&r->out);
+    free(r);
+}
+
+static enum MHD_Result send_answer(srv_req *r)
+{
+    if (r->out.failed || !r->out.p) {
+        sbuf_free(&r->out);
+        sbuf_puts(&r->out, "{\"error\":{\"code\":\"out_of_memory\",\"message\":\"out of memory\"}}");
+        r->status = 503;
+    }
+    struct MHD_Response *resp = MHD_create_response_from_buffer(r->out.len, r->out.p,
+                                                                MHD_RESPMEM_MUST_FREE);
+    if (!resp)
+        return MHD_NO;
+    r->out.p = NULL; /* MHD frees it */
+    r->out.len = r->out.cap = 0;
+    MHD_add_response_header(resp, "Content-Type",
+                            r->content_type ? r->content_type : "application/json");
+    enum MHD_Result ok = MHD_queue_response(r->conn, r->status, resp);
+    MHD_destroy_response(resp);
+    metrics_request(r->route, r->status, now_seconds() - r->start);
+    return ok;
+}
+
+/* Answer before the body is read (413, 408, 400 on the path): MHD sends
+ * it and closes the connection. */
+static enum MHD_Result answer_early(srv_req *r)
+{
+    return send_answer(r);
+}
+
+static bool body_append(srv_req *r, const char *data, size_t n)
+{
+    if (r->len + n > r->cap) {
+        size_t cap = r->cap ? r->cap : 4096;
+        while (cap < r->len + n)
+            cap *= 2;
+        char *p = realloc(r->body, cap + 1);
+        if (!p)
+            return false;
+        r->body = p;
+        r->cap = cap;
+    }
+    memcpy(r->body + r->len, data, n);
+    r->len += n;
+    r->body[r->len] = '\0';
+    return true;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version;
+    srv *s = cls;
+    srv_req *r = *con_cls;
+    if (!r) { /* headers are in: set up, check what can be checked before the body */
+        r = calloc(1, sizeof *r);
+        if (!r)
+            return MHD_NO;
+        *con_cls = r;
+        r->srv = s;
+        r->conn = conn;
+        r->method = method;
+        r->url = url;
+        r->start = now_seconds();
+        r->route = ROUTE_UNKNOWN;
+        atomic_fetch_add(&s->inflight, 1);
+        if (!split_path(r)) {
+            reply_error(r, 400, "invalid_argument", "bad path '%.200s'", url);
+            return answer_early(r);
+        }
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > s->opt.max_body_bytes) {
+            reply_error(r, 413, "payload_too_large",
+                        "the body is %s bytes; the limit is %zu (--max-body-bytes)", cl,
+                        s->opt.max_body_bytes);
+            return answer_early(r);
+        }
+        const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_TYPE);
+        r->ndjson = ct && strncasecmp(ct, "application/x-ndjson", 20) == 0;
+        return MHD_YES;
+    }
+    if (*upload_data_size) { /* a piece of the body */
+        if (now_seconds() - r->start > s->opt.request_timeout_s) {
+            reply_error(r, 408, "request_timeout",
+                        "the body did not arrive within %u s (--request-timeout)",
+                        s->opt.request_timeout_s);
+            return answer_early(r);
+        }
+        if (r->len + *upload_data_size > s->opt.max_body_bytes) {
+            reply_error(r, 413, "payload_too_large",
+                        "the body is over the limit of %zu bytes (--max-body-bytes)",
+                        s->opt.max_body_bytes);
+            return answer_early(r);
+        }
+        if (!body_append(r, upload_data, *upload_data_size)) {
+            reply_error(r, 503, "out_of_memory", "out of memory reading the body");
+            return answer_early(r);
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (r->status) /* answered early; MHD calls once more */
+        return MHD_YES;
+    route_dispatch(r);
+    if (!r->status)
+        reply_error(r, 500, "internal", "the handler gave no answer");
+    return send_answer(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)conn, (void)toe;
+    srv *s = cls;
+    if (*con_cls) {
+        req_free(*con_cls);
+        atomic_fetch_sub(&s->inflight, 1);
+    }
+    *con_cls = NULL;
+}
+
+static void on_error_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    fprintf(stderr, "needle: http: ");
+    vfprintf(stderr, fmt, ap);
+}
+
+ndl_status srv_start(ndl_db *db, const srv_options *o, srv **out, ndl_error *err)
+{
+    *out = NULL;
+    srv *s = calloc(1, sizeof *s);
+    if (!s) {
+        err->status = NDL_NOMEM;
+        snprintf(err->msg, sizeof err->msg, "out of memory");
+        return NDL_NOMEM;
+    }
+    s->db = db;
+    s->opt = *o;
+    ndl_status rc = registry_open(db, &s->reg, err);
+    if (rc != NDL_OK) {
+        free(s);
+        return rc;
+    }
+    struct sockaddr_storage addr;
+    memset(&addr, 0, sizeof addr);
+    const char *host = o->host ? o->host : "127.0.0.1";
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&addr;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&addr;
+    if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons(o->port);
+    } else if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons(o->port);
+        flags |= MHD_USE_IPv6;
+    } else {
+        registry_close(s->reg, NULL);
+        free(s);
+        err->status = NDL_INVALID;
+        snprintf(err->msg, sizeof err->msg, "cannot listen on '%s': not a numeric IPv4 or IPv6 address",
+                 host);
+        return NDL_INVALID;
+    }
+    s->daemon = MHD_start_daemon(
+        flags, o->port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_error_log, s,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(o->threads ? o->threads : 1),
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->request_timeout_s,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+        MHD_OPTION_END);
+    if (!s->daemon) {
+        registry_close(s->reg, NULL);
+        free(s);
+        err->status = NDL_IO;
+        snprintf(err->msg, sizeof err->msg, "cannot listen on %s:%u (in use, or not allowed)",
+                 host, o->port);
+        return NDL_IO;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info ? info->port : o->port;
+    *out = s;
+    return NDL_OK;
+}
+
+uint16_t srv_port(const srv *s) { return s->port; }
+
+ndl_status srv_stop(srv *s, ndl_error *err)
+{
+    if (!s)
+        return NDL_OK;
+    /* stop accepting; the pool threads finish the handlers they are in */
+    MHD_socket ls = MHD_quiesce_daemon(s->daemon);
+    if (ls != MHD_INVALID_SOCKET)
+        close(ls);
+    /* let the requests under way finish and their answers go out */
+    for (int i = 0; i < 3000 && atomic_load(&s->inflight) > 0; i++)
+        nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+    MHD_stop_daemon(s->daemon);
+    ndl_error first = {.status = NDL_OK};
+    registry_close(s->reg, &first);
+    free(s);
+    if (first.status != NDL_OK && err)
+        *err = first;
+    return first.status;
+}

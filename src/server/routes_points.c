@@ -1,0 +1,413 @@
+/*
+ * routes_points.c -- upsert (a JSON body or an NDJSON stream: one atomic
+ * batch either way), get one or many, delete, payload merge, count, scroll.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/server_internal.h"
+
+/* One upsert batch being read. */
+typedef struct batch {
+    size_t n, cap;
+    ndl_id *ids;
+    float *vectors;
+    char **payloads;    /* NULL entries: no payload */
+    json_t **keep;      /* the parsed points (ids borrow their strings) */
+    uint32_t dim;
+} batch;
+
+static void batch_free(batch *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        free(b->payloads[i]);
+        json_decref(b->keep[i]);
+    }
+    free(b->ids);
+    free(b->vectors);
+    free(b->payloads);
+    free(b->keep);
+}
+
+/* Add one point object (taking a reference); answers the error. */
+static bool batch_add(srv_req *r, batch *b, json_t *pt, const char *where)
+{
+    static const char *const known[] = {"id", "vector", "payload", NULL};
+    if (!json_is_object(pt)) {
+        reply_error(r, 400, "invalid_argument", "%s must be an object", where);
+        return false;
+    }
+    if (!fields_known(r, pt, known, where))
+        return false;
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 64;
+        ndl_id *ids = realloc(b->ids, cap * sizeof *ids);
+        if (ids)
+            b->ids = ids;
+        float *v = realloc(b->vectors, cap * b->dim * sizeof *v);
+        if (v)
+            b->vectors = v;
+        char **p = realloc(b->payloads, cap * sizeof *p);
+        if (p)
+            b->payloads = p;
+        json_t **k = realloc(b->keep, cap * sizeof *k);
+        if (k)
+            b->keep = k;
+        if (!ids || !v || !p || !k) {
+            reply_error(r, 503, "out_of_memory", "out of memory reading %zu points", cap);
+            return false;
+        }
+        b->cap = cap;
+    }
+    json_t *id = json_object_get(pt, "id"), *vec = json_object_get(pt, "vector");
+    json_t *pl = json_object_get(pt, "payload");
+    if (!id || !vec) {
+        reply_error(r, 400, "invalid_argument", "%s needs 'id' and 'vector'", where);
+        return false;
+    }
+    size_t i = b->n;
+    if (!parse_id(r, id, &b->ids[i], where) ||
+        !parse_vector(r, vec, b->dim, b->vectors + i * b->dim, where))
+        return false;
+    b->payloads[i] = NULL;
+    if (pl && !json_is_null(pl)) {
+        if (!json_is_object(pl)) {
+            reply_error(r, 400, "invalid_argument", "%s: 'payload' must be an object", where);
+            return false;
+        }
+        /* canonical text comes from the library; jansson's compact dump is its input */
+        b->payloads[i] = json_dumps(pl, JSON_COMPACT | JSON_REAL_PRECISION(17));
+        if (!b->payloads[i]) {
+            reply_error(r, 503, "out_of_memory", "out of memory for %s's payload", where);
+            return false;
+        }
+    }
+    b->keep[i] = json_incref(pt);
+    b->n++;
+    return true;
+}
+
+static bool read_json_points(srv_req *r, batch *b)
+{
+    json_t *body = body_object(r, false);
+    if (!body)
+        return false;
+    static const char *const known[] = {"points", NULL};
+    json_t *pts = json_object_get(body, "points");
+    bool ok = fields_known(r, body, known, "upsert");
+    if (ok && !json_is_array(pts)) {
+        reply_error(r, 400, "invalid_argument", "upsert needs 'points': an array of points");
+        ok = false;
+    }
+    for (size_t i = 0; ok && i < json_array_size(pts); i++) {
+        char where[32];
+        snprintf(where, sizeof where, "point %zu", i);
+        ok = batch_add(r, b, json_array_get(pts, i), where);
+    }
+    json_decref(body);
+    return ok;
+}
+
+static bool read_ndjson_points(srv_req *r, batch *b)
+{
+    size_t start = 0, lineno = 0;
+    bool ok = true;
+    while (ok && start < r->len) {
+        const char *text = r->body + start;
+        const char *nl = memchr(text, '\n', r->len - start);
+        size_t len = nl ? (size_t)(nl - text) : r->len - start;
+        lineno++;
+        start += len + 1;
+        bool blank = true;
+        for (size_t i = 0; i < len && blank; i++)
+            blank = strchr(" \t\r", text[i]) != NULL;
+        if (blank)
+            continue;
+        char where[40];
+        snprintf(where, sizeof where, "line %zu", lineno);
+        json_t *pt = parse_object(r, text, len, where, false);
+        ok = pt && batch_add(r, b, pt, where);
+        json_decref(pt);
+    }
+    if (ok && b->n == 0) {
+        reply_error(r, 400, "invalid_argument", "the NDJSON body holds no points");
+        ok = false;
+    }
+    return ok;
+}
+
+void h_points_upsert(srv_req *r)
+{
+    const char *name = r->seg[2];
+    ndl_collection *c = registry_get(r, name);
+    if (!c)
+        return;
+    ndl_collection_info info;
+    ndl_error e;
+    batch b = {0};
+    if (ndl_collection_info_get(c, &info, &e) != NDL_OK) {
+        reply_lib(r, &e);
+    } else {
+        b.dim = info.config.dimension;
+        bool ok = r->ndjson ? read_ndjson_points(r, &b) : read_json_points(r, &b);
+        if (ok && b.n > 0 &&
+            ndl_collection_upsert_points(c, b.n, b.ids, b.vectors,
+                                         (const char *const *)b.payloads, NULL, &e) != NDL_OK) {
+            reply_lib(r, &e);
+        } else if (ok) {
+            sbuf_printf(&r->out, "{\"upserted\":%zu}", b.n);
+            reply_buf(r, 200);
+        }
+    }
+    batch_free(&b);
+    registry_put(r, name);
+}
+
+bool write_point(srv_req *r, ndl_collection *c, ndl_id id, uint32_t dim, bool with_vector,
+                 bool with_payload, float *scratch)
+{
+    char *payload = NULL;
+    ndl_error e;
+    if (ndl_collection_get_point(c, id, with_vector ? scratch : NULL,
+                                 with_payload ? &payload : NULL, &e) != NDL_OK)
+        return false;
+    sbuf_puts(&r->out, "{\"id\":");
+    sbuf_id(&r->out, id);
+    if (with_vector) {
+        sbuf_puts(&r->out, ",\"vector\":");
+        sbuf_vector(&r->out, scratch, dim);
+    }
+    if (with_payload) {
+        sbuf_puts(&r->out, ",\"payload\":");
+        sbuf_puts(&r->out, payload ? payload : "null");
+    }
+    sbuf_put(&r->out, "}", 1);
+    ndl_free(payload);
+    return true;
+}
+
+void h_point_get(srv_req *r)
+{
+    const char *name = r->seg[2];
+    ndl_id id;
+    if (!path_id(r, r->seg[4], &id))
+        return;
+    ndl_collection *c = registry_get(r, name);
+    if (!c)
+        return;
+    uint32_t dim = collection_dim(c);
+    float *v = malloc((dim ? dim : 1) * sizeof *v);
+    ndl_error e;
+    if (!v) {
+        reply_error(r, 503, "out_of_memory", "out of memory");
+    } else if (!write_point(r, c, id, dim, true, true, v)) {
+        ndl_status st = ndl_collection_get_point(c, id, NULL, NULL, &e);
+        if (st == NDL_OK) /* deleted and back in between: rare, report as absent */
+            reply_error(r, 404, "not_found", "point not found");
+        else
+            reply_lib(r, &e);
+    } else {
+        reply_buf(r, 200);
+    }
+    free(v);
+    registry_put(r, name);
+}
+
+void h_point_patch(srv_req *r)
+{
+    const char *name = r->seg[2];
+    ndl_id id;
+    if (!path_id(r, r->seg[4], &id))
+        return;
+    json_t *body = body_object(r, false);
+    static const char *const known[] = {"payload", NULL};
+    if (!body || !fields_known(r, body, known, "patch")) {
+        json_decref(body);
+        return;
+    }
+    json_t *pl = json_object_get(body, "payload");
+    if (!json_is_object(pl)) {
+        json_decref(body);
+        reply_error(r, 400, "invalid_argument", "patch needs 'payload': an object");
+        return;
+    }
+    char *text = json_dumps(pl, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    json_decref(body);
+    ndl_collection *c = text ? registry_get(r, name) : NULL;
+    if (!text)
+        reply_error(r, 503, "out_of_memory", "out of memory");
+    if (!c) {
+        free(text);
+        return;
+    }
+    ndl_error e;
+    if (ndl_collection_set_payload(c, id, text, NDL_PAYLOAD_MERGE, &e) != NDL_OK) {
+        reply_lib(r, &e);
+    } else {
+        sbuf_puts(&r->out, "{\"updated\":true}");
+        reply_buf(r, 200);
+    }
+    free(text);
+    registry_put(r, name);
+}
+
+/* {"ids":[..]} into an array (ids borrow from body). */
+static ndl_id *read_ids(srv_req *r, json_t *body, size_t *n)
+{
+    json_t *ids = json_object_get(body, "ids");
+    if (!json_is_array(ids)) {
+        reply_error(r, 400, "invalid_argument", "'ids' must be an array of ids");
+        return NULL;
+    }
+    *n = json_array_size(ids);
+    ndl_id *out = malloc((*n ? *n : 1) * sizeof *out);
+    if (!out) {
+        reply_error(r, 503, "out_of_memory", "out of memory for %zu ids", *n);
+        return NULL;
+    }
+    for (size_t i = 0; i < *n; i++) {
+        char where[32];
+        snprintf(where, sizeof where, "ids[%zu]", i);
+        if (!parse_id(r, json_array_get(ids, i), &out[i], where)) {
+            free(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
+void h_points_get(srv_req *r)
+{
+    const char *name = r->seg[2];
+    json_t *body = body_object(r, false);
+    static const char *const known[] = {"ids", "with_vector", "with_payload", NULL};
+    int with_vector = 0, with_payload = 1;
+    size_t n = 0;
+    ndl_id *ids = NULL;
+    ndl_collection *c = NULL;
+    if (body && fields_known(r, body, known, "points/get") &&
+        get_bool(r, body, "with_vector", &with_vector) &&
+        get_bool(r, body, "with_payload", &with_payload) && (ids = read_ids(r, body, &n)) &&
+        (c = registry_get(r, name))) {
+        uint32_t dim = collection_dim(c);
+        float *v = malloc((dim ? dim : 1) * sizeof *v);
+        sbuf_puts(&r->out, "{\"points\":[");
+        bool first = true;
+        for (size_t i = 0; v && i < n; i++) {
+            size_t mark = r->out.len;
+            if (!first)
+                sbuf_put(&r->out, ",", 1);
+            if (write_point(r, c, ids[i], dim, with_vector, with_payload, v))
+                first = false;
+            else
+                r->out.len = mark; /* absent: left out */
+        }
+        sbuf_puts(&r->out, "]}");
+        if (!v)
+            reply_error(r, 503, "out_of_memory", "out of memory");
+        else
+            reply_buf(r, 200);
+        free(v);
+        registry_put(r, name);
+    }
+    free(ids);
+    json_decref(body);
+}
+
+void h_points_delete(srv_req *r)
+{
+    const char *name = r->seg[2];
+    json_t *body = body_object(r, false);
+    static const char *const known[] = {"ids", "filter", NULL};
+    static const char *const later[] = {"filter", NULL};
+    size_t n = 0;
+    ndl_id *ids = NULL;
+    ndl_collection *c = NULL;
+    if (body && fields_known(r, body, known, "points/delete") &&
+        fields_not_yet(r, body, later, "points/delete") && (ids = read_ids(r, body, &n)) &&
+        (c = registry_get(r, name))) {
+        size_t deleted = 0;
+        ndl_error e;
+        if (n && ndl_collection_delete(c, n, ids, &deleted, &e) != NDL_OK) {
+            reply_lib(r, &e);
+        } else {
+            sbuf_printf(&r->out, "{\"deleted\":%zu}", deleted);
+            reply_buf(r, 200);
+        }
+        registry_put(r, name);
+    }
+    free(ids);
+    json_decref(body);
+}
+
+void h_count(srv_req *r)
+{
+    const char *name = r->seg[2];
+    json_t *body = body_object(r, true);
+    static const char *const known[] = {"filter", NULL};
+    ndl_collection *c = NULL;
+    if (body && fields_known(r, body, known, "count") &&
+        fields_not_yet(r, body, known, "count") && (c = registry_get(r, name))) {
+        sbuf_printf(&r->out, "{\"count\":%llu}", (unsigned long long)ndl_collection_count(c));
+        reply_buf(r, 200);
+        registry_put(r, name);
+    }
+    json_decref(body);
+}
+
+void h_scroll(srv_req *r)
+{
+    const char *name = r->seg[2];
+    json_t *body = body_object(r, true);
+    static const char *const known[] = {"limit", "cursor", "with_payload", "with_vector",
+                                        "filter", NULL};
+    static const char *const later[] = {"filter", NULL};
+    uint32_t limit = 100;
+    int with_vector = 0, with_payload = 1;
+    ndl_id after;
+    json_t *cur = body ? json_object_get(body, "cursor") : NULL;
+    bool has_cursor = cur && !json_is_null(cur);
+    ndl_collection *c = NULL;
+    if (body && fields_known(r, body, known, "scroll") &&
+        fields_not_yet(r, body, later, "scroll") &&
+        get_u32(r, body, "limit", 1, NDL_SCROLL_MAX, &limit) &&
+        get_bool(r, body, "with_vector", &with_vector) &&
+        get_bool(r, body, "with_payload", &with_payload) &&
+        (!has_cursor || parse_id(r, cur, &after, "cursor")) && (c = registry_get(r, name))) {
+        ndl_id *ids;
+        size_t n;
+        ndl_error e;
+        uint32_t dim = collection_dim(c);
+        float *v = malloc((dim ? dim : 1) * sizeof *v);
+        if (!v) {
+            reply_error(r, 503, "out_of_memory", "out of memory");
+        } else if (ndl_collection_scroll(c, has_cursor ? &after : NULL, limit, &ids, &n, &e) !=
+                   NDL_OK) {
+            reply_lib(r, &e);
+        } else {
+            sbuf_puts(&r->out, "{\"points\":[");
+            bool first = true;
+            for (size_t i = 0; i < n; i++) {
+                size_t mark = r->out.len;
+                if (!first)
+                    sbuf_put(&r->out, ",", 1);
+                if (write_point(r, c, ids[i], dim, with_vector, with_payload, v))
+                    first = false;
+                else
+                    r->out.len = mark; /* deleted since the page was taken */
+            }
+            sbuf_puts(&r->out, "],\"next_cursor\":");
+            if (n == limit)
+                sbuf_id(&r->out, ids[n - 1]);
+            else
+                sbuf_puts(&r->out, "null");
+            sbuf_put(&r->out, "}", 1);
+            ndl_free(ids);
+            reply_buf(r, 200);
+        }
+        free(v);
+        registry_put(r, name);
+    }
+    json_decref(body);
+}

@@ -1,0 +1,181 @@
+/*
+ * routes_search.c -- POST .../search and .../search/batch (SPEC section 4):
+ * nearest neighbours of a vector with k, ef, exact, offset, min_score and
+ * what each hit carries. Fields of later releases (filter, text, fusion,
+ * rerank, nprobe) are refused by name, never ignored.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/server_internal.h"
+
+typedef struct search_req {
+    float *vector;
+    ndl_search_params p;
+    uint32_t k, offset;
+    double min_score;
+    bool has_min_score;
+    int with_vector;
+} search_req;
+
+/* Read one search object into q (q->vector: dim floats, the caller's). */
+static bool parse_search(srv_req *r, json_t *s, uint32_t dim, search_req *q, const char *where)
+{
+    static const char *const known[] = {"vector", "k", "ef", "exact", "offset", "min_score",
+                                        "with_payload", "with_vector", "filter", "text",
+                                        "text_fields", "fusion", "rerank", "nprobe", NULL};
+    static const char *const later[] = {"filter", "text", "text_fields", "fusion", "rerank",
+                                        "nprobe", NULL};
+    if (!json_is_object(s)) {
+        reply_error(r, 400, "invalid_argument", "%s must be an object", where);
+        return false;
+    }
+    if (!fields_known(r, s, known, where) || !fields_not_yet(r, s, later, where))
+        return false;
+    ndl_search_params_init(&q->p);
+    q->k = 10;
+    q->offset = 0;
+    q->with_vector = 0;
+    q->p.with_payload = 1;
+    int exact = 0;
+    json_t *k = json_object_get(s, "k");
+    if (k && (!json_is_integer(k) || json_integer_value(k) < 1 || json_integer_value(k) > 10000)) {
+        reply_error(r, 400, "invalid_argument", "%s: 'k' must be an integer in 1..10000", where);
+        return false;
+    }
+    if (!get_u32(r, s, "k", 1, 10000, &q->k) || !get_u32(r, s, "ef", 1, NDL_HNSW_EF_MAX, &q->p.ef) ||
+        !get_u32(r, s, "offset", 0, 9999, &q->offset) || !get_bool(r, s, "exact", &exact) ||
+        !get_bool(r, s, "with_payload", &q->p.with_payload) ||
+        !get_bool(r, s, "with_vector", &q->with_vector))
+        return false;
+    q->has_min_score = json_object_get(s, "min_score") != NULL;
+    if (q->has_min_score && !get_double(r, s, "min_score", &q->min_score))
+        return false;
+    if (q->k + q->offset > 10000) {
+        reply_error(r, 400, "invalid_argument", "%s: k + offset is %u; at most 10000", where,
+                    q->k + q->offset);
+        return false;
+    }
+    json_t *v = json_object_get(s, "vector");
+    if (!v) {
+        reply_error(r, 400, "invalid_argument", "%s: 'vector' is required", where);
+        return false;
+    }
+    q->p.k = q->k + q->offset;
+    q->p.exact = exact;
+    return parse_vector(r, v, dim, q->vector, where);
+}
+
+/* Run q and write its hits as a JSON array. */
+static bool run_search(srv_req *r, ndl_collection *c, uint32_t dim, search_req *q, float *scratch)
+{
+    ndl_results *res;
+    ndl_error e;
+    if (ndl_collection_search(c, q->vector, &q->p, &res, &e) != NDL_OK) {
+        reply_lib(r, &e);
+        return false;
+    }
+    metrics_search(ndl_results_plan(res), 1);
+    const ndl_hit *h = ndl_results_hits(res, 0);
+    size_t n = ndl_results_count(res, 0);
+    sbuf_put(&r->out, "[", 1);
+    bool first = true;
+    for (size_t i = q->offset; i < n; i++) {
+        if (q->has_min_score && h[i].score < q->min_score)
+            continue;
+        if (!first)
+            sbuf_put(&r->out, ",", 1);
+        first = false;
+        sbuf_puts(&r->out, "{\"id\":");
+        sbuf_id(&r->out, h[i].id);
+        sbuf_puts(&r->out, ",\"score\":");
+        sbuf_float(&r->out, h[i].score);
+        sbuf_puts(&r->out, ",\"distance\":");
+        sbuf_float(&r->out, h[i].distance);
+        if (q->p.with_payload) {
+            const char *pl = ndl_results_payload(res, 0, i);
+            sbuf_puts(&r->out, ",\"payload\":");
+            sbuf_puts(&r->out, pl ? pl : "null");
+        }
+        if (q->with_vector) {
+            sbuf_puts(&r->out, ",\"vector\":");
+            if (ndl_collection_get(c, h[i].id, scratch, NULL) == NDL_OK) {
+                sbuf_vector(&r->out, scratch, dim);
+            } else {
+                sbuf_puts(&r->out, "null"); /* deleted since the search */
+            }
+        }
+        sbuf_put(&r->out, "}", 1);
+    }
+    sbuf_put(&r->out, "]", 1);
+    ndl_results_free(res);
+    return true;
+}
+
+void h_search(srv_req *r)
+{
+    const char *name = r->seg[2];
+    double t0 = now_seconds();
+    json_t *body = body_object(r, false);
+    ndl_collection *c = body ? registry_get(r, name) : NULL;
+    if (c) {
+        uint32_t dim = collection_dim(c);
+        search_req q;
+        q.vector = malloc(2 * (size_t)(dim ? dim : 1) * sizeof(float));
+        if (!q.vector) {
+            reply_error(r, 503, "out_of_memory", "out of memory");
+        } else if (parse_search(r, body, dim, &q, "search")) {
+            sbuf_puts(&r->out, "{\"results\":");
+            if (run_search(r, c, dim, &q, q.vector + dim)) {
+                sbuf_printf(&r->out, ",\"took_ms\":%.3f}", (now_seconds() - t0) * 1e3);
+                reply_buf(r, 200);
+            }
+        }
+        free(q.vector);
+        registry_put(r, name);
+    }
+    json_decref(body);
+}
+
+void h_search_batch(srv_req *r)
+{
+    const char *name = r->seg[2];
+    double t0 = now_seconds();
+    json_t *body = body_object(r, false);
+    static const char *const known[] = {"searches", NULL};
+    if (!body || !fields_known(r, body, known, "search/batch")) {
+        json_decref(body);
+        return;
+    }
+    json_t *all = json_object_get(body, "searches");
+    if (!json_is_array(all) || json_array_size(all) < 1 || json_array_size(all) > 1024) {
+        reply_error(r, 400, "invalid_argument", "'searches' must be an array of 1..1024 searches");
+        json_decref(body);
+        return;
+    }
+    ndl_collection *c = registry_get(r, name);
+    if (c) {
+        uint32_t dim = collection_dim(c);
+        search_req q;
+        q.vector = malloc(2 * (size_t)(dim ? dim : 1) * sizeof(float));
+        bool ok = q.vector != NULL;
+        if (!ok)
+            reply_error(r, 503, "out_of_memory", "out of memory");
+        sbuf_puts(&r->out, "{\"results\":[");
+        for (size_t i = 0; ok && i < json_array_size(all); i++) {
+            char where[40];
+            snprintf(where, sizeof where, "searches[%zu]", i);
+            if (i)
+                sbuf_put(&r->out, ",", 1);
+            ok = parse_search(r, json_array_get(all, i), dim, &q, where) &&
+                 run_search(r, c, dim, &q, q.vector + dim);
+        }
+        if (ok) {
+            sbuf_printf(&r->out, "],\"took_ms\":%.3f}", (now_seconds() - t0) * 1e3);
+            reply_buf(r, 200);
+        }
+        free(q.vector);
+        registry_put(r, name);
+    }
+    json_decref(body);
+}
