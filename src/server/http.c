@@ -86,10 +86,11 @@ static enum MHD_Result send_answer(srv_req *r)
     return ok;
 }
 
-/* Answer before the body is read (413, 408, 400 on the path): MHD sends
- * it and closes the connection. */
+/* Answer before the body is read (413 from Content-Length, 400 on the
+ * path): MHD sends it, skips the body and closes the connection. */
 static enum MHD_Result answer_early(srv_req *r)
 {
+    r->sent = true;
     return send_answer(r);
 }
 
@@ -149,27 +150,34 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (*upload_data_size) { /* a piece of the body */
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        /* MHD can queue an answer only before the body or after all of it:
+         * past the limit or the deadline the rest is read and thrown away,
+         * and the error is the answer; past twice the limit the connection
+         * is closed (a client that does not stop is not worth reading) */
+        if (r->status) {
+            r->discarded += n;
+            return r->discarded > s->opt.max_body_bytes ? MHD_NO : MHD_YES;
+        }
         if (now_seconds() - r->start > s->opt.request_timeout_s) {
             reply_error(r, 408, "request_timeout",
                         "the body did not arrive within %u s (--request-timeout)",
                         s->opt.request_timeout_s);
-            return answer_early(r);
+            return MHD_YES;
         }
-        if (r->len + *upload_data_size > s->opt.max_body_bytes) {
+        if (r->len + n > s->opt.max_body_bytes) {
             reply_error(r, 413, "payload_too_large",
                         "the body is over the limit of %zu bytes (--max-body-bytes)",
                         s->opt.max_body_bytes);
-            return answer_early(r);
+            return MHD_YES;
         }
-        if (!body_append(r, upload_data, *upload_data_size)) {
+        if (!body_append(r, upload_data, n))
             reply_error(r, 503, "out_of_memory", "out of memory reading the body");
-            return answer_early(r);
-        }
-        *upload_data_size = 0;
         return MHD_YES;
     }
-    if (r->status) /* answered early; MHD calls once more */
-        return MHD_YES;
+    if (r->status) /* answered while the body came: now it can go out */
+        return r->sent ? MHD_YES : send_answer(r);
     route_dispatch(r);
     if (!r->status)
         reply_error(r, 500, "internal", "the handler gave no answer");

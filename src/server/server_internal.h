@@ -52,6 +52,8 @@ typedef struct srv_req {
     size_t len, cap;
     bool body_started;
     bool ndjson;                   /* Content-Type: application/x-ndjson */
+    bool sent;                     /* the answer is queued */
+    size_t discarded;              /* body bytes thrown away after an early error */
     double start;                  /* seconds, monotonic */
     /* answer */
     unsigned status;
