@@ -2,6 +2,8 @@
 # what is missing (Debian packages), then wraps the usual commands.
 #   make        release build: build/needle, build/libneedle.{a,so}
 #   make test   sanitized build (ASan+UBSan), cmocka unit tests via ctest, pytest e2e, clang build
+#   make serve  release build, then `needle serve --data ./needle-data` in the foreground
+#               (SERVE_ARGS="--listen 0.0.0.0:6400 --api-key K" to pass options)
 #   make demo   generate a small data set, import it, benchmark it
 #   make bench  benchmarks against hnswlib/FAISS (needs ../shared/data or the Debian datasets)
 
@@ -11,7 +13,7 @@ DEB_PKGS := cmake gcc clang make pkg-config libcmocka-dev libopenblas-dev libjan
             python3 python3-pytest python3-numpy
 BENCH_PKGS := python3-hnswlib python3-faiss
 
-.PHONY: all build deps bench-deps test unit e2e clang-check demo bench bench-quick clean
+.PHONY: all build deps bench-deps test unit e2e clang-check serve demo bench bench-quick clean
 
 all: build
 
@@ -51,6 +53,10 @@ clang-check: deps
 	cmake --build build-clang -j$(JOBS)
 
 test: unit e2e clang-check
+
+SERVE_ARGS ?=
+serve: build
+	build/needle serve --data ./needle-data $(SERVE_ARGS)
 
 demo: build
 	$(PY) bench/gen.py --n 20000 --dim 64 --queries 200 --out build/demo
