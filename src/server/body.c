@@ -200,3 +200,12 @@ bool parse_vector(srv_req *r, json_t *v, uint32_t dim, float *out, const char *w
     }
     return true;
 }
+
+bool name_ok(srv_req *r, const char *name)
+{
+    if (ndl_name_valid(name))
+        return true;
+    reply_error(r, 400, "invalid_argument",
+                "bad collection name '%.80s': use 1..64 of A-Z a-z 0-9 _ -", name);
+    return false;
+}

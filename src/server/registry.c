@@ -102,11 +102,8 @@ void registry_close(registry *g, ndl_error *first_err)
 ndl_collection *registry_get(srv_req *r, const char *name)
 {
     registry *g = r->srv->reg;
-    if (!ndl_name_valid(name)) {
-        reply_error(r, 400, "invalid_argument",
-                    "bad collection name '%.80s': use 1..64 of A-Z a-z 0-9 _ -", name);
+    if (!name_ok(r, name))
         return NULL;
-    }
     pthread_mutex_lock(&g->lock);
     entry *e = *find(g, name);
     ndl_collection *c = NULL;

@@ -145,11 +145,8 @@ static bool same_config(const ndl_collection_config *a, const ndl_collection_con
 void h_collection_put(srv_req *r)
 {
     const char *name = r->seg[2];
-    if (!ndl_name_valid(name)) {
-        reply_error(r, 400, "invalid_argument",
-                    "bad collection name '%.80s': use 1..64 of A-Z a-z 0-9 _ -", name);
+    if (!name_ok(r, name))
         return;
-    }
     json_t *body = body_object(r, false);
     ndl_collection_config cfg;
     if (!body || !parse_config(r, body, &cfg)) {
@@ -201,11 +198,8 @@ void h_collection_get(srv_req *r)
 void h_collection_delete(srv_req *r)
 {
     const char *name = r->seg[2];
-    if (!ndl_name_valid(name)) {
-        reply_error(r, 400, "invalid_argument",
-                    "bad collection name '%.80s': use 1..64 of A-Z a-z 0-9 _ -", name);
+    if (!name_ok(r, name))
         return;
-    }
     ndl_error e;
     if (registry_drop(r->srv->reg, name, &e) != NDL_OK) {
         reply_lib(r, &e);

@@ -87,6 +87,8 @@ bool fields_not_yet(srv_req *r, json_t *obj, const char *const *later, const cha
 bool get_bool(srv_req *r, json_t *obj, const char *key, int *out);
 bool get_u32(srv_req *r, json_t *obj, const char *key, uint32_t min, uint32_t max, uint32_t *out);
 bool get_double(srv_req *r, json_t *obj, const char *key, double *out);
+/* A valid collection name, else 400 answered. */
+bool name_ok(srv_req *r, const char *name);
 /* A JSON id (integer >= 0 or string); the string is borrowed from v. */
 bool parse_id(srv_req *r, json_t *v, ndl_id *out, const char *where);
 /* An id from a path segment: digits only -> u64, else the string. */
