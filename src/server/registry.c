@@ -13,6 +13,7 @@
 typedef struct entry {
     char name[NDL_NAME_MAX + 1];
     ndl_collection *c;
+    uint32_t dim;     /* fixed for a collection's life; info_get takes its write lock */
     int users;
     bool dropping;
     struct entry *next;
@@ -33,6 +34,12 @@ static entry **find(registry *g, const char *name)
     return p;
 }
 
+static uint32_t collection_dim(ndl_collection *c)
+{
+    ndl_collection_info info;
+    return ndl_collection_info_get(c, &info, NULL) == NDL_OK ? info.config.dimension : 0;
+}
+
 static ndl_status add(registry *g, const char *name, ndl_collection *c, ndl_error *err)
 {
     entry *e = calloc(1, sizeof *e);
@@ -45,6 +52,7 @@ static ndl_status add(registry *g, const char *name, ndl_collection *c, ndl_erro
     }
     snprintf(e->name, sizeof e->name, "%s", name);
     e->c = c;
+    e->dim = collection_dim(c);
     entry **p = find(g, name);
     e->next = *p;
     *p = e;
@@ -110,6 +118,7 @@ ndl_collection *registry_get(srv_req *r, const char *name)
     if (e && strcmp(e->name, name) == 0 && !e->dropping) {
         e->users++;
         c = e->c;
+        r->dim = e->dim;
     }
     pthread_mutex_unlock(&g->lock);
     if (!c)
@@ -185,10 +194,4 @@ void registry_each(registry *g, void (*fn)(void *ctx, const char *name, ndl_coll
         if (!e->dropping && e->c)
             fn(ctx, e->name, e->c);
     pthread_mutex_unlock(&g->lock);
-}
-
-uint32_t collection_dim(ndl_collection *c)
-{
-    ndl_collection_info info;
-    return ndl_collection_info_get(c, &info, NULL) == NDL_OK ? info.config.dimension : 0;
 }

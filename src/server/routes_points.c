@@ -143,22 +143,16 @@ void h_points_upsert(srv_req *r)
     ndl_collection *c = registry_get(r, name);
     if (!c)
         return;
-    ndl_collection_info info;
     ndl_error e;
-    batch b = {0};
-    if (ndl_collection_info_get(c, &info, &e) != NDL_OK) {
+    batch b = {.dim = r->dim};
+    bool ok = r->ndjson ? read_ndjson_points(r, &b) : read_json_points(r, &b);
+    if (ok && b.n > 0 &&
+        ndl_collection_upsert_points(c, b.n, b.ids, b.vectors, (const char *const *)b.payloads,
+                                     NULL, &e) != NDL_OK) {
         reply_lib(r, &e);
-    } else {
-        b.dim = info.config.dimension;
-        bool ok = r->ndjson ? read_ndjson_points(r, &b) : read_json_points(r, &b);
-        if (ok && b.n > 0 &&
-            ndl_collection_upsert_points(c, b.n, b.ids, b.vectors,
-                                         (const char *const *)b.payloads, NULL, &e) != NDL_OK) {
-            reply_lib(r, &e);
-        } else if (ok) {
-            sbuf_printf(&r->out, "{\"upserted\":%zu}", b.n);
-            reply_buf(r, 200);
-        }
+    } else if (ok) {
+        sbuf_printf(&r->out, "{\"upserted\":%zu}", b.n);
+        reply_buf(r, 200);
     }
     batch_free(&b);
     registry_put(r, name);
@@ -196,7 +190,7 @@ void h_point_get(srv_req *r)
     ndl_collection *c = registry_get(r, name);
     if (!c)
         return;
-    uint32_t dim = collection_dim(c);
+    uint32_t dim = r->dim;
     float *v = malloc((dim ? dim : 1) * sizeof *v);
     ndl_error e;
     if (!v) {
@@ -290,7 +284,7 @@ void h_points_get(srv_req *r)
         get_bool(r, body, "with_vector", &with_vector) &&
         get_bool(r, body, "with_payload", &with_payload) && (ids = read_ids(r, body, &n)) &&
         (c = registry_get(r, name))) {
-        uint32_t dim = collection_dim(c);
+        uint32_t dim = r->dim;
         float *v = malloc((dim ? dim : 1) * sizeof *v);
         sbuf_puts(&r->out, "{\"points\":[");
         bool first = true;
@@ -378,7 +372,7 @@ void h_scroll(srv_req *r)
         ndl_id *ids;
         size_t n;
         ndl_error e;
-        uint32_t dim = collection_dim(c);
+        uint32_t dim = r->dim;
         float *v = malloc((dim ? dim : 1) * sizeof *v);
         if (!v) {
             reply_error(r, 503, "out_of_memory", "out of memory");

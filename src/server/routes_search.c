@@ -119,7 +119,7 @@ void h_search(srv_req *r)
     json_t *body = body_object(r, false);
     ndl_collection *c = body ? registry_get(r, name) : NULL;
     if (c) {
-        uint32_t dim = collection_dim(c);
+        uint32_t dim = r->dim;
         search_req q;
         q.vector = malloc(2 * (size_t)(dim ? dim : 1) * sizeof(float));
         if (!q.vector) {
@@ -155,7 +155,7 @@ void h_search_batch(srv_req *r)
     }
     ndl_collection *c = registry_get(r, name);
     if (c) {
-        uint32_t dim = collection_dim(c);
+        uint32_t dim = r->dim;
         search_req q;
         q.vector = malloc(2 * (size_t)(dim ? dim : 1) * sizeof(float));
         bool ok = q.vector != NULL;

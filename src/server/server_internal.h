@@ -47,6 +47,7 @@ typedef struct srv_req {
     char *seg[SRV_MAX_SEGMENTS];   /* percent-decoded path segments (own copies) */
     size_t nseg;
     int route;                     /* ROUTE_* for metrics */
+    uint32_t dim;                  /* of the collection registry_get lent */
     /* body */
     char *body;
     size_t len, cap;
@@ -103,14 +104,12 @@ bool parse_vector(srv_req *r, json_t *v, uint32_t dim, float *out, const char *w
 typedef struct registry registry;
 ndl_status registry_open(ndl_db *db, registry **out, ndl_error *err);
 void registry_close(registry *g, ndl_error *first_err);
-/* NULL after answering 404 (or the open error). */
+/* NULL after answering 404; sets r->dim. */
 ndl_collection *registry_get(srv_req *r, const char *name);
 void registry_put(srv_req *r, const char *name);
 ndl_status registry_create(registry *g, const char *name, const ndl_collection_config *cfg,
                            ndl_error *err);
 ndl_status registry_drop(registry *g, const char *name, ndl_error *err);
-/* The dimension of c (0 if info fails, which it does not for an open one). */
-uint32_t collection_dim(ndl_collection *c);
 /* Call fn for every open collection (name order), under the registry lock. */
 void registry_each(registry *g, void (*fn)(void *ctx, const char *name, ndl_collection *c),
                    void *ctx);
