@@ -196,6 +196,15 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
+/* Keep the URL as sent: split_path decodes each segment after splitting,
+ * so "a%2Fb" is one segment "a/b" (MHD's default would decode first, and
+ * split_path decoding again would turn "x%2541" into "xA"). */
+static size_t keep_escaped(void *cls, struct MHD_Connection *conn, char *s)
+{
+    (void)cls, (void)conn;
+    return strlen(s);
+}
+
 static void on_error_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
@@ -245,7 +254,8 @@ ndl_status srv_start(ndl_db *db, const srv_options *o, srv **out, ndl_error *err
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(o->threads ? o->threads : 1),
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->request_timeout_s,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_UNESCAPE_CALLBACK,
+        keep_escaped, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
         MHD_OPTION_END);
     if (!s->daemon) {
         registry_close(s->reg, NULL);
