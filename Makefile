@@ -10,7 +10,7 @@
 PY      := /usr/bin/python3
 JOBS    := $(shell nproc 2>/dev/null || echo 2)
 DEB_PKGS := cmake gcc clang make pkg-config libcmocka-dev libopenblas-dev libjansson-dev libmicrohttpd-dev \
-            python3 python3-pytest python3-numpy
+            python3 python3-pytest python3-numpy python3-venv
 BENCH_PKGS := python3-hnswlib python3-faiss
 
 .PHONY: all build deps bench-deps test unit e2e clang-check serve demo bench bench-quick clean
