@@ -77,8 +77,8 @@ int cmd_serve(int argc, char **argv)
     if (o[O_MAX_BODY].value) {
         char *end;
         unsigned long long v = strtoull(o[O_MAX_BODY].value, &end, 10);
-        if (*end || v < 1024 || v > ((unsigned long long)1 << 32))
-            return cli_fail(CLI_USAGE, "--max-body-bytes: expected 1024..4294967296, got '%s'",
+        if (*end || v < 1 || v > ((unsigned long long)1 << 32))
+            return cli_fail(CLI_USAGE, "--max-body-bytes: expected 1..4294967296, got '%s'",
                             o[O_MAX_BODY].value);
         so.max_body_bytes = (size_t)v;
     }

@@ -4,6 +4,7 @@
  * whose errors name the field. Every failure is answered here (400, or 501
  * for a field of a later release), so handlers just return.
  */
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,11 +157,17 @@ bool parse_id(srv_req *r, json_t *v, ndl_id *out, const char *where)
 bool path_id(srv_req *r, const char *seg, ndl_id *out)
 {
     size_t n = strlen(seg);
-    bool digits = n > 0 && n <= 19;
+    bool digits = n > 0;
     for (size_t i = 0; digits && i < n; i++)
         digits = seg[i] >= '0' && seg[i] <= '9';
     if (digits) {
-        *out = ndl_id_u64(strtoull(seg, NULL, 10));
+        unsigned long long v = n <= 19 ? strtoull(seg, NULL, 10) : ULLONG_MAX;
+        if (v > (unsigned long long)INT64_MAX) { /* as ids in JSON bodies */
+            reply_error(r, 400, "invalid_argument",
+                        "id %.40s in the path is over 9223372036854775807", seg);
+            return false;
+        }
+        *out = ndl_id_u64(v);
         return true;
     }
     ndl_id id = {.str = seg, .len = (uint32_t)NDL_MIN(n, (size_t)UINT32_MAX)};

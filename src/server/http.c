@@ -80,6 +80,8 @@ static enum MHD_Result send_answer(srv_req *r)
     r->out.len = r->out.cap = 0;
     MHD_add_response_header(resp, "Content-Type",
                             r->content_type ? r->content_type : "application/json");
+    if (r->close)
+        MHD_add_response_header(resp, "Connection", "close");
     enum MHD_Result ok = MHD_queue_response(r->conn, r->status, resp);
     MHD_destroy_response(resp);
     metrics_request(r->route, r->status, now_seconds() - r->start);
@@ -132,6 +134,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->start = now_seconds();
         r->route = ROUTE_UNKNOWN;
         atomic_fetch_add(&s->inflight, 1);
+        if (atomic_load(&s->stopping)) { /* after the count: srv_stop waits for us or we see it */
+            reply_error(r, 503, "unavailable", "the server is shutting down");
+            r->close = true;
+            return answer_early(r);
+        }
         if (!split_path(r)) {
             reply_error(r, 400, "invalid_argument", "bad path '%.200s'", url);
             return answer_early(r);
@@ -277,7 +284,10 @@ ndl_status srv_stop(srv *s, ndl_error *err)
 {
     if (!s)
         return NDL_OK;
-    /* stop accepting; the pool threads finish the handlers they are in */
+    /* stop accepting; requests that come on open connections from now on
+     * get 503 (not applied); those under way finish and their answers go
+     * out before the connections close */
+    atomic_store(&s->stopping, true);
     MHD_socket ls = MHD_quiesce_daemon(s->daemon);
     if (ls != MHD_INVALID_SOCKET)
         close(ls);

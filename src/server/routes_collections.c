@@ -60,15 +60,15 @@ static bool parse_index(srv_req *r, json_t *v, ndl_collection_config *cfg)
 {
     static const char *const known[] = {"type", "m", "ef_construction", "seed", NULL};
     json_t *type = json_is_object(v) ? json_object_get(v, "type") : v;
+    if (json_is_string(type) && strcmp(json_string_value(type), "ivf") == 0) {
+        reply_error(r, 501, "unsupported", "index type 'ivf' is not supported yet");
+        return false;
+    }
     if (json_is_object(v) && !fields_known(r, v, known, "index"))
         return false;
     if (type) {
         if (!json_is_string(type)) {
             reply_error(r, 400, "invalid_argument", "'index' must be \"hnsw\", \"flat\" or an object with a 'type'");
-            return false;
-        }
-        if (strcmp(json_string_value(type), "ivf") == 0) {
-            reply_error(r, 501, "unsupported", "index type 'ivf' is not supported yet");
             return false;
         }
         ndl_error e;
@@ -110,7 +110,15 @@ static bool parse_config(srv_req *r, json_t *body, ndl_collection_config *cfg)
     }
     json_t *q = json_object_get(body, "quantization");
     if (q) {
+        static const char *const qknown[] = {"type", NULL};
         json_t *t = json_is_object(q) ? json_object_get(q, "type") : q;
+        if (json_is_string(t) && strcmp(json_string_value(t), "none") != 0) {
+            reply_error(r, 501, "unsupported", "quantization '%.40s' is not supported yet",
+                        json_string_value(t));
+            return false;
+        }
+        if (json_is_object(q) && !fields_known(r, q, qknown, "quantization"))
+            return false;
         if (!json_is_string(t)) {
             reply_error(r, 400, "invalid_argument", "'quantization' must be {\"type\":\"none\"}");
             return false;

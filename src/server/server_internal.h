@@ -54,6 +54,7 @@ typedef struct srv_req {
     bool body_started;
     bool ndjson;                   /* Content-Type: application/x-ndjson */
     bool sent;                     /* the answer is queued */
+    bool close;                    /* answer with Connection: close */
     size_t discarded;              /* body bytes thrown away after an early error */
     double start;                  /* seconds, monotonic */
     /* answer */
@@ -166,6 +167,7 @@ struct srv {
     struct MHD_Daemon *daemon;
     uint16_t port;
     atomic_int inflight;   /* requests begun and not completed */
+    atomic_bool stopping;  /* srv_stop began: new requests get 503 */
 };
 
 double now_seconds(void);
