@@ -1,6 +1,9 @@
 /*
- * http.c -- libmicrohttpd glue: the daemon (a pool of threads, each polling
- * its share of connections with epoll; keep-alive), one srv_req per request,
+ * http.c -- libmicrohttpd glue: one daemon per request thread, each with its
+ * own listening socket on the same port (SO_REUSEPORT, so the kernel spreads
+ * new connections evenly; one daemon with a thread pool let bursts of
+ * connections land on one thread) polling its connections with epoll
+ * (keep-alive), one srv_req per request,
  * the body read with its limit (413 from Content-Length before reading, or
  * as soon as a chunked body passes it) and its deadline (408), then the
  * route's answer and the metrics.
@@ -219,6 +222,30 @@ static void on_error_log(void *cls, const char *fmt, va_list ap)
     vfprintf(stderr, fmt, ap);
 }
 
+static void set_port(struct sockaddr_storage *a, uint16_t port)
+{
+    if (a->ss_family == AF_INET6)
+        ((struct sockaddr_in6 *)a)->sin6_port = htons(port);
+    else
+        ((struct sockaddr_in *)a)->sin_port = htons(port);
+}
+
+/* The daemons share the port with SO_REUSEPORT, which would also let a
+ * second server bind it silently: make sure nobody holds it first. */
+static bool port_free(const struct sockaddr_storage *a)
+{
+    int fd = socket(a->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    socklen_t len = a->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                             : sizeof(struct sockaddr_in);
+    int one = 1; /* as MHD does: a restart may bind over TIME_WAIT, not over a listener */
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    bool ok = bind(fd, (const struct sockaddr *)a, len) == 0;
+    close(fd);
+    return ok;
+}
+
 ndl_status srv_start(ndl_db *db, const srv_options *o, srv **out, ndl_error *err)
 {
     *out = NULL;
@@ -256,15 +283,38 @@ ndl_status srv_start(ndl_db *db, const srv_options *o, srv **out, ndl_error *err
                  host);
         return NDL_INVALID;
     }
-    s->daemon = MHD_start_daemon(
-        flags, o->port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_error_log, s,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(o->threads ? o->threads : 1),
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->request_timeout_s,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_UNESCAPE_CALLBACK,
-        keep_escaped, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
-        MHD_OPTION_END);
-    if (!s->daemon) {
+    unsigned n = o->threads ? o->threads : 1;
+    uint16_t port = o->port;
+    if (port != 0 && !port_free(&addr)) {
+        registry_close(s->reg, NULL);
+        free(s);
+        err->status = NDL_IO;
+        snprintf(err->msg, sizeof err->msg, "cannot listen on %s:%u: the port is in use", host,
+                 port);
+        return NDL_IO;
+    }
+    s->daemons = calloc(n, sizeof *s->daemons);
+    for (unsigned i = 0; s->daemons && i < n; i++) {
+        set_port(&addr, port);
+        s->daemons[i] = MHD_start_daemon(
+            flags, port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_error_log, s,
+            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_TIMEOUT,
+            (unsigned)o->request_timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+            MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE,
+            n > 1 ? 1u : 0u, MHD_OPTION_END);
+        if (!s->daemons[i])
+            break;
+        s->ndaemons++;
+        if (i == 0) { /* port 0 picked one: the others join it */
+            const union MHD_DaemonInfo *info =
+                MHD_get_daemon_info(s->daemons[0], MHD_DAEMON_INFO_BIND_PORT);
+            port = info ? info->port : port;
+        }
+    }
+    if (s->ndaemons < n) {
+        for (unsigned i = 0; i < s->ndaemons; i++)
+            MHD_stop_daemon(s->daemons[i]);
+        free(s->daemons);
         registry_close(s->reg, NULL);
         free(s);
         err->status = NDL_IO;
@@ -272,8 +322,7 @@ ndl_status srv_start(ndl_db *db, const srv_options *o, srv **out, ndl_error *err
                  host, o->port);
         return NDL_IO;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    s->port = info ? info->port : o->port;
+    s->port = port;
     *out = s;
     return NDL_OK;
 }
@@ -288,13 +337,17 @@ ndl_status srv_stop(srv *s, ndl_error *err)
      * get 503 (not applied); those under way finish and their answers go
      * out before the connections close */
     atomic_store(&s->stopping, true);
-    MHD_socket ls = MHD_quiesce_daemon(s->daemon);
-    if (ls != MHD_INVALID_SOCKET)
-        close(ls);
+    for (unsigned i = 0; i < s->ndaemons; i++) {
+        MHD_socket ls = MHD_quiesce_daemon(s->daemons[i]);
+        if (ls != MHD_INVALID_SOCKET)
+            close(ls);
+    }
     /* let the requests under way finish and their answers go out */
     for (int i = 0; i < 3000 && atomic_load(&s->inflight) > 0; i++)
         nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
-    MHD_stop_daemon(s->daemon);
+    for (unsigned i = 0; i < s->ndaemons; i++)
+        MHD_stop_daemon(s->daemons[i]);
+    free(s->daemons);
     ndl_error first = {.status = NDL_OK};
     registry_close(s->reg, &first);
     free(s);

@@ -146,9 +146,14 @@ void h_points_upsert(srv_req *r)
     ndl_error e;
     batch b = {.dim = r->dim};
     bool ok = r->ndjson ? read_ndjson_points(r, &b) : read_json_points(r, &b);
+    /* a big batch indexes on as many threads as the server has (the
+     * library runs one for small ones) */
+    ndl_write_options wo;
+    ndl_write_options_init(&wo);
+    wo.threads = r->srv->opt.threads;
     if (ok && b.n > 0 &&
         ndl_collection_upsert_points(c, b.n, b.ids, b.vectors, (const char *const *)b.payloads,
-                                     NULL, &e) != NDL_OK) {
+                                     &wo, &e) != NDL_OK) {
         reply_lib(r, &e);
     } else if (ok) {
         sbuf_printf(&r->out, "{\"upserted\":%zu}", b.n);

@@ -164,7 +164,8 @@ struct srv {
     ndl_db *db;
     registry *reg;
     srv_options opt;
-    struct MHD_Daemon *daemon;
+    struct MHD_Daemon **daemons;  /* one per request thread, sharing the port */
+    unsigned ndaemons;
     uint16_t port;
     atomic_int inflight;   /* requests begun and not completed */
     atomic_bool stopping;  /* srv_stop began: new requests get 503 */
