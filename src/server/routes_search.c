@@ -4,6 +4,7 @@
  * what each hit carries. Fields of later releases (filter, text, fusion,
  * rerank, nprobe) are refused by name, never ignored.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +17,7 @@ typedef struct search_req {
     double min_score;
     bool has_min_score;
     int with_vector;
+    const fast_vec *fast;  /* the vector, read already (the body holds 0 there) */
 } search_req;
 
 /* Read one search object into q (q->vector: dim floats, the caller's). */
@@ -63,6 +65,23 @@ static bool parse_search(srv_req *r, json_t *s, uint32_t dim, search_req *q, con
     }
     q->p.k = q->k + q->offset;
     q->p.exact = exact;
+    if (q->fast) { /* as parse_vector would check it */
+        if (q->fast->n != dim) {
+            reply_error(r, 400, "invalid_argument",
+                        "%s: vector has %zu values; the collection has dimension %u", where,
+                        q->fast->n, dim);
+            return false;
+        }
+        for (uint32_t i = 0; i < dim; i++) {
+            if (!isfinite(q->fast->v[i])) {
+                reply_error(r, 400, "invalid_argument", "%s: vector value %u is out of the float range",
+                            where, i);
+                return false;
+            }
+            q->vector[i] = q->fast->v[i];
+        }
+        return true;
+    }
     return parse_vector(r, v, dim, q->vector, where);
 }
 
@@ -116,11 +135,14 @@ void h_search(srv_req *r)
 {
     const char *name = r->seg[2];
     double t0 = now_seconds();
-    json_t *body = body_object(r, false);
+    fast_vec fv;
+    bool fast = fast_vector(r->body, r->len, &fv);
+    json_t *body = fast ? parse_object(r, fv.rest, fv.rest_len, "body", false)
+                        : body_object(r, false);
     ndl_collection *c = body ? registry_get(r, name) : NULL;
     if (c) {
         uint32_t dim = r->dim;
-        search_req q;
+        search_req q = {.fast = fast ? &fv : NULL};
         q.vector = malloc(2 * (size_t)(dim ? dim : 1) * sizeof(float));
         if (!q.vector) {
             reply_error(r, 503, "out_of_memory", "out of memory");
@@ -135,6 +157,8 @@ void h_search(srv_req *r)
         registry_put(r, name);
     }
     json_decref(body);
+    if (fast)
+        fast_vector_free(&fv);
 }
 
 void h_search_batch(srv_req *r)
@@ -156,7 +180,7 @@ void h_search_batch(srv_req *r)
     ndl_collection *c = registry_get(r, name);
     if (c) {
         uint32_t dim = r->dim;
-        search_req q;
+        search_req q = {.fast = NULL};
         q.vector = malloc(2 * (size_t)(dim ? dim : 1) * sizeof(float));
         bool ok = q.vector != NULL;
         if (!ok)

@@ -98,6 +98,18 @@ bool path_id(srv_req *r, const char *seg, ndl_id *out);
 /* A vector of exactly dim finite numbers into out. */
 bool parse_vector(srv_req *r, json_t *v, uint32_t dim, float *out, const char *where);
 
+/* fast_vector.c: a search body's top-level "vector" array read without
+ * jansson; rest is the body with that array replaced by 0 (for jansson).
+ * false (nothing kept) on anything unexpected: parse the body as usual. */
+typedef struct fast_vec {
+    float *v;
+    size_t n;
+    char *rest;
+    size_t rest_len;
+} fast_vec;
+bool fast_vector(const char *body, size_t len, fast_vec *fv);
+void fast_vector_free(fast_vec *fv);
+
 /* ---------------------------------------------------------------- collections */
 
 /* The open collections, by name. A handler borrows one for its length
