@@ -45,7 +45,6 @@ static ndl_status add(registry *g, const char *name, ndl_collection *c, ndl_erro
     entry *e = calloc(1, sizeof *e);
     if (!e) {
         ndl_collection_close(c, NULL);
-        e = NULL;
         err->status = NDL_NOMEM;
         snprintf(err->msg, sizeof err->msg, "out of memory");
         return NDL_NOMEM;
@@ -70,17 +69,15 @@ ndl_status registry_open(ndl_db *db, registry **out, ndl_error *err)
     g->db = db;
     pthread_mutex_init(&g->lock, NULL);
     pthread_cond_init(&g->released, NULL);
-    char **names;
-    size_t n;
+    char **names = NULL;
+    size_t n = 0;
     ndl_status rc = ndl_collection_list(db, &names, &n, err);
     for (size_t i = 0; rc == NDL_OK && i < n; i++) {
         ndl_collection *c;
         if ((rc = ndl_collection_open(db, names[i], &c, err)) == NDL_OK)
             rc = add(g, names[i], c, err);
     }
-    if (rc == NDL_OK)
-        ndl_free(names);
-    else if (rc != NDL_OK && names)
+    if (names)
         ndl_free(names);
     if (rc != NDL_OK) {
         registry_close(g, NULL);
