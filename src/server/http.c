@@ -265,7 +265,10 @@ ndl_status srv_start(ndl_db *db, const srv_options *o, srv **out, ndl_error *err
     struct sockaddr_storage addr;
     memset(&addr, 0, sizeof addr);
     const char *host = o->host ? o->host : "127.0.0.1";
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    /* TURBO: optimistic reads on keep-alive connections and no shutdown()
+     * before close (fewer syscalls per request; docs/BENCHMARKS.md) */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO |
+                     MHD_USE_ERROR_LOG | MHD_USE_ITC;
     struct sockaddr_in *a4 = (struct sockaddr_in *)&addr;
     struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&addr;
     if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
