@@ -163,14 +163,17 @@ void h_points_upsert(srv_req *r)
     registry_put(r, name);
 }
 
-bool write_point(srv_req *r, ndl_collection *c, ndl_id id, uint32_t dim, bool with_vector,
-                 bool with_payload, float *scratch)
+/* Point `id` of c as a JSON object ({"id","vector"?,"payload"?}); scratch
+ * holds dim floats. Not NDL_OK (NDL_NOT_FOUND when it is gone): nothing
+ * written, *e says why. */
+static ndl_status write_point(srv_req *r, ndl_collection *c, ndl_id id, uint32_t dim,
+                              bool with_vector, bool with_payload, float *scratch, ndl_error *e)
 {
     char *payload = NULL;
-    ndl_error e;
-    if (ndl_collection_get_point(c, id, with_vector ? scratch : NULL,
-                                 with_payload ? &payload : NULL, &e) != NDL_OK)
-        return false;
+    ndl_status st = ndl_collection_get_point(c, id, with_vector ? scratch : NULL,
+                                             with_payload ? &payload : NULL, e);
+    if (st != NDL_OK)
+        return st;
     sbuf_puts(&r->out, "{\"id\":");
     sbuf_id(&r->out, id);
     if (with_vector) {
@@ -183,7 +186,40 @@ bool write_point(srv_req *r, ndl_collection *c, ndl_id id, uint32_t dim, bool wi
     }
     sbuf_put(&r->out, "}", 1);
     ndl_free(payload);
-    return true;
+    return NDL_OK;
+}
+
+/* A JSON array of the points of ids that exist now (absent ones left out).
+ * false after answering the error (out of memory). */
+static bool write_points(srv_req *r, ndl_collection *c, const ndl_id *ids, size_t n,
+                         bool with_vector, bool with_payload)
+{
+    float *v = malloc((r->dim ? r->dim : 1) * sizeof *v);
+    if (!v) {
+        reply_error(r, 503, "out_of_memory", "out of memory");
+        return false;
+    }
+    sbuf_put(&r->out, "[", 1);
+    bool first = true;
+    ndl_status st = NDL_OK;
+    ndl_error e;
+    for (size_t i = 0; i < n && st == NDL_OK; i++) {
+        size_t mark = r->out.len;
+        if (!first)
+            sbuf_put(&r->out, ",", 1);
+        st = write_point(r, c, ids[i], r->dim, with_vector, with_payload, v, &e);
+        if (st == NDL_OK) {
+            first = false;
+        } else if (st == NDL_NOT_FOUND) { /* gone: left out */
+            r->out.len = mark;
+            st = NDL_OK;
+        }
+    }
+    sbuf_put(&r->out, "]", 1);
+    free(v);
+    if (st != NDL_OK)
+        reply_lib(r, &e);
+    return st == NDL_OK;
 }
 
 void h_point_get(srv_req *r)
@@ -200,12 +236,8 @@ void h_point_get(srv_req *r)
     ndl_error e;
     if (!v) {
         reply_error(r, 503, "out_of_memory", "out of memory");
-    } else if (!write_point(r, c, id, dim, true, true, v)) {
-        ndl_status st = ndl_collection_get_point(c, id, NULL, NULL, &e);
-        if (st == NDL_OK) /* deleted and back in between: rare, report as absent */
-            reply_error(r, 404, "not_found", "point not found");
-        else
-            reply_lib(r, &e);
+    } else if (write_point(r, c, id, dim, true, true, v, &e) != NDL_OK) {
+        reply_lib(r, &e);
     } else {
         reply_buf(r, 200);
     }
@@ -289,25 +321,11 @@ void h_points_get(srv_req *r)
         get_bool(r, body, "with_vector", &with_vector) &&
         get_bool(r, body, "with_payload", &with_payload) && (ids = read_ids(r, body, &n)) &&
         (c = registry_get(r, name))) {
-        uint32_t dim = r->dim;
-        float *v = malloc((dim ? dim : 1) * sizeof *v);
-        sbuf_puts(&r->out, "{\"points\":[");
-        bool first = true;
-        for (size_t i = 0; v && i < n; i++) {
-            size_t mark = r->out.len;
-            if (!first)
-                sbuf_put(&r->out, ",", 1);
-            if (write_point(r, c, ids[i], dim, with_vector, with_payload, v))
-                first = false;
-            else
-                r->out.len = mark; /* absent: left out */
-        }
-        sbuf_puts(&r->out, "]}");
-        if (!v)
-            reply_error(r, 503, "out_of_memory", "out of memory");
-        else
+        sbuf_puts(&r->out, "{\"points\":");
+        if (write_points(r, c, ids, n, with_vector, with_payload)) {
+            sbuf_puts(&r->out, "}");
             reply_buf(r, 200);
-        free(v);
+        }
         registry_put(r, name);
     }
     free(ids);
@@ -377,35 +395,21 @@ void h_scroll(srv_req *r)
         ndl_id *ids;
         size_t n;
         ndl_error e;
-        uint32_t dim = r->dim;
-        float *v = malloc((dim ? dim : 1) * sizeof *v);
-        if (!v) {
-            reply_error(r, 503, "out_of_memory", "out of memory");
-        } else if (ndl_collection_scroll(c, has_cursor ? &after : NULL, limit, &ids, &n, &e) !=
-                   NDL_OK) {
+        if (ndl_collection_scroll(c, has_cursor ? &after : NULL, limit, &ids, &n, &e) != NDL_OK) {
             reply_lib(r, &e);
         } else {
-            sbuf_puts(&r->out, "{\"points\":[");
-            bool first = true;
-            for (size_t i = 0; i < n; i++) {
-                size_t mark = r->out.len;
-                if (!first)
-                    sbuf_put(&r->out, ",", 1);
-                if (write_point(r, c, ids[i], dim, with_vector, with_payload, v))
-                    first = false;
+            sbuf_puts(&r->out, "{\"points\":");
+            if (write_points(r, c, ids, n, with_vector, with_payload)) {
+                sbuf_puts(&r->out, ",\"next_cursor\":");
+                if (n == limit)
+                    sbuf_id(&r->out, ids[n - 1]);
                 else
-                    r->out.len = mark; /* deleted since the page was taken */
+                    sbuf_puts(&r->out, "null");
+                sbuf_put(&r->out, "}", 1);
+                reply_buf(r, 200);
             }
-            sbuf_puts(&r->out, "],\"next_cursor\":");
-            if (n == limit)
-                sbuf_id(&r->out, ids[n - 1]);
-            else
-                sbuf_puts(&r->out, "null");
-            sbuf_put(&r->out, "}", 1);
             ndl_free(ids);
-            reply_buf(r, 200);
         }
-        free(v);
         registry_put(r, name);
     }
     json_decref(body);

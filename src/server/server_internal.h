@@ -159,10 +159,6 @@ void h_search_batch(srv_req *r);
 void h_count(srv_req *r);
 void h_scroll(srv_req *r);
 
-/* Write point `id` of c as a JSON object ({"id","vector"?,"payload"?}).
- * false (nothing written) when it is gone. */
-bool write_point(srv_req *r, ndl_collection *c, ndl_id id, uint32_t dim, bool with_vector,
-                 bool with_payload, float *scratch);
 
 /* ---------------------------------------------------------------- metrics */
 

@@ -148,6 +148,20 @@ static void delete_every(ndl_collection *c, int step, int offset)
         fail_msg("delete: %s", e.msg);
 }
 
+static void expect_model(ndl_collection *c);
+
+/* Close db (the last checkpoint), reopen it and expect the model in name. */
+static void expect_model_after_reopen(ndl_db *db, const char *name)
+{
+    ndl_error e;
+    assert_int_equal(ndl_db_close(db, &e), NDL_OK);
+    db = open_db();
+    ndl_collection *c;
+    assert_int_equal(ndl_collection_open(db, name, &c, &e), NDL_OK);
+    expect_model(c);
+    assert_int_equal(ndl_db_close(db, &e), NDL_OK);
+}
+
 /* Every id as the model says; search recall against exact >= 0.9; check. */
 static void expect_model(ndl_collection *c)
 {
@@ -241,11 +255,7 @@ static void test_compact_reclaims_and_keeps_everything(void **state)
         upsert_range(c, 0, 50, 2);
         delete_every(c, 7, 3);
         expect_model(c);
-        assert_int_equal(ndl_db_close(db, &e), NDL_OK);
-        db = open_db();
-        assert_int_equal(ndl_collection_open(db, name, &c, &e), NDL_OK);
-        expect_model(c);
-        assert_int_equal(ndl_db_close(db, &e), NDL_OK);
+        expect_model_after_reopen(db, name);
     }
 }
 
@@ -450,11 +460,7 @@ static void compact_beside_writes(int mode)
     upsert_range(c, 2100, 2200, 3); /* writes after it */
     assert_int_equal(ndl_collection_compact(c, &e), NDL_OK);
     expect_model(c);
-    assert_int_equal(ndl_db_close(db, &e), NDL_OK);
-    db = open_db();
-    assert_int_equal(ndl_collection_open(db, name, &c, &e), NDL_OK);
-    expect_model(c);
-    assert_int_equal(ndl_db_close(db, &e), NDL_OK);
+    expect_model_after_reopen(db, name);
 }
 
 static void test_compact_takes_writes_during_its_copy(void **state)
@@ -724,11 +730,7 @@ static void test_checkpoint_runs_beside_writes(void **state)
     expect_model(c);
 
     /* reopen: snapshot files + the log after the snapshot */
-    assert_int_equal(ndl_db_close(db, &e), NDL_OK);
-    db = open_db();
-    assert_int_equal(ndl_collection_open(db, "beside", &c, &e), NDL_OK);
-    expect_model(c);
-    assert_int_equal(ndl_db_close(db, &e), NDL_OK);
+    expect_model_after_reopen(db, "beside");
 }
 
 /* A reopen straight after the parked checkpoint, without a clean close:
@@ -840,11 +842,7 @@ static void test_checkpoints_while_writing(void **state)
     assert_int_equal(r.bad, 0);
     assert_true(checkpoints > 1);
     expect_model(c);
-    assert_int_equal(ndl_db_close(db, &e), NDL_OK);
-    db = open_db();
-    assert_int_equal(ndl_collection_open(db, "churn", &c, &e), NDL_OK);
-    expect_model(c);
-    assert_int_equal(ndl_db_close(db, &e), NDL_OK);
+    expect_model_after_reopen(db, "churn");
 }
 
 int main(void)
