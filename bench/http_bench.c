@@ -16,12 +16,13 @@
  *              [json=0]
  *              ndl_collection_search from `threads` threads over an existing
  *              collection: QPS, CPU, and each call's latency. json=1 first
- *              parses the query's HTTP body with jansson, as the server does
- *              (QPS then includes the parse; the latency is still the search
+ *              parses the query's whole HTTP body with jansson (the server's
+ *              path before fdcc172; it now reads the vector with
+ *              src/server/fast_vector.c, so this is an upper bound) (QPS then includes the parse; the latency is still the search
  *              alone, to show what the parse between searches costs it)
  *   lib-json   queries=F [k=10] [ef=64] [seconds=2]
- *              jansson parse of the search bodies the HTTP runs send (as
- *              the server parses them): microseconds per body, one thread
+ *              jansson parse of the search bodies the HTTP runs send (the
+ *              server's path before fdcc172): microseconds per body, one thread
  *   http-ingest url=http://H:P name=C base=F [batch=1000] [conns=4] [pid=SERVER]
  *              [metric=l2]
  *              PUT the collection, then POST every batch once as NDJSON
@@ -44,7 +45,8 @@
  * and per thread (/proc/PID/task), and the machine's busy share, steal and
  * "other_cores" (what neither side used: other processes, kernel threads).
  *
- * build: see bench/http_bench.sh (needs only libc, jansson and libneedle.a)
+ * build: see bench/http_bench.sh (libneedle.a with jansson, openblas, libm
+ * and pthread; no HTTP library)
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -514,7 +516,7 @@ static void *lib_search_run(void *arg)
     float *vec = malloc(L->dim * sizeof *vec);
     for (size_t i = (size_t)w->id;; i += (size_t)L->threads) {
         const float *q = L->q + (i % L->nq) * L->dim;
-        if (L->bodies) { /* as the server does: parse, then search the parsed vector */
+        if (L->bodies) { /* as the server did: parse, then search the parsed vector */
             json_error_t je;
             const buf *b = &L->bodies[i % L->nq];
             json_t *v = json_loadb(b->p, b->len, JSON_REJECT_DUPLICATES, &je);
@@ -617,8 +619,8 @@ static void search_body(buf *b, const float *q, uint32_t dim, long k, long ef)
     buf_printf(b, ",\"k\":%ld,\"ef\":%ld,\"with_payload\":false}", k, ef);
 }
 
-/* What the server does to a search body before it searches: jansson parse,
- * then the vector into floats (src/server/body.c parse_vector). */
+/* What the server did to a search body before fdcc172: a jansson parse of
+ * all of it, then the vector into floats (src/server/body.c parse_vector). */
 static int mode_lib_json(void)
 {
     size_t nq;

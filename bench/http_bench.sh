@@ -3,13 +3,13 @@
 # search QPS over HTTP with 16/32/64 keep-alive connections beside
 # ndl_collection_search from as many threads as the server has; NDJSON
 # ingest over HTTP beside ndl_collection_upsert_points of the same batches;
-# search latency at half the measured peak rate (open loop).
+# search latency at half and a quarter of the measured peak rate (open loop).
 # usage: bench/http_bench.sh [N=100000] [DIM=128] [NQ=1000] [SECONDS=10]
 # env:   THREADS=2        server threads = in-process threads
 #        CONNS="16 32 64" connection counts for the closed-loop search runs
 #        ROUNDS=2         rounds of (in-process search, HTTP search at each CONNS)
 #        BASE=F QUERIES=F METRIC=l2  a real set (.fvecs/.bvecs) instead of
-#                         N generated 128-d blobs (N, DIM, NQ are then ignored)
+#                         N generated DIM-d blobs (N, DIM, NQ are then ignored)
 #        PIN=1            also compare pinned: 1 server thread on cpu 1, the
 #                         load generator on cpu 0, 1 in-process thread on cpu 1
 #        PERF=1           also profile the server under search load (perf)
@@ -100,22 +100,19 @@ rm -rf "${WORK:?}/lib"
 # connection is decided at accept, and differs from run to run)
 # common key=value arguments; $S is left unquoted below on purpose (split into words)
 S="name=bench queries=$QUERIES k=10 ef=64 seconds=$SECS"
-BEST=0 LIBSUM=0
+BEST=0
 for r in $(seq "$ROUNDS"); do
     quiet "round$r"
     measure "$B" lib-search dir="$WORK/http" $S threads="$T" label="round$r"
-    LIBSUM=$(awk -v a="$(field "$(last)" qps)" -v b="$LIBSUM" 'BEGIN { print a + b }')
     start_server "$WORK/http" "$T"
     for c in $CONNS; do
         measure "$B" http-search url="$URL" $S conns="$c" pid="$PID" label="round$r"
         q=$(field "$(last)" qps)
-        eval "H$c=\"\${H$c:-} $q\""
         BEST=$(awk -v a="$q" -v b="$BEST" 'BEGIN { print (a > b ? a : b) }')
     done
     # the same with connects 1 ms apart, which spreads them over the threads
     measure "$B" http-search url="$URL" $S conns=32 connect_gap_ms=1 pid="$PID" label="round${r}_spread"
     q=$(field "$(last)" qps)
-    SPREAD="${SPREAD:-} $q"
     BEST=$(awk -v a="$q" -v b="$BEST" 'BEGIN { print (a > b ? a : b) }')
     [ "$r" = "$ROUNDS" ] || stop_server
 done
@@ -142,18 +139,35 @@ if [ "${PERF:-0}" = 1 ] && command -v perf >/dev/null; then
     echo "perf profile of the server: $WORK/perf.txt" >&2
 fi
 stop_server
-# in-process with the server's parse before each search (jansson, as body.c)
+# in-process with a jansson parse of the whole body before each search (the
+# server's path before fdcc172; it now reads the vector with fast_vector.c)
 measure "$B" lib-search dir="$WORK/http" $S threads="$T" json=1 label=with_json_parse
 run "$B" lib-json queries="$QUERIES"
 
-LIB=$(awk -v s="$LIBSUM" -v n="$ROUNDS" 'BEGIN { printf "%.0f", s / n }')
-for c in $CONNS; do
-    eval "qs=\$H$c"
-    best=$(printf '%s\n' $qs | sort -n | tail -n 1)
-    echo "{\"measure\":\"ratio\",\"what\":\"search_qps\",\"conns\":$c,\"http_runs\":[$(echo $qs | tr ' ' ',')],\"http_best\":$best,\"lib_mean\":$LIB,\"ratio_best\":$(ratio "$best" "$LIB")}"
-done | tee -a "$OUT"
-best=$(printf '%s\n' $SPREAD | sort -n | tail -n 1)
-echo "{\"measure\":\"ratio\",\"what\":\"search_qps_spread_connects\",\"conns\":32,\"http_runs\":[$(echo $SPREAD | tr ' ' ',')],\"http_best\":$best,\"lib_mean\":$LIB,\"ratio_best\":$(ratio "$best" "$LIB")}" | tee -a "$OUT"
+# each HTTP run against the in-process run of its own round (the machine's
+# speed drifts between rounds); a run with errors or unexpected statuses
+# does not count as throughput: the script then fails at its end
+/usr/bin/python3 - "$OUT" <<'PY' | tee -a "$OUT"
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+lib = {r["label"]: r["qps"] for r in rows if r["measure"] == "search_lib" and r.get("json") == 0}
+bad = [r for r in rows if r["measure"].endswith("_http")
+       and (r.get("errors") or r.get("unexpected_status"))]
+for r in bad:
+    print(json.dumps({"measure": "invalid_run", "label": r.get("label"), "conns": r.get("conns"),
+                      "errors": r.get("errors"), "unexpected_status": r.get("unexpected_status")}))
+groups = {}
+for r in rows:
+    if r["measure"] != "search_http" or not r.get("label", "").startswith("round") or r.get("rate"):
+        continue
+    rnd = r["label"].split("_")[0]
+    key = (r["conns"], r["label"].endswith("_spread"))
+    groups.setdefault(key, []).append(round(r["qps"] / lib[rnd], 3))
+for (conns, spread), rs in sorted(groups.items()):
+    print(json.dumps({"measure": "ratio", "what": "search_qps_same_round", "conns": conns,
+                      "spread_connects": spread, "ratios": rs, "min": min(rs),
+                      "median": statistics.median(rs)}))
+PY
 echo "{\"measure\":\"ratio\",\"what\":\"ingest_vectors_per_s\",\"http\":$(field "$IH" vectors_per_s),\"lib_same_threads\":$(field "$IL" vectors_per_s),\"ratio\":$(ratio "$(field "$IH" vectors_per_s)" "$(field "$IL" vectors_per_s)"),\"lib_index_threads\":$(field "$IL2" vectors_per_s),\"ratio_to_index_threads\":$(ratio "$(field "$IH" vectors_per_s)" "$(field "$IL2" vectors_per_s)")}" | tee -a "$OUT"
 
 # --- pinned: one core for the server (or the library), the other for the load generator
@@ -171,3 +185,7 @@ if [ "${PIN:-0}" = 1 ] && [ "$(nproc)" -ge 2 ]; then
 fi
 rm -rf "$WORK/http" "$WORK/base.fvecs" "$WORK/query.fvecs" # keep the results and the profile
 echo "results: $OUT" >&2
+if grep -q '"invalid_run"' "$OUT"; then
+    echo "http_bench: some HTTP runs had errors or unexpected statuses (invalid_run lines)" >&2
+    exit 1
+fi

@@ -12,7 +12,7 @@
 #include "server/server_internal.h"
 
 static const unsigned statuses[] = {200, 201, 400, 401, 403, 404, 405, 408,
-                                    409, 413, 415, 500, 501, 503, 507};
+                                    409, 413, 500, 501, 503, 507};
 #define NSTATUS (sizeof statuses / sizeof statuses[0])
 static const double le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                             0.1,    0.25,  0.5,    1,     2.5,  5,     10};

@@ -1,6 +1,7 @@
 /*
  * server.h -- `needle serve`: the HTTP/JSON API (docs/HTTP.md) over one open
- * database, on libmicrohttpd with a thread pool. The CLI (cmd_serve.c)
+ * database, one libmicrohttpd daemon per request thread on a shared port.
+ * The CLI (cmd_serve.c)
  * starts it, waits for SIGTERM/SIGINT and stops it.
  */
 #ifndef NDL_SERVER_H
