@@ -447,7 +447,8 @@ NDL_API ndl_status ndl_collection_delete(ndl_collection *c, size_t n, const ndl_
  * payload into *payload_out (canonical JSON, NUL-terminated, allocated: free
  * with ndl_free; NULL when the point has no payload). Either output may be
  * NULL to skip it; both come from the same version of the point.
- * Returns NDL_OK, NDL_NOT_FOUND, NDL_INVALID (bad id), NDL_NOMEM. */
+ * Returns NDL_OK, NDL_NOT_FOUND, NDL_INVALID (bad id), NDL_NOMEM,
+ * NDL_CORRUPT (the vectors were found damaged after open). */
 NDL_API ndl_status ndl_collection_get_point(ndl_collection *c, ndl_id id, float *vector_out,
                                             char **payload_out, ndl_error *err);
 
@@ -458,9 +459,11 @@ NDL_API ndl_status ndl_collection_get_point(ndl_collection *c, ndl_id id, float 
  * than limit (0 at the end) means no more. A cursor stays valid across
  * writes and compactions (points written meanwhile above it show up).
  * Read each point with ndl_collection_get_point (it may be gone by then).
- * Returns NDL_OK, NDL_INVALID (bad limit or cursor id), NDL_NOMEM.
+ * A point replaced during the call is in the page once (its id does not
+ * move). Returns NDL_OK, NDL_INVALID (bad limit or cursor id), NDL_NOMEM,
+ * NDL_CORRUPT (the vectors were found damaged after open).
  * Ownership: *ids_out is one allocation holding the ids and their strings;
- * free it with ndl_free(). Cost: one pass over the collection per page. */
+ * free it with ndl_free(). Cost: one pass over the live ids per page. */
 #define NDL_SCROLL_MAX 10000
 NDL_API ndl_status ndl_collection_scroll(ndl_collection *c, const ndl_id *after, size_t limit,
                                          ndl_id **ids_out, size_t *n_out, ndl_error *err);

@@ -612,7 +612,7 @@ ndl_status coll_checkpoint(ndl_collection *c, ndl_error *err)
         snapshot_free(c, &s);
         uint64_t old = c->generation;
         if (rc == NDL_OK) {
-            c->generation = s.gen;
+            __atomic_store_n(&c->generation, s.gen, __ATOMIC_RELEASE); /* info reads it unlocked */
             c->file_slots = s.slots;
             c->checkpoint_lsn = s.lsn;
             c->dirty = c->applied_lsn != s.lsn;
@@ -675,8 +675,11 @@ NDL_API ndl_status ndl_collection_info_get(ndl_collection *c, ndl_collection_inf
         mem += c->ann->m->memory_bytes(c->ann);
     pthread_rwlock_unlock(&c->swap_lock);
     out->memory_bytes = mem;
-    pthread_mutex_lock(&c->write_lock);
-    out->disk_bytes = dir_bytes(c->dir, c->generation) + (c->log ? wal_bytes(c->log) : 0);
+    /* no write_lock: info must not wait for a write (an upsert holds it
+     * while it indexes); a checkpoint publishing meanwhile can make the
+     * disk figure miss the files it just replaced, nothing worse */
+    uint64_t gen = __atomic_load_n(&c->generation, __ATOMIC_ACQUIRE);
+    out->disk_bytes = dir_bytes(c->dir, gen) + (c->log ? wal_bytes(c->log) : 0);
     out->dropped_log_bytes = c->recovered.dropped_bytes;
     snprintf(out->salvaged, sizeof out->salvaged, "%s", c->salvaged);
     if (atomic_load_explicit(&c->seal.state, memory_order_acquire) == SEAL_DAMAGED)
@@ -684,7 +687,6 @@ NDL_API ndl_status ndl_collection_info_get(ndl_collection *c, ndl_collection_inf
     if (c->recovered.dropped_bytes)
         snprintf(out->dropped_log_at, sizeof out->dropped_log_at, "%s at byte %llu",
                  c->recovered.dropped_file, (unsigned long long)c->recovered.dropped_offset);
-    pthread_mutex_unlock(&c->write_lock);
     return NDL_OK;
 }
 

@@ -68,7 +68,8 @@ struct ndl_collection {
                                       read; compaction takes it to swap structures */
     pthread_rwlock_t map_lock;     /* id table: readers get/lookup, writers apply */
     _Atomic uint64_t live;         /* points visible */
-    uint64_t generation;           /* of the files on disk; guarded by write_lock */
+    uint64_t generation;           /* of the files on disk; written under write_lock,
+                                      atomically (info reads it without) */
     uint32_t file_slots;           /* slots in that generation's files; write_lock */
     bool dirty;                    /* changes since the last checkpoint; write_lock */
     atomic_bool checkpoint_asked;  /* the size trigger woke the checkpointer */

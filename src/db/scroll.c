@@ -4,8 +4,10 @@
  *
  * Id order, not slot order, so a cursor stays meaningful across writes and
  * compactions (which renumber slots): a page holds the `limit` smallest ids
- * above the cursor as of that call. One pass over the slots with a bounded
- * max-heap: O(slots * log limit) per page, no index to keep.
+ * above the cursor as of that call. One pass over the id map's table (live
+ * ids only, under its read lock, so a point being replaced is seen once:
+ * with its old slot or its new one, never neither) with a bounded max-heap:
+ * O(live * log limit) per page, no index to keep.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -93,18 +95,19 @@ NDL_API ndl_status ndl_collection_scroll(ndl_collection *c, const ndl_id *after,
         return rc;
     if (limit < 1 || limit > NDL_SCROLL_MAX)
         return ndl_err(err, NDL_INVALID, "limit %zu is outside 1..%u", limit, NDL_SCROLL_MAX);
-    pthread_rwlock_rdlock(&c->swap_lock); /* no compaction swaps the slots meanwhile */
-    uint32_t slots = arena_count(&c->ids.slots);
-    size_t cap = NDL_MIN(limit, (size_t)slots);
+    pthread_rwlock_rdlock(&c->swap_lock); /* no compaction swaps the map meanwhile */
+    pthread_rwlock_rdlock(&c->map_lock);  /* an upsert moves an id in one step */
+    const idmap *m = &c->ids;
+    size_t cap = NDL_MIN(limit, m->live);
     ndl_id *heap = ndl_malloc((cap ? cap : 1) * sizeof *heap);
     size_t n = 0;
     if (!heap) {
         rc = ndl_err(err, NDL_NOMEM, "out of memory for a page of %zu ids", limit);
     } else {
-        for (uint32_t s = 0; s < slots; s++) {
-            if (bitset_test(&c->hidden, s))
+        for (size_t t = 0; t < m->cap; t++) {
+            if (m->table[t] == IDMAP_EMPTY)
                 continue;
-            ndl_id id = idmap_slot_to_id(idmap_slot(&c->ids, s));
+            ndl_id id = idmap_slot_to_id(idmap_slot(m, m->table[t]));
             if (after && id_cmp(id, *after) <= 0)
                 continue;
             if (n < cap) {
@@ -116,8 +119,9 @@ NDL_API ndl_status ndl_collection_scroll(ndl_collection *c, const ndl_id *after,
             }
         }
         qsort(heap, n, sizeof *heap, cmp_ids);
-        rc = copy_out(heap, n, ids_out, err); /* strings copied before the lock goes */
+        rc = copy_out(heap, n, ids_out, err); /* strings copied before the locks go */
     }
+    pthread_rwlock_unlock(&c->map_lock);
     pthread_rwlock_unlock(&c->swap_lock);
     ndl_free(heap);
     if (rc == NDL_OK)

@@ -6,6 +6,7 @@
  * request nothing it would notice.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -42,22 +43,30 @@ void metrics_search(const char *plan, size_t queries)
                               queries, memory_order_relaxed);
 }
 
-/* One gauge family for every collection (a family's lines stay together). */
-typedef struct gauge_ctx {
-    sbuf *o;
-    const char *name;
-    int which; /* 0 points, 1 deleted, 2 memory, 3 disk */
-} gauge_ctx;
+/* Each collection's info, read once per scrape. */
+typedef struct coll_infos {
+    size_t n, cap;
+    char (*name)[NDL_NAME_MAX + 1];
+    ndl_collection_info *info;
+} coll_infos;
 
-static void per_collection(void *ctx, const char *name, ndl_collection *c)
+static void collect(void *ctx, const char *name, ndl_collection *c)
 {
-    gauge_ctx *g = ctx;
-    ndl_collection_info info;
-    if (ndl_collection_info_get(c, &info, NULL) != NDL_OK)
-        return;
-    uint64_t v[4] = {info.count, info.deleted, info.memory_bytes, info.disk_bytes};
-    sbuf_printf(g->o, "%s{collection=\"%s\"} %llu\n", g->name, name,
-                (unsigned long long)v[g->which]);
+    coll_infos *ci = ctx;
+    if (ci->n == ci->cap) {
+        size_t cap = ci->cap ? ci->cap * 2 : 16;
+        void *nn = realloc(ci->name, cap * sizeof *ci->name);
+        if (nn)
+            ci->name = nn;
+        void *ni = realloc(ci->info, cap * sizeof *ci->info);
+        if (ni)
+            ci->info = ni;
+        if (!nn || !ni)
+            return; /* out of memory: this collection goes unreported */
+        ci->cap = cap;
+    }
+    if (ndl_collection_info_get(c, &ci->info[ci->n], NULL) == NDL_OK)
+        snprintf(ci->name[ci->n++], sizeof ci->name[0], "%s", name);
 }
 
 static void head(sbuf *o, const char *name, const char *type, const char *help)
@@ -145,11 +154,19 @@ void metrics_render(srv *s, sbuf *o)
         {"needle_collection_deleted_points", "Deleted or replaced points not yet reclaimed."},
         {"needle_collection_memory_bytes", "Memory of each collection."},
         {"needle_collection_disk_bytes", "Bytes of each collection's files."}};
-    for (int i = 0; i < 4; i++) {
-        gauge_ctx g = {o, gauges[i][0], i};
-        head(o, gauges[i][0], "gauge", gauges[i][1]);
-        registry_each(s->reg, per_collection, &g);
+    coll_infos ci = {0};
+    registry_each(s->reg, collect, &ci);
+    for (int g = 0; g < 4; g++) { /* a family's lines stay together */
+        head(o, gauges[g][0], "gauge", gauges[g][1]);
+        for (size_t i = 0; i < ci.n; i++) {
+            const ndl_collection_info *in = &ci.info[i];
+            uint64_t v[4] = {in->count, in->deleted, in->memory_bytes, in->disk_bytes};
+            sbuf_printf(o, "%s{collection=\"%s\"} %llu\n", gauges[g][0], ci.name[i],
+                        (unsigned long long)v[g]);
+        }
     }
+    free(ci.name);
+    free(ci.info);
     render_fsync(o);
     head(o, "needle_process_resident_memory_bytes", "gauge", "Resident memory of the server.");
     sbuf_printf(o, "needle_process_resident_memory_bytes %llu\n", resident_bytes());

@@ -1,8 +1,12 @@
 /*
  * registry.c -- the server's open collections. Every collection of the
  * database is opened at start (so /metrics and the first search need no
- * open); a handler borrows a handle for its length; a drop marks the entry,
- * waits until nobody borrows it, closes it (which checkpoints) and drops.
+ * open); a name missing from the registry is opened on first use. A
+ * handler borrows a handle for its length. The registry's mutex guards
+ * only the list and the counts, never a disk operation: a create reserves
+ * its name (CREATING) and builds the collection unlocked; a drop marks the
+ * entry (DROPPING), waits until nobody borrows it, then closes and drops
+ * it unlocked. So a slow create or drop holds up no other collection.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,12 +14,14 @@
 
 #include "server/server_internal.h"
 
+typedef enum { READY, CREATING, DROPPING } entry_state;
+
 typedef struct entry {
     char name[NDL_NAME_MAX + 1];
-    ndl_collection *c;
-    uint32_t dim;     /* fixed for a collection's life; info_get takes its write lock */
+    ndl_collection *c;  /* NULL while CREATING */
+    uint32_t dim;       /* fixed for a collection's life */
     int users;
-    bool dropping;
+    entry_state state;
     struct entry *next;
 } entry;
 
@@ -26,6 +32,14 @@ struct registry {
     entry *head; /* sorted by name */
 };
 
+static ndl_status fail(ndl_error *err, ndl_status st, const char *fmt, const char *name)
+{
+    err->status = st;
+    snprintf(err->msg, sizeof err->msg, fmt, name);
+    return st;
+}
+
+/* The place of name in the sorted list: *p is its entry or the next one. */
 static entry **find(registry *g, const char *name)
 {
     entry **p = &g->head;
@@ -34,38 +48,46 @@ static entry **find(registry *g, const char *name)
     return p;
 }
 
-static uint32_t collection_dim(ndl_collection *c)
+static entry *lookup(registry *g, const char *name)
 {
-    ndl_collection_info info;
-    return ndl_collection_info_get(c, &info, NULL) == NDL_OK ? info.config.dimension : 0;
+    entry *e = *find(g, name);
+    return e && strcmp(e->name, name) == 0 ? e : NULL;
 }
 
-static ndl_status add(registry *g, const char *name, ndl_collection *c, ndl_error *err)
+static void set_ready(entry *e, ndl_collection *c)
+{
+    ndl_collection_info info;
+    e->c = c;
+    e->dim = ndl_collection_info_get(c, &info, NULL) == NDL_OK ? info.config.dimension : 0;
+    e->state = READY;
+}
+
+/* A new entry for name (lock held); NULL when out of memory. */
+static entry *insert(registry *g, const char *name, entry_state state)
 {
     entry *e = calloc(1, sizeof *e);
-    if (!e) {
-        ndl_collection_close(c, NULL);
-        err->status = NDL_NOMEM;
-        snprintf(err->msg, sizeof err->msg, "out of memory");
-        return NDL_NOMEM;
-    }
+    if (!e)
+        return NULL;
     snprintf(e->name, sizeof e->name, "%s", name);
-    e->c = c;
-    e->dim = collection_dim(c);
+    e->state = state;
     entry **p = find(g, name);
     e->next = *p;
     *p = e;
-    return NDL_OK;
+    return e;
+}
+
+static void unlink_entry(registry *g, entry *e)
+{
+    entry **p = find(g, e->name);
+    *p = e->next;
+    free(e);
 }
 
 ndl_status registry_open(ndl_db *db, registry **out, ndl_error *err)
 {
     registry *g = calloc(1, sizeof *g);
-    if (!g) {
-        err->status = NDL_NOMEM;
-        snprintf(err->msg, sizeof err->msg, "out of memory");
-        return NDL_NOMEM;
-    }
+    if (!g)
+        return fail(err, NDL_NOMEM, "out of memory%s", "");
     g->db = db;
     pthread_mutex_init(&g->lock, NULL);
     pthread_cond_init(&g->released, NULL);
@@ -74,11 +96,17 @@ ndl_status registry_open(ndl_db *db, registry **out, ndl_error *err)
     ndl_status rc = ndl_collection_list(db, &names, &n, err);
     for (size_t i = 0; rc == NDL_OK && i < n; i++) {
         ndl_collection *c;
-        if ((rc = ndl_collection_open(db, names[i], &c, err)) == NDL_OK)
-            rc = add(g, names[i], c, err);
+        if ((rc = ndl_collection_open(db, names[i], &c, err)) != NDL_OK)
+            break;
+        entry *e = insert(g, names[i], READY);
+        if (!e) {
+            ndl_collection_close(c, NULL);
+            rc = fail(err, NDL_NOMEM, "out of memory%s", "");
+        } else {
+            set_ready(e, c);
+        }
     }
-    if (names)
-        ndl_free(names);
+    ndl_free(names);
     if (rc != NDL_OK) {
         registry_close(g, NULL);
         return rc;
@@ -94,7 +122,7 @@ void registry_close(registry *g, ndl_error *first_err)
     for (entry *e = g->head, *next; e; e = next) {
         next = e->next;
         ndl_error local;
-        if (ndl_collection_close(e->c, &local) != NDL_OK && first_err &&
+        if (e->c && ndl_collection_close(e->c, &local) != NDL_OK && first_err &&
             first_err->status == NDL_OK)
             *first_err = local;
         free(e);
@@ -110,9 +138,28 @@ ndl_collection *registry_get(srv_req *r, const char *name)
     if (!name_ok(r, name))
         return NULL;
     pthread_mutex_lock(&g->lock);
-    entry *e = *find(g, name);
+    entry *e = lookup(g, name);
+    if (!e) { /* not opened yet (a drop whose reopen failed): open it now */
+        pthread_mutex_unlock(&g->lock);
+        ndl_collection *c;
+        ndl_error err;
+        ndl_status st = ndl_collection_open(g->db, name, &c, &err);
+        if (st == NDL_NOT_FOUND) {
+            reply_error(r, 404, "not_found", "collection '%s' does not exist", name);
+            return NULL;
+        }
+        if (st != NDL_OK) {
+            reply_lib(r, &err);
+            return NULL;
+        }
+        pthread_mutex_lock(&g->lock);
+        if (!(e = lookup(g, name)) && (e = insert(g, name, READY)))
+            set_ready(e, c);
+        else
+            ndl_collection_close(c, NULL); /* another request opened it meanwhile */
+    }
     ndl_collection *c = NULL;
-    if (e && strcmp(e->name, name) == 0 && !e->dropping) {
+    if (e && e->state == READY) {
         e->users++;
         c = e->c;
         r->dim = e->dim;
@@ -123,30 +170,39 @@ ndl_collection *registry_get(srv_req *r, const char *name)
     return c;
 }
 
-void registry_put(srv_req *r, const char *name)
+static void release(registry *g, const char *name)
 {
-    registry *g = r->srv->reg;
     pthread_mutex_lock(&g->lock);
-    entry *e = *find(g, name);
-    if (e && strcmp(e->name, name) == 0 && --e->users == 0)
+    entry *e = lookup(g, name);
+    if (e && --e->users == 0)
         pthread_cond_broadcast(&g->released);
     pthread_mutex_unlock(&g->lock);
 }
+
+void registry_put(srv_req *r, const char *name) { release(r->srv->reg, name); }
 
 ndl_status registry_create(registry *g, const char *name, const ndl_collection_config *cfg,
                            ndl_error *err)
 {
     pthread_mutex_lock(&g->lock);
-    ndl_collection *c;
-    entry *e = *find(g, name);
-    ndl_status rc;
-    if (e && strcmp(e->name, name) == 0) {
-        err->status = rc = e->dropping ? NDL_BUSY : NDL_EXISTS;
-        snprintf(err->msg, sizeof err->msg, "collection '%s' %s", name,
-                 e->dropping ? "is being dropped" : "already exists");
-    } else if ((rc = ndl_collection_create(g->db, name, cfg, &c, err)) == NDL_OK) {
-        rc = add(g, name, c, err);
+    entry *e = lookup(g, name);
+    if (e) {
+        pthread_mutex_unlock(&g->lock);
+        return e->state == READY
+                   ? fail(err, NDL_EXISTS, "collection '%s' already exists", name)
+                   : fail(err, NDL_BUSY, "collection '%s' is being created or dropped", name);
     }
+    e = insert(g, name, CREATING); /* the name is reserved; the disk work runs unlocked */
+    pthread_mutex_unlock(&g->lock);
+    if (!e)
+        return fail(err, NDL_NOMEM, "out of memory%s", "");
+    ndl_collection *c;
+    ndl_status rc = ndl_collection_create(g->db, name, cfg, &c, err);
+    pthread_mutex_lock(&g->lock);
+    if (rc == NDL_OK)
+        set_ready(e, c);
+    else
+        unlink_entry(g, e);
     pthread_mutex_unlock(&g->lock);
     return rc;
 }
@@ -154,31 +210,33 @@ ndl_status registry_create(registry *g, const char *name, const ndl_collection_c
 ndl_status registry_drop(registry *g, const char *name, ndl_error *err)
 {
     pthread_mutex_lock(&g->lock);
-    entry **p = find(g, name), *e = *p;
-    ndl_status rc = NDL_OK;
-    if (!e || strcmp(e->name, name) != 0 || e->dropping) {
-        err->status = rc = NDL_NOT_FOUND;
-        snprintf(err->msg, sizeof err->msg, "collection '%s' does not exist", name);
-    } else {
-        e->dropping = true;
-        while (e->users > 0)
-            pthread_cond_wait(&g->released, &g->lock);
-        ndl_collection_close(e->c, NULL); /* its checkpoint is thrown away next */
-        e->c = NULL;
-        rc = ndl_collection_drop(g->db, name, err);
-        p = find(g, name); /* the list may have changed while waiting */
-        if (rc == NDL_OK) {
-            *p = e->next;
-            free(e);
-        } else { /* still there: open it again */
-            ndl_error e2;
-            e->dropping = false;
-            if (ndl_collection_open(g->db, name, &e->c, &e2) != NDL_OK) {
-                *p = e->next;
-                free(e);
-            }
-        }
+    entry *e = lookup(g, name);
+    if (!e || e->state == DROPPING) {
+        pthread_mutex_unlock(&g->lock);
+        /* not open here: the library says whether it exists */
+        return e ? fail(err, NDL_NOT_FOUND, "collection '%s' does not exist", name)
+                 : ndl_collection_drop(g->db, name, err);
     }
+    if (e->state == CREATING) {
+        pthread_mutex_unlock(&g->lock);
+        return fail(err, NDL_BUSY, "collection '%s' is being created", name);
+    }
+    e->state = DROPPING; /* no new borrowers; creates of the name answer busy */
+    while (e->users > 0)
+        pthread_cond_wait(&g->released, &g->lock);
+    ndl_collection *c = e->c;
+    e->c = NULL;
+    pthread_mutex_unlock(&g->lock);
+    ndl_collection_close(c, NULL); /* its checkpoint is thrown away next */
+    ndl_status rc = ndl_collection_drop(g->db, name, err);
+    ndl_collection *again = NULL;
+    if (rc != NDL_OK && ndl_collection_open(g->db, name, &again, NULL) != NDL_OK)
+        again = NULL; /* left out: the next request for it opens it */
+    pthread_mutex_lock(&g->lock);
+    if (again)
+        set_ready(e, again);
+    else
+        unlink_entry(g, e);
     pthread_mutex_unlock(&g->lock);
     return rc;
 }
@@ -186,9 +244,22 @@ ndl_status registry_drop(registry *g, const char *name, ndl_error *err)
 void registry_each(registry *g, void (*fn)(void *ctx, const char *name, ndl_collection *c),
                    void *ctx)
 {
+    /* borrow every ready collection under the lock, call fn without it */
     pthread_mutex_lock(&g->lock);
+    size_t n = 0;
     for (entry *e = g->head; e; e = e->next)
-        if (!e->dropping && e->c)
-            fn(ctx, e->name, e->c);
+        n += e->state == READY;
+    entry **all = malloc((n ? n : 1) * sizeof *all);
+    size_t k = 0;
+    for (entry *e = g->head; all && e; e = e->next)
+        if (e->state == READY) {
+            e->users++;
+            all[k++] = e;
+        }
     pthread_mutex_unlock(&g->lock);
+    for (size_t i = 0; i < k; i++)
+        fn(ctx, all[i]->name, all[i]->c); /* a borrowed entry is not freed */
+    for (size_t i = 0; i < k; i++)
+        release(g, all[i]->name);
+    free(all);
 }

@@ -112,8 +112,9 @@ void fast_vector_free(fast_vec *fv);
 
 /* ---------------------------------------------------------------- collections */
 
-/* The open collections, by name. A handler borrows one for its length
- * (registry_get ... registry_put); a drop waits until none is borrowed. */
+/* The open collections, by name (registry.c says how the lock is used). A
+ * handler borrows one for its length (registry_get ... registry_put); a
+ * drop waits until none is borrowed. */
 typedef struct registry registry;
 ndl_status registry_open(ndl_db *db, registry **out, ndl_error *err);
 void registry_close(registry *g, ndl_error *first_err);
@@ -123,7 +124,8 @@ void registry_put(srv_req *r, const char *name);
 ndl_status registry_create(registry *g, const char *name, const ndl_collection_config *cfg,
                            ndl_error *err);
 ndl_status registry_drop(registry *g, const char *name, ndl_error *err);
-/* Call fn for every open collection (name order), under the registry lock. */
+/* Call fn for every open collection (name order), each borrowed for the
+ * call, without the registry lock held. */
 void registry_each(registry *g, void (*fn)(void *ctx, const char *name, ndl_collection *c),
                    void *ctx);
 

@@ -11,27 +11,13 @@ import time
 import numpy as np
 
 from conftest import Cli, clustered
-from server import NeedleServer
+from server import NeedleServer, count, err, ok, scroll_all, vec
 
 
-def ok(resp, status=200):
-    st, body = resp
-    assert st == status, f"HTTP {st} (expected {status}): {body}"
-    return body
-
-
-def vec(v):
-    return [float(a) for a in np.asarray(v, dtype=np.float32)]
-
-
-def stop_term(s, limit=30):
-    """SIGTERM: exit status 0 within `limit` seconds."""
-    t0 = time.time()
-    rc = s.stop(signal.SIGTERM, timeout=limit)
-    took = time.time() - t0
-    assert rc == 0, f"exit {rc}:\n{''.join(s.stderr_lines)}"
-    assert took < limit
-    return took
+def serve(data, *args):
+    """A server on data for a `with` block, whose exit is SIGTERM and exit
+    status 0 within 30 s (SPEC section 5)."""
+    return NeedleServer(data, *args, stop_timeout=30)
 
 
 def check_ok(data):
@@ -41,15 +27,9 @@ def check_ok(data):
     return p
 
 
-def scroll_all(s, name):
-    got, cursor = [], None
-    while True:
-        r = ok(s.request("POST", f"/v1/collections/{name}/scroll",
-                         {"limit": 97, "cursor": cursor, "with_payload": True, "with_vector": True}))
-        got.extend(r["points"])
-        if r["next_cursor"] is None:
-            return got
-        cursor = r["next_cursor"]
+def every_point(s, name):
+    """Every point with vector and payload, by scroll pages of 97."""
+    return scroll_all(s, name, 97, with_payload=True, with_vector=True)[0]
 
 
 def snapshot(s):
@@ -61,7 +41,7 @@ def snapshot(s):
         info = ok(s.request("GET", f"/v1/collections/{c['name']}"))
         conf = {k: info[k] for k in ("name", "dimension", "metric", "index", "quantization",
                                      "fields", "count", "status")}
-        out[c["name"]] = (conf, scroll_all(s, c["name"]))
+        out[c["name"]] = (conf, every_point(s, c["name"]))
     return out
 
 
@@ -94,21 +74,17 @@ def populate(s):
 
 def test_sigterm_then_restart_serves_everything(tmp_path):
     data = tmp_path / "data"
-    s = NeedleServer(data).start()
-    try:
+    with serve(data) as s:
         h, ids = populate(s)
         before = snapshot(s)
         q = clustered(5, 8, seed=42)
         exact_before = [ok(s.request("POST", "/v1/collections/h/search",
                                      {"vector": vec(v), "k": 10, "exact": True}))["results"] for v in q]
-    finally:
-        stop_term(s)
     assert [c["name"] for c in before["list"]] == ["empty", "f", "h"]
     assert before["h"][0]["count"] == 380
     check_ok(data)
 
-    s = NeedleServer(data).start()
-    try:
+    with serve(data) as s:
         after = snapshot(s)
         assert after == before
         exact_after = [ok(s.request("POST", "/v1/collections/h/search",
@@ -121,34 +97,25 @@ def test_sigterm_then_restart_serves_everything(tmp_path):
         found = sum(r[0]["id"] == i for r, (i, _) in zip(hits["results"], live[::5]))
         assert found >= 0.95 * len(live[::5])
         assert ok(s.request("GET", "/v1/collections/h/points/7"))["payload"] == {"i": 7, "tag": "é✓" * 3, "patched": True}
-        assert ok(s.request("GET", "/v1/collections/gone"), 404)
+        err(s.request("GET", "/v1/collections/gone"), 404, "not_found", "gone")
         # write again after the restart, then a second cycle
         ok(s.request("POST", "/v1/collections/empty/points", {"points": [{"id": "z", "vector": [1, 0, 0]}]}))
         assert ok(s.request("POST", "/v1/collections/h/points/delete", {"ids": [1, 5]})) == {"deleted": 2}
         before2 = snapshot(s)
-    finally:
-        stop_term(s)
     check_ok(data)
-    s = NeedleServer(data).start()
-    try:
+    with serve(data) as s:
         assert snapshot(s) == before2
         assert before2["empty"][0]["count"] == 1 and before2["h"][0]["count"] == 378
-    finally:
-        stop_term(s)
 
 
 def test_sigint_exits_0(tmp_path):
-    s = NeedleServer(tmp_path / "data").start()
-    ok(s.request("PUT", "/v1/collections/c", {"dimension": 2, "metric": "l2"}), 201)
-    ok(s.request("POST", "/v1/collections/c/points", {"points": [{"id": 1, "vector": [1, 2]}]}))
-    rc = s.stop(signal.SIGINT, timeout=30)
-    assert rc == 0
+    with serve(tmp_path / "data") as s:
+        ok(s.request("PUT", "/v1/collections/c", {"dimension": 2, "metric": "l2"}), 201)
+        ok(s.request("POST", "/v1/collections/c/points", {"points": [{"id": 1, "vector": [1, 2]}]}))
+        assert s.stop(signal.SIGINT, timeout=30) == 0
     check_ok(tmp_path / "data")
-    s = NeedleServer(tmp_path / "data").start()
-    try:
+    with serve(tmp_path / "data") as s:
         assert ok(s.request("GET", "/v1/collections/c/points/1"))["vector"] == [1.0, 2.0]
-    finally:
-        stop_term(s)
 
 
 # ------------------------------------------------------------------ write streams
@@ -217,9 +184,7 @@ class Writer(threading.Thread):
                     self.in_flight = None
         except _Refused:
             pass
-        except AssertionError as e:
-            self.error = e
-        except Exception as e:  # the server went away: expected after kill -9
+        except Exception as e:  # an AssertionError: a wrong answer; others: the server went away
             self.error = e
         finally:
             conn.close()
@@ -266,16 +231,29 @@ def verify_writers(s, name, writers, extra=0):
                 assert p["vector"] == point_vec(w.tid, k)
             expected += len(left)
     # nothing else is there
-    c = ok(s.request("POST", f"/v1/collections/{name}/count", {}))["count"]
-    assert c == expected + extra
+    assert count(s, name) == expected + extra
     return expected
 
 
-def start_writers(s, name, n):
-    ws = [Writer(s, name, t) for t in range(n)]
+def start_writers(s, name, n, first=0):
+    """n writers with thread ids first, first+1, ..., started."""
+    ws = [Writer(s, name, t) for t in range(first, first + n)]
     for w in ws:
         w.start()
     return ws
+
+
+def stop_writers(ws, refusals=False):
+    """Halt the writers and wait for them: each has ended, none saw a wrong
+    answer (an AssertionError; a connection the server dropped is fine),
+    and none was refused with a 503 unless `refusals` (SIGTERM)."""
+    for w in ws:
+        w.halt.set()
+    for w in ws:
+        w.join(30)
+        assert not w.is_alive(), f"writer {w.tid} still running"
+        assert not isinstance(w.error, AssertionError), w.error
+        assert refusals or w.refused is None, w.refused
 
 
 def wait_acked(ws, batches, limit=60):
@@ -291,26 +269,18 @@ def wait_acked(ws, batches, limit=60):
 
 def test_kill_9_loses_no_acknowledged_write(tmp_path):
     data = tmp_path / "data"
-    s = NeedleServer(data).start()
-    ok(s.request("PUT", "/v1/collections/k",
-                 {"dimension": DIM, "metric": "l2", "index": {"type": "hnsw", "m": 8, "ef_construction": 32}}), 201)
-    ok(s.request("PUT", "/v1/collections/kf", {"dimension": DIM, "metric": "l1", "index": "flat"}), 201)
-    ws = start_writers(s, "k", 3) + [Writer(s, "kf", 9)]
-    ws[-1].start()
-    wait_acked(ws, 150)
-    rc = s.stop(signal.SIGKILL)
-    assert rc == -9
-    for w in ws:
-        w.halt.set()
-        w.join(30)
-        assert not w.is_alive()
-        assert not isinstance(w.error, AssertionError), w.error
-        assert w.refused is None, w.refused
+    with serve(data) as s:
+        ok(s.request("PUT", "/v1/collections/k", {"dimension": DIM, "metric": "l2",
+                                                  "index": {"type": "hnsw", "m": 8, "ef_construction": 32}}), 201)
+        ok(s.request("PUT", "/v1/collections/kf", {"dimension": DIM, "metric": "l1", "index": "flat"}), 201)
+        ws = start_writers(s, "k", 3) + start_writers(s, "kf", 1, first=9)
+        wait_acked(ws, 150)
+        assert s.stop(signal.SIGKILL) == -9
+    stop_writers(ws)
     assert sum(len(w.acked) for w in ws) >= 150
     check_ok(data)  # after kill -9: a torn tail is no damage
 
-    s = NeedleServer(data).start()
-    try:
+    with serve(data) as s:
         n_k = verify_writers(s, "k", ws[:3])
         n_kf = verify_writers(s, "kf", ws[3:])
         assert n_k > 0 and n_kf > 0
@@ -323,49 +293,35 @@ def test_kill_9_loses_no_acknowledged_write(tmp_path):
         # and writable
         ok(s.request("POST", "/v1/collections/k/points",
                      {"points": [{"id": "after", "vector": [0.5] * DIM}]}))
-    finally:
-        stop_term(s)
     check_ok(data)
-    s = NeedleServer(data).start()
-    try:
+    with serve(data) as s:
         assert ok(s.request("GET", "/v1/collections/k/points/after"))["vector"] == [0.5] * DIM
         verify_writers(s, "kf", ws[3:])
-    finally:
-        stop_term(s)
 
 
 def test_kill_9_twice_in_a_row(tmp_path):
     """A crash, a restart that writes more, and a second crash."""
     data = tmp_path / "data"
-    s = NeedleServer(data).start()
-    ok(s.request("PUT", "/v1/collections/k", {"dimension": DIM, "metric": "l2",
-                                              "index": {"type": "hnsw", "m": 8, "ef_construction": 32}}), 201)
-    ws = start_writers(s, "k", 2)
-    wait_acked(ws, 20)
-    assert s.stop(signal.SIGKILL) == -9
-    for w in ws:
-        w.halt.set()
-        w.join(30)
-    s = NeedleServer(data).start()
-    first = verify_writers(s, "k", ws)
-    settled = writers_points(s, "k", ws)  # as the first recovery left them
-    assert len(settled) == first
-    ws2 = [Writer(s, "k", 5), Writer(s, "k", 6)]
-    for w in ws2:
-        w.start()
-    wait_acked(ws2, 20)
-    assert s.stop(signal.SIGKILL) == -9
-    for w in ws2:
-        w.halt.set()
-        w.join(30)
+    with serve(data) as s:
+        ok(s.request("PUT", "/v1/collections/k", {"dimension": DIM, "metric": "l2",
+                                                  "index": {"type": "hnsw", "m": 8, "ef_construction": 32}}), 201)
+        ws = start_writers(s, "k", 2)
+        wait_acked(ws, 20)
+        assert s.stop(signal.SIGKILL) == -9
+    stop_writers(ws)
+    with serve(data) as s:
+        first = verify_writers(s, "k", ws)
+        settled = writers_points(s, "k", ws)  # as the first recovery left them
+        assert len(settled) == first
+        ws2 = start_writers(s, "k", 2, first=5)
+        wait_acked(ws2, 20)
+        assert s.stop(signal.SIGKILL) == -9
+    stop_writers(ws2)
     check_ok(data)
-    s = NeedleServer(data).start()
-    try:
+    with serve(data) as s:
         # the first writers' points, as the first recovery settled them
         assert writers_points(s, "k", ws) == settled
         verify_writers(s, "k", ws2, extra=first)
-    finally:
-        stop_term(s)
     check_ok(data)
 
 
@@ -384,23 +340,15 @@ def test_sigterm_during_a_write_stream(tmp_path):
     """SIGTERM while writers stream: exit 0 within 30 s, every acknowledged
     write there after a restart, and check passes."""
     data = tmp_path / "data"
-    s = NeedleServer(data).start()
-    ok(s.request("PUT", "/v1/collections/k", {"dimension": DIM, "metric": "l2",
-                                              "index": {"type": "hnsw", "m": 8, "ef_construction": 32}}), 201)
-    ws = start_writers(s, "k", 3)
-    wait_acked(ws, 30)
-    stop_term(s)
-    for w in ws:
-        w.halt.set()
-        w.join(30)
-        assert not w.is_alive()
-        assert not isinstance(w.error, AssertionError), w.error
+    with serve(data) as s:
+        ok(s.request("PUT", "/v1/collections/k", {"dimension": DIM, "metric": "l2",
+                                                  "index": {"type": "hnsw", "m": 8, "ef_construction": 32}}), 201)
+        ws = start_writers(s, "k", 3)
+        wait_acked(ws, 30)
+    stop_writers(ws, refusals=True)
     check_ok(data)
-    s = NeedleServer(data).start()
-    try:
+    with serve(data) as s:
         verify_writers(s, "k", ws)
-    finally:
-        stop_term(s)
 
 
 def test_sigterm_answers_every_request_it_applied(tmp_path):
@@ -411,29 +359,19 @@ def test_sigterm_answers_every_request_it_applied(tmp_path):
     data = tmp_path / "data"
     dropped = []
     for rnd in range(4):
-        s = NeedleServer(data).start()
-        if rnd == 0:
-            ok(s.request("PUT", "/v1/collections/k", {"dimension": DIM, "metric": "l2"}), 201)
-        name = "k"
-        ws = [Writer(s, name, 10 * rnd + t) for t in range(3)]
-        for w in ws:
-            w.start()
-        wait_acked(ws, 30 + 20 * rnd)
-        stop_term(s)
-        for w in ws:
-            w.halt.set()
-            w.join(30)
-            assert not isinstance(w.error, AssertionError), w.error
-        s = NeedleServer(data).start()
-        try:
+        with serve(data) as s:
+            if rnd == 0:
+                ok(s.request("PUT", "/v1/collections/k", {"dimension": DIM, "metric": "l2"}), 201)
+            ws = start_writers(s, "k", 3, first=10 * rnd)
+            wait_acked(ws, 30 + 20 * rnd)
+        stop_writers(ws, refusals=True)
+        with serve(data) as s:
             for w in ws:
                 if w.in_flight and w.in_flight[0] == "upsert":
-                    got = ok(s.request("POST", f"/v1/collections/{name}/points/get",
+                    got = ok(s.request("POST", "/v1/collections/k/points/get",
                                        {"ids": [point_id(w.tid, k) for k in w.in_flight[1]]}))["points"]
                     if got:
                         dropped.append((rnd, w.tid, w.refused or repr(w.error)))
-        finally:
-            stop_term(s)
     assert not dropped, ("upserts applied but never answered, or answered with an error "
                          f"(round, writer, what the client saw): {dropped}")
 
@@ -442,18 +380,15 @@ def test_fsync_batch_kill_9_stays_consistent(tmp_path):
     """--fsync batch answers before the fsync: the last few ms may be lost
     on kill -9, but what is there is whole and correct, and check passes."""
     data = tmp_path / "data"
-    s = NeedleServer(data, "--fsync", "batch").start()
-    ok(s.request("PUT", "/v1/collections/b", {"dimension": DIM, "metric": "l2", "index": "flat"}), 201)
-    ws = start_writers(s, "b", 2)
-    wait_acked(ws, 30)
-    assert s.stop(signal.SIGKILL) == -9
-    for w in ws:
-        w.halt.set()
-        w.join(30)
+    with serve(data, "--fsync", "batch") as s:
+        ok(s.request("PUT", "/v1/collections/b", {"dimension": DIM, "metric": "l2", "index": "flat"}), 201)
+        ws = start_writers(s, "b", 2)
+        wait_acked(ws, 30)
+        assert s.stop(signal.SIGKILL) == -9
+    stop_writers(ws)
     check_ok(data)
-    s = NeedleServer(data, "--fsync", "batch").start()
-    try:
-        pts = scroll_all(s, "b")
+    with serve(data, "--fsync", "batch") as s:
+        pts = every_point(s, "b")
         by = {}
         for p in pts:
             by.setdefault(p["payload"]["t"], []).append(p)
@@ -467,5 +402,3 @@ def test_fsync_batch_kill_9_stays_consistent(tmp_path):
             nums = sorted(p["payload"]["n"] for p in by.get(w.tid, []))
             batches = {k // w.per for k in nums}
             assert batches == set(range(len(batches))), f"writer {w.tid}: batches {sorted(batches)}"
-    finally:
-        stop_term(s)

@@ -6,7 +6,7 @@ server answers health afterwards (checked after every test). Also: auth
 body limits (413 by Content-Length and chunked), request timeouts (408),
 features of later releases (501).
 """
-import http.client
+import io
 import json
 import re
 import socket
@@ -15,36 +15,10 @@ import urllib.parse
 
 import pytest
 
-from server import NeedleServer
-
-BAD = 400
+from server import NeedleServer, count, err, ok, parse_body, read_response
 
 
 # ------------------------------------------------------------------ helpers
-
-def ok(resp, status=200):
-    st, body = resp
-    assert st == status, f"HTTP {st} (expected {status}): {body}"
-    return body
-
-
-def err(resp, status, code, *names, match=None):
-    """An error answer: exactly {"error":{"code","message"}}, a non-empty
-    message naming each of `names` (case-insensitive substrings) and
-    matching the regex `match`."""
-    st, body = resp
-    assert st == status, f"HTTP {st} (expected {status}): {body}"
-    assert isinstance(body, dict) and set(body) == {"error"}, body
-    e = body["error"]
-    assert isinstance(e, dict) and set(e) == {"code", "message"}, body
-    assert e["code"] == code, body
-    assert isinstance(e["message"], str) and e["message"].strip(), body
-    for n in names:
-        assert str(n).lower() in e["message"].lower(), f"{n!r} not named in {e['message']!r}"
-    if match:
-        assert re.search(match, e["message"], re.I), f"{match!r} does not match {e['message']!r}"
-    return e["message"]
-
 
 def bad(resp, *names, match=None):
     return err(resp, 400, "invalid_argument", *names, match=match)
@@ -54,26 +28,6 @@ def alive(s):
     assert s.proc is not None and s.proc.poll() is None, "the server died"
     st, body = s.request("GET", "/v1/health")
     assert st == 200 and body["status"] == "ok", (st, body)
-
-
-def count(s, name, key=None):
-    return ok(s.request("POST", f"/v1/collections/{name}/count", {}, key=key))["count"]
-
-
-def raw_response(sock, timeout=10):
-    """Read one response off a raw socket: (status, parsed body), or None
-    when the connection closed (or was reset) before any answer."""
-    sock.settimeout(timeout)
-    r = http.client.HTTPResponse(sock)
-    try:
-        r.begin()
-    except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-        return None
-    text = r.read().decode("utf-8", "replace")
-    try:
-        return r.status, json.loads(text)
-    except ValueError:
-        return r.status, text
 
 
 def closed(sock, timeout=5):
@@ -91,21 +45,47 @@ def closed(sock, timeout=5):
     return False
 
 
+def read_to_close(sock, timeout=5):
+    """Every byte the peer sends until it closes the connection (a reset
+    counts as closed); fails when it is still open after `timeout` s."""
+    sock.settimeout(timeout)
+    deadline = time.time() + timeout
+    data = b""
+    try:
+        while True:
+            d = sock.recv(65536)
+            if not d:
+                return data
+            data += d
+            assert time.time() < deadline, f"still sending after {timeout}s: {data[:200]!r}"
+    except (ConnectionResetError, BrokenPipeError):
+        return data
+    except socket.timeout:
+        raise AssertionError(f"the connection is still open after {timeout}s: {data[:200]!r}")
+
+
+def pad(body, size):
+    """A JSON object's text, padded with spaces before its closing brace to
+    exactly `size` bytes."""
+    body = body.encode() if isinstance(body, str) else body
+    assert body.endswith(b"}") and len(body) <= size, (len(body), size)
+    out = body[:-1] + b" " * (size - len(body)) + b"}"
+    assert len(out) == size
+    return out
+
+
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
-    s = NeedleServer(tmp_path_factory.mktemp("err") / "data", "--threads", "3")
-    s.start()
-    # "e": dimension 4 (HNSW); "seven": dimension 7 (flat); both hold points
-    ok(s.request("PUT", "/v1/collections/e", {"dimension": 4, "metric": "l2"}), 201)
-    ok(s.request("PUT", "/v1/collections/seven", {"dimension": 7, "metric": "cosine", "index": "flat"}), 201)
-    ok(s.request("POST", "/v1/collections/e/points",
-                 {"points": [{"id": 1, "vector": [1, 2, 3, 4], "payload": {"a": 1}},
-                             {"id": "s", "vector": [4, 3, 2, 1]}]}))
-    ok(s.request("POST", "/v1/collections/seven/points",
-                 {"points": [{"id": i, "vector": [i, 1, 1, 1, 1, 1, 1]} for i in range(1, 4)]}))
-    yield s
-    rc = s.stop()
-    assert rc == 0, "".join(s.stderr_lines)
+    with NeedleServer(tmp_path_factory.mktemp("err") / "data", "--threads", "3") as s:
+        # "e": dimension 4 (HNSW); "seven": dimension 7 (flat); both hold points
+        ok(s.request("PUT", "/v1/collections/e", {"dimension": 4, "metric": "l2"}), 201)
+        ok(s.request("PUT", "/v1/collections/seven", {"dimension": 7, "metric": "cosine", "index": "flat"}), 201)
+        ok(s.request("POST", "/v1/collections/e/points",
+                     {"points": [{"id": 1, "vector": [1, 2, 3, 4], "payload": {"a": 1}},
+                                 {"id": "s", "vector": [4, 3, 2, 1]}]}))
+        ok(s.request("POST", "/v1/collections/seven/points",
+                     {"points": [{"id": i, "vector": [i, 1, 1, 1, 1, 1, 1]} for i in range(1, 4)]}))
+        yield s
 
 
 @pytest.fixture(autouse=True)
@@ -399,12 +379,11 @@ def test_bad_create_config(srv, body, name):
 
 
 def test_unknown_quantization_type(srv):
-    """HTTP.md: "quantization.type other than none" is 501; an unknown
-    type name may as well be a 400. Either way named, nothing created."""
-    st, b = srv.request("PUT", "/v1/collections/cfg",
-                        {"dimension": 4, "metric": "l2", "quantization": {"type": "bogus"}})
-    assert st in (400, 501), (st, b)
-    err((st, b), st, "unsupported" if st == 501 else "invalid_argument", "bogus")
+    """HTTP.md: a quantization.type other than none is 501 `unsupported`
+    naming it, an unknown name too; nothing created."""
+    err(srv.request("PUT", "/v1/collections/cfg",
+                    {"dimension": 4, "metric": "l2", "quantization": {"type": "bogus"}}),
+        501, "unsupported", "bogus")
     err(srv.request("GET", "/v1/collections/cfg"), 404, "not_found")
 
 
@@ -555,12 +534,9 @@ def test_create_features_not_yet_supported(srv, extra, name):
     ("POST", P + "/points/delete", {"filter": {"a": 1}}),
 ])
 def test_filters_elsewhere_are_refused_by_name(srv, method, path, body):
-    """HTTP.md names `filter` as 501 in search only; SPEC section 3 lists it
-    for count, scroll and delete too. Either way: refused, named, nothing
-    deleted."""
-    st, b = srv.request(method, path, body)
-    assert st in (400, 501), (st, b)
-    err((st, b), st, "unsupported" if st == 501 else "invalid_argument", "filter")
+    """HTTP.md: `filter` in count, scroll and delete is 501 `unsupported`
+    naming it, as in search; nothing deleted (the still_up fixture)."""
+    err(srv.request(method, path, body), 501, "unsupported", "filter")
 
 
 # ------------------------------------------------------------------ routes
@@ -581,12 +557,12 @@ def test_wrong_method_405(srv, method, path):
 
 
 def test_get_on_points_get_and_delete(srv):
-    """GET .../points/get is ambiguous in HTTP.md: the point "get" (404
-    while absent) or the batch route with the wrong method (405)."""
-    for path in (P + "/points/get", P + "/points/delete"):
-        st, body = srv.request("GET", path)
-        assert st in (404, 405), (st, body)
-        err((st, body), st, "not_found" if st == 404 else "method_not_allowed")
+    """GET .../points/get is GET .../points/{id} with the string id "get"
+    (HTTP.md: a segment not all digits is a string id): 404 while no such
+    point exists (test_http_api.py stores and reads points "get" and
+    "delete" this way)."""
+    for sid in ("get", "delete"):
+        err(srv.request("GET", P + "/points/" + sid), 404, "not_found", sid)
 
 
 @pytest.mark.parametrize("path", ["/", "/v1", "/v1/", "/v2/health", "/v1/healthz", "/v1/nothing",
@@ -602,15 +578,14 @@ def test_query_string_is_not_part_of_the_path(srv):
     assert ok(srv.request("GET", "/v1/health?x=1"))["status"] == "ok"
 
 
-def test_later_routes_are_not_5xx(srv):
-    for method, path, body in [("POST", P + "/recommend", {"positive": [1]}),
-                               ("POST", P + "/clusters/train", {"k": 4}),
-                               ("GET", P + "/clusters", None),
-                               ("POST", P + "/snapshots", {}),
-                               ("GET", P + "/snapshots", None)]:
-        st, b = srv.request(method, path, body)
-        assert st in (404, 501), (path, st, b)
-        err((st, b), st, "not_found" if st == 404 else "unsupported")
+def test_later_routes_are_501(srv):
+    """HTTP.md: the SPEC routes of later releases answer 501 `unsupported`."""
+    for method, path, body, word in [("POST", P + "/recommend", {"positive": [1]}, "recommend"),
+                                     ("POST", P + "/clusters/train", {"k": 4}, "clusters"),
+                                     ("GET", P + "/clusters", None, "clusters"),
+                                     ("POST", P + "/snapshots", {}, "snapshots"),
+                                     ("GET", P + "/snapshots", None, "snapshots")]:
+        err(srv.request(method, path, body), 501, "unsupported", word)
 
 
 # ------------------------------------------------------------------ auth
@@ -620,16 +595,14 @@ KEY, RKEY = "sEcReT-api-key-0123456789", "read-only-key-987"
 
 @pytest.fixture(scope="module")
 def auth(tmp_path_factory):
-    s = NeedleServer(tmp_path_factory.mktemp("auth") / "data", "--api-key", KEY, "--read-key", RKEY,
-                     "--threads", "2")
-    s.start()
-    ok(s.request("PUT", "/v1/collections/a", {"dimension": 2, "metric": "l2", "index": "flat"}, key=KEY), 201)
-    ok(s.request("POST", "/v1/collections/a/points",
-                 {"points": [{"id": 1, "vector": [1, 2], "payload": {"p": 1}},
-                             {"id": 2, "vector": [3, 4]}]}, key=KEY))
-    yield s
-    rc = s.stop()
-    assert rc == 0, "".join(s.stderr_lines)
+    with NeedleServer(tmp_path_factory.mktemp("auth") / "data", "--api-key", KEY, "--read-key", RKEY,
+                      "--threads", "2") as s:
+        ok(s.request("PUT", "/v1/collections/a", {"dimension": 2, "metric": "l2", "index": "flat"},
+                     key=KEY), 201)
+        ok(s.request("POST", "/v1/collections/a/points",
+                     {"points": [{"id": 1, "vector": [1, 2], "payload": {"p": 1}},
+                                 {"id": 2, "vector": [3, 4]}]}, key=KEY))
+        yield s
 
 
 A = "/v1/collections/a"
@@ -737,22 +710,16 @@ def test_max_body_bytes_1000(tmp_path):
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
-    s = NeedleServer(tmp_path_factory.mktemp("small") / "data", "--max-body-bytes", LIMIT, "--threads", "2")
-    s.start()
-    ok(s.request("PUT", "/v1/collections/m", {"dimension": 4, "metric": "l2", "index": "flat"}), 201)
-    yield s
-    rc = s.stop()
-    assert rc == 0, "".join(s.stderr_lines)
+    with NeedleServer(tmp_path_factory.mktemp("small") / "data", "--max-body-bytes", LIMIT,
+                      "--threads", "2") as s:
+        ok(s.request("PUT", "/v1/collections/m", {"dimension": 4, "metric": "l2", "index": "flat"}), 201)
+        yield s
 
 
 def upsert_body(n, size=None, start=0):
     """A valid upsert of n points, padded with spaces to `size` bytes."""
-    body = json.dumps({"points": [{"id": start + i, "vector": [i, 1, 2, 3]} for i in range(n)]})
-    if size is not None:
-        assert len(body) <= size
-        body = body[:-1] + " " * (size - len(body)) + "}"
-        assert len(body) == size
-    return body.encode()
+    body = json.dumps({"points": [{"id": start + i, "vector": [i, 1, 2, 3]} for i in range(n)]}).encode()
+    return body if size is None else pad(body, size)
 
 
 def test_body_at_the_limit_is_fine(small):
@@ -774,10 +741,10 @@ def test_body_over_the_limit_413(small):
 
 
 def test_content_length_over_limit_answered_before_the_body(small):
-    s = socket.create_connection(("127.0.0.1", small.port), timeout=10)
+    s = small.raw_socket()
     s.sendall(b"POST /v1/collections/m/points HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
               b"Content-Length: 50000000\r\n\r\n" + b"{" + b" " * 100)
-    r = raw_response(s, timeout=10)
+    r = read_response(s, timeout=10)
     assert r is not None, "no answer before the body"
     err(r, 413, "payload_too_large")
     assert closed(s), "the connection stays open after a 413"
@@ -786,28 +753,56 @@ def test_content_length_over_limit_answered_before_the_body(small):
     assert count(small, "m") == 0
 
 
-def test_huge_content_length_value(small):
-    s = socket.create_connection(("127.0.0.1", small.port), timeout=10)
+@pytest.mark.parametrize("value, status, title", [
+    (b"99999999999999999999999", 413, "Request content too large"),   # over 2^64
+    (b"abc", 400, "Request malformed"),
+], ids=["over-2^64", "not-a-number"])
+def test_unreadable_content_length_value(small, value, status, title):
+    """A Content-Length libmicrohttpd cannot read as a 64-bit number is
+    refused by the library before needle sees the request: the library's
+    own short HTML answer (not JSON), Connection: close, and the connection
+    closed. Two things left unpinned here: HTTP.md's list of the library's
+    own answers names only 414, 431 and 505, and libmicrohttpd 0.9.75 sends
+    the status line and headers twice for these, so the declared body
+    begins with the repeated headers."""
+    s = small.raw_socket()
     s.sendall(b"POST /v1/collections/m/count HTTP/1.1\r\nHost: x\r\n"
-              b"Content-Length: 99999999999999999999999\r\n\r\n{}")
-    r = raw_response(s, timeout=10)
-    assert r is None or 400 <= r[0] < 500, r
+              b"Content-Length: " + value + b"\r\n\r\n{}")
+    data = read_to_close(s)
+    s.close()
+    r = read_response(io.BytesIO(data))
+    assert r is not None, "closed without an answer"
+    assert r[0] == status, data
+    assert r.headers["connection"] == "close", data
+    assert isinstance(r[1], str), data
+    text = data.decode("latin-1")
+    assert f"<title>{title}</title>" in text and "<b>Content-Length</b> header" in text, data
+    alive(small)
+    assert count(small, "m") == 0
+
+
+def test_content_length_of_2_64_minus_1(small):
+    """A Content-Length that is a 64-bit number, however large, reaches
+    needle: its JSON 413, before the body."""
+    s = small.raw_socket()
+    s.sendall(b"POST /v1/collections/m/count HTTP/1.1\r\nHost: x\r\n"
+              b"Content-Length: 18446744073709551615\r\n\r\n{}")
+    r = read_response(s, timeout=10)
+    assert r is not None, "no answer before the body"
+    err(r, 413, "payload_too_large", "18446744073709551615")
+    assert closed(s), "the connection stays open after a 413"
     s.close()
     alive(small)
 
 
-def chunked(s, path, body, chunk=100):
-    c = s.connection(timeout=30)
+def chunked(s, path, body, chunk=100, timeout=30):
+    c = s.connection(timeout=timeout)
     parts = (body[i:i + chunk] for i in range(0, len(body), chunk))
     try:
         c.request("POST", path, body=parts, encode_chunked=True,
                   headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
         r = c.getresponse()
-        text = r.read().decode()
-        try:
-            return r.status, json.loads(text)
-        except ValueError:
-            return r.status, text
+        return r.status, parse_body(r.read().decode())
     finally:
         c.close()
 
@@ -815,7 +810,7 @@ def chunked(s, path, body, chunk=100):
 def test_chunked_body_under_the_limit(small):
     assert ok(chunked(small, "/v1/collections/m/points", upsert_body(5, start=100), chunk=37)) == {"upserted": 5}
     ok(small.request("POST", "/v1/collections/m/points/delete", {"ids": list(range(100, 105))}))
-    assert ok(chunked(small, "/v1/collections/m/count", b"{" + b" " * (LIMIT - 2) + b"}")) == {"count": 0}
+    assert ok(chunked(small, "/v1/collections/m/count", pad(b"{}", LIMIT))) == {"count": 0}
 
 
 def test_chunked_body_over_the_limit_413(small):
@@ -828,14 +823,13 @@ def test_chunked_body_over_the_limit_413(small):
 
 
 def test_chunked_body_far_over_the_limit(small):
-    """More than twice the limit: a 413, or the connection closed."""
+    """More than twice the limit: HTTP.md says the client is disconnected
+    instead of answered; promptly (a client timeout is no disconnect)."""
     body = upsert_body(3, LIMIT * 50)
-    try:
-        r = chunked(small, "/v1/collections/m/points", body, chunk=500)
-    except (ConnectionError, http.client.HTTPException, BrokenPipeError, socket.timeout) as e:
-        r = e
-    if isinstance(r, tuple):
-        err(r, 413, "payload_too_large")
+    t0 = time.time()
+    with pytest.raises(ConnectionError):  # reset, broken pipe, or closed before an answer
+        chunked(small, "/v1/collections/m/points", body, chunk=500, timeout=10)
+    assert time.time() - t0 < 10
     alive(small)
     assert count(small, "m") == 0
 
@@ -844,19 +838,18 @@ def test_chunked_body_far_over_the_limit(small):
 
 @pytest.fixture(scope="module")
 def slow(tmp_path_factory):
-    s = NeedleServer(tmp_path_factory.mktemp("slow") / "data", "--request-timeout", "1", "--threads", "2")
-    s.start()
-    ok(s.request("PUT", "/v1/collections/t", {"dimension": 2, "metric": "l2", "index": "flat"}), 201)
-    yield s
-    rc = s.stop()
-    assert rc == 0, "".join(s.stderr_lines)
+    with NeedleServer(tmp_path_factory.mktemp("slow") / "data", "--request-timeout", "1",
+                      "--threads", "2") as s:
+        ok(s.request("PUT", "/v1/collections/t", {"dimension": 2, "metric": "l2", "index": "flat"}), 201)
+        yield s
 
 
-def test_slow_body_408_or_closed(slow):
-    body = b'{"points":[{"id":1,"vector":[1,2]}]}'
-    body = body[:-1] + b" " * (100 - len(body)) + b"}"
-    assert len(body) == 100
-    s = socket.create_connection(("127.0.0.1", slow.port), timeout=10)
+def test_slow_body_closed_as_idle(slow):
+    """Nothing received for longer than --request-timeout in the middle of
+    a body: HTTP.md closes an idle connection (no 408: the body never
+    ended while the connection was open)."""
+    body = pad(b'{"points":[{"id":1,"vector":[1,2]}]}', 100)
+    s = slow.raw_socket()
     s.sendall(b"POST /v1/collections/t/points HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
               b"Content-Length: 100\r\n\r\n" + body[:10])
     time.sleep(2.5)
@@ -864,9 +857,8 @@ def test_slow_body_408_or_closed(slow):
         s.sendall(body[10:])
     except (BrokenPipeError, ConnectionResetError):
         pass
-    r = raw_response(s, timeout=10)
-    if r is not None:
-        err(r, 408, "request_timeout")
+    r = read_response(s, timeout=10)
+    assert r is None, f"answered instead of closed as idle: {r!r}"
     s.close()
     # the late body wrote nothing
     assert count(slow, "t") == 0
@@ -880,16 +872,15 @@ def test_trickled_body_408(slow):
     """HTTP.md: a body still arriving --request-timeout seconds after its
     request began is thrown away and answered 408 once it ends (never idle
     for a whole second here, so the connection is not closed as idle)."""
-    body = b'{"points":[{"id":2,"vector":[1,2]}]}'
-    body = body[:-1] + b" " * (100 - len(body)) + b"}"
-    s = socket.create_connection(("127.0.0.1", slow.port), timeout=10)
+    body = pad(b'{"points":[{"id":2,"vector":[1,2]}]}', 100)
+    s = slow.raw_socket()
     s.sendall(b"POST /v1/collections/t/points HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
               b"Content-Length: 100\r\n\r\n" + body[:10])
     for i in range(10):
         time.sleep(0.25)
         s.sendall(body[10 + i:11 + i])
     s.sendall(body[20:])
-    r = raw_response(s, timeout=10)
+    r = read_response(s, timeout=10)
     s.close()
     assert r is not None, "closed instead of a 408"
     err(r, 408, "request_timeout")
@@ -897,8 +888,9 @@ def test_trickled_body_408(slow):
     assert ok(slow.request("POST", "/v1/collections/t/count", {})) == {"count": 0}
 
 
-def test_slow_chunked_body_408_or_closed(slow):
-    s = socket.create_connection(("127.0.0.1", slow.port), timeout=10)
+def test_slow_chunked_body_closed_as_idle(slow):
+    """As test_slow_body_closed_as_idle, with a chunked body."""
+    s = slow.raw_socket()
     s.sendall(b"POST /v1/collections/t/count HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
               b"1\r\n{\r\n")
     time.sleep(2.5)
@@ -906,15 +898,14 @@ def test_slow_chunked_body_408_or_closed(slow):
         s.sendall(b"1\r\n}\r\n0\r\n\r\n")
     except (BrokenPipeError, ConnectionResetError):
         pass
-    r = raw_response(s, timeout=10)
-    if r is not None:
-        err(r, 408, "request_timeout")
+    r = read_response(s, timeout=10)
+    assert r is None, f"answered instead of closed as idle: {r!r}"
     s.close()
     assert count(slow, "t") == 0
 
 
 def test_idle_connection_closed(slow):
-    s = socket.create_connection(("127.0.0.1", slow.port), timeout=10)
+    s = slow.raw_socket()
     t0 = time.time()
     assert closed(s, timeout=8), "an idle connection stays open past --request-timeout"
     assert time.time() - t0 >= 0.5
@@ -929,7 +920,7 @@ def test_idle_connection_closed(slow):
 
 
 def test_half_sent_headers_do_not_block_others(slow):
-    s = socket.create_connection(("127.0.0.1", slow.port), timeout=10)
+    s = slow.raw_socket()
     s.sendall(b"POST /v1/collections/t/count HTTP/1.1\r\nHost: x\r\n")
     for _ in range(5):
         assert ok(slow.request("POST", "/v1/collections/t/count", {})) == {"count": 0}
@@ -945,13 +936,13 @@ def test_garbage_request_line(srv):
                  b"GET /v1/health HTTP/9.9\r\n\r\n", b"GET " + b"/x" * 20000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
                  b"GET /v1/health HTTP/1.1\r\nHost: x\r\n" + b"X-Big: " + b"y" * 100000 + b"\r\n\r\n",
                  b"GET /v1/health HTTP/1.1\r\nno colon here\r\n\r\n"):
-        s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        s = srv.raw_socket()
         try:
             s.sendall(junk)
         except (BrokenPipeError, ConnectionResetError):
             pass
         try:
-            r = raw_response(s, timeout=3)
+            r = read_response(s, timeout=3)
         except socket.timeout:
             r = None
         assert r is None or r[0] < 500 or r[0] == 505, (junk[:30], r)
@@ -969,12 +960,12 @@ def test_http_level_errors(srv, what, req, want):
     before a request reaches needle (URI or headers over its memory limit,
     an unknown HTTP version) gets its own short HTML answer with the right
     status; the server stays up and the connection is not reused."""
-    s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    s = srv.raw_socket()
     try:
         s.sendall(req)
     except (BrokenPipeError, ConnectionResetError):
         pass
-    r = raw_response(s, timeout=10)
+    r = read_response(s, timeout=10)
     s.close()
     assert r is not None, "no answer"
     assert r[0] == want, f"{what}: {r!r}"
@@ -983,7 +974,7 @@ def test_http_level_errors(srv, what, req, want):
 
 def test_client_disconnect_mid_body(srv):
     for _ in range(5):
-        s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        s = srv.raw_socket()
         s.sendall(b"POST /v1/collections/e/points HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"
                   b'{"points":[{"id":900,"vector":[1,2,3,4]}')
         s.close()

@@ -845,6 +845,46 @@ static void test_checkpoints_while_writing(void **state)
     expect_model_after_reopen(db, "churn");
 }
 
+/* ndl_collection_info_get must not wait for a write: an upsert holds the
+ * write lock while it indexes, and the server's /metrics reads every
+ * collection's info (it stalled the whole server behind one big upsert). */
+typedef struct info_call {
+    ndl_collection *c;
+    atomic_int done;
+    uint64_t count;
+} info_call;
+
+static void *call_info(void *arg)
+{
+    info_call *ic = arg;
+    ndl_collection_info info;
+    if (ndl_collection_info_get(ic->c, &info, NULL) == NDL_OK)
+        ic->count = info.count;
+    atomic_store(&ic->done, 1);
+    return NULL;
+}
+
+static void test_info_does_not_wait_for_writes(void **state)
+{
+    (void)state;
+    memset(&M, 0, sizeof M);
+    ndl_db *db = open_db();
+    ndl_collection *c = create_hnsw(db, "info-unlocked", 0);
+    upsert_range(c, 0, 100, 0);
+    info_call ic = {.c = c};
+    pthread_mutex_lock(&c->write_lock); /* as a writer in the middle of an upsert */
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, call_info, &ic), 0);
+    for (int i = 0; i < 1000 && !atomic_load(&ic.done); i++)
+        usleep(10000);
+    int done = atomic_load(&ic.done);
+    pthread_mutex_unlock(&c->write_lock);
+    pthread_join(t, NULL);
+    assert_true(done); /* within 10 s, while the lock was held */
+    assert_int_equal(ic.count, 100);
+    ndl_db_close(db, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -859,6 +899,7 @@ int main(void)
         cmocka_unit_test(test_checkpoint_runs_beside_writes),
         cmocka_unit_test(test_checkpoint_then_crash_copy),
         cmocka_unit_test(test_checkpoints_while_writing),
+        cmocka_unit_test(test_info_does_not_wait_for_writes),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }
