@@ -208,7 +208,8 @@ def test_upsert_errors_write_nothing(db):
     raises("invalid_argument", c.upsert, [1], [[1, 2, 3, 4]], status=st)
     raises("invalid_argument", c.upsert, [1], [[1, float("nan"), 3]])
     raises("invalid_argument", c.upsert, [1], [[1, float("inf"), 3]])
-    raises("invalid_argument", c.upsert, [1], [[1, 1e39, 3]], status=st)  # not a float32
+    e = raises("invalid_argument", c.upsert, [1], [[1, 1e39, 3]], status=st)  # not a float32
+    assert e.message == "point 0: vector value 1 is out of the float range"  # the server's
     raises("invalid_argument", c.upsert, [-1], [[1, 2, 3]])
     raises("invalid_argument", c.upsert, [ID_MAX + 1], [[1, 2, 3]])
     raises("invalid_argument", c.upsert, [""], [[1, 2, 3]], status=st)
@@ -222,6 +223,204 @@ def test_upsert_errors_write_nothing(db):
     # a bad point anywhere in a batch: nothing of the batch is written
     raises("invalid_argument", c.upsert, [1, 2, 3], [[1, 2, 3], [4, 5, 6], [7, 8]])
     assert c.count() == 0
+
+
+def gen(values):
+    """values one at a time: an iterable with no len()."""
+    yield from values
+
+
+# Input both modes must refuse with invalid_argument: over HTTP the server
+# (400) or the client before sending (status None), embedded the client or
+# libneedle. Each is (what, call on a collection of dimension 3 holding
+# point 1).
+BAD_INPUT = [
+    ("bool in a vector", lambda c: c.upsert([2], [[True, 0, 0]])),
+    ("np.bool_ in a vector", lambda c: c.upsert([2], [[np.bool_(True), 0.0, 0.0]])),
+    ("numpy bool array", lambda c: c.upsert([2], np.array([[True, False, True]]))),
+    ("numpy bool row", lambda c: c.upsert([2], [np.array([True, False, True])])),
+    ("str in a vector", lambda c: c.upsert([2], [["1", 0, 0]])),
+    ("None in a vector", lambda c: c.upsert([2], [[None, 0, 0]])),
+    ("numpy str array", lambda c: c.upsert([2], np.array([["1", "2", "3"]]))),
+    ("numpy complex array", lambda c: c.upsert([2], np.array([[1 + 1j, 2, 3]]))),
+    ("complex in a vector", lambda c: c.upsert([2], [[1 + 1j, 2, 3]])),
+    ("numpy object array", lambda c: c.upsert([2], np.array([[1, 2, 3]], dtype=object))),
+    ("dict as a vector", lambda c: c.upsert([2], [{0: 1.0, 1: 2.0, 2: 3.0}])),
+    ("set as a vector", lambda c: c.upsert([2], [{1.0, 2.0, 3.0}])),
+    ("str as a vector", lambda c: c.upsert([2], ["abc"])),
+    ("number as a vector", lambda c: c.upsert([2], [5])),
+    ("10**400 in a vector", lambda c: c.upsert([2], [[10**400, 0, 0]])),
+    ("1e39 in a numpy vector", lambda c: c.upsert([2], np.array([[1e39, 0, 0]]))),
+    ("search: bool in the vector", lambda c: c.search([True, 0, 0])),
+    ("search: numpy bool vector", lambda c: c.search(np.array([True, False, True]))),
+    ("search: numpy complex vector", lambda c: c.search(np.array([1j, 0, 0]))),
+    ("search: numpy str vector", lambda c: c.search(np.array(["1", "0", "0"]))),
+    ("search: dict as the vector", lambda c: c.search({0: 1, 1: 0, 2: 0})),
+    ("search: set as the vector", lambda c: c.search({1, 2, 3})),
+    ("search: None as the vector", lambda c: c.search(None)),
+    ("search: 10**400 in the vector", lambda c: c.search([10**400, 0, 0])),
+    ("search: 1e39 in the vector", lambda c: c.search([1e39, 0, 0])),
+    ("search_batch: bool in a vector", lambda c: c.search_batch([[1, 0, 0], [0, False, 0]])),
+    ("search_batch: numpy bool array", lambda c: c.search_batch(np.ones((2, 3), dtype=bool))),
+    ("min_score 10**400", lambda c: c.search([1, 0, 0], min_score=10**400)),
+    ("min_score bool", lambda c: c.search([1, 0, 0], min_score=True)),
+    ("min_score str", lambda c: c.search([1, 0, 0], min_score="0.5")),
+    ("k bool", lambda c: c.search([1, 0, 0], k=True)),
+    ("k np.bool_", lambda c: c.search([1, 0, 0], k=np.bool_(True))),
+    ("k float", lambda c: c.search([1, 0, 0], k=1.0)),
+    ("ef np.bool_", lambda c: c.search([1, 0, 0], k=1, ef=np.bool_(True))),
+    ("limit np.bool_", lambda c: c.scroll(limit=np.bool_(True))),
+    ("limit bool", lambda c: c.scroll(limit=True)),
+    ("exact 1", lambda c: c.search([1, 0, 0], exact=1)),
+    ("upsert: NUL in a string id", lambda c: c.upsert(["a\0b"], [[1, 0, 0]])),
+    ("get: NUL in a string id", lambda c: c.get(["a\0b"])),
+    ("delete: NUL in a string id", lambda c: c.delete("a\0b")),
+    ("set_payload: NUL in a string id", lambda c: c.set_payload("a\0b", {"x": 1})),
+    ("scroll: NUL in the cursor", lambda c: c.scroll(cursor="a\0")),
+    ("upsert: np.bool_ id", lambda c: c.upsert([np.bool_(True)], [[1, 0, 0]])),
+    ("upsert: bool id", lambda c: c.upsert([False], [[1, 0, 0]])),
+    ("upsert: numpy bool ids", lambda c: c.upsert(np.array([True]), [[1, 0, 0]])),
+    ("get: np.bool_ id", lambda c: c.get([np.bool_(True)])),
+    ("get: 0-d float array", lambda c: c.get(np.array(1.5))),
+    ("delete: np.bool_ id", lambda c: c.delete(np.bool_(True))),
+    ("set_payload: bool id", lambda c: c.set_payload(True, {"x": 1})),
+    ("set_payload: id over 2^63-1", lambda c: c.set_payload(ID_MAX + 1, {"x": 1})),
+    ("set_payload: empty string id", lambda c: c.set_payload("", {"x": 1})),
+    ("set_payload: lone surrogate id", lambda c: c.set_payload("\ud800", {"x": 1})),
+    ("scroll: bool cursor", lambda c: c.scroll(cursor=True)),
+    ("ids as a set", lambda c: c.get({1, 2})),
+    ("ids as a dict", lambda c: c.delete({1: 2})),
+    ("payloads as a dict", lambda c: c.upsert([2], [[1, 0, 0]], {"a": 1})),
+    ("payload key int", lambda c: c.upsert([2], [[1, 0, 0]], [{1: "x"}])),
+    ("payload key None, nested", lambda c: c.upsert([2], [[1, 0, 0]], [{"a": [{None: 1}]}])),
+    ("set_payload key float", lambda c: c.set_payload(1, {1.5: "x"})),
+    ("set_payload key bool, nested", lambda c: c.set_payload(1, {"a": {True: 1}})),
+]
+
+
+@pytest.mark.parametrize("what,call", BAD_INPUT, ids=[w for w, _ in BAD_INPUT])
+def test_bad_input_same_code_in_both_modes(db, what, call):
+    c = db.create_collection("bad", 3, metric="l2")
+    c.upsert([1], [[1, 0, 0]], [{"keep": 1}])
+    e = raises("invalid_argument", call, c)
+    if db.mode == "embedded":
+        assert e.status is None
+    else:
+        assert e.status in (None, 400)
+    assert c.count() == 1 and c.get(1) == {"id": 1, "payload": {"keep": 1}}  # nothing written
+
+
+NONE_OPTIONS = [
+    ("search k", "k", lambda c: c.search([1, 0, 0], k=None)),
+    ("search ef", "ef", lambda c: c.search([1, 0, 0], ef=None)),
+    ("search offset", "offset", lambda c: c.search([1, 0, 0], offset=None)),
+    ("search exact", "exact", lambda c: c.search([1, 0, 0], exact=None)),
+    ("search min_score", "min_score", lambda c: c.search([1, 0, 0], min_score=None)),
+    ("search with_payload", "with_payload", lambda c: c.search([1, 0, 0], with_payload=None)),
+    ("search with_vector", "with_vector", lambda c: c.search([1, 0, 0], with_vector=None)),
+    ("search_batch ef", "ef", lambda c: c.search_batch([[1, 0, 0]], ef=None)),
+    ("search_batch k", "k", lambda c: c.search_batch([[1, 0, 0]], k=None)),
+    ("get with_vector", "with_vector", lambda c: c.get([1], with_vector=None)),
+    ("get with_payload", "with_payload", lambda c: c.get(1, with_payload=None)),
+    ("scroll limit", "limit", lambda c: c.scroll(limit=None)),
+    ("scroll with_payload", "with_payload", lambda c: c.scroll(with_payload=None)),
+    ("scroll with_vector", "with_vector", lambda c: c.scroll(with_vector=None)),
+    ("create dimension", "dimension", lambda c: c.db.create_collection("n1", None)),
+    ("create metric", "metric", lambda c: c.db.create_collection("n2", 3, metric=None)),
+    ("create index", "index", lambda c: c.db.create_collection("n3", 3, index=None)),
+    ("create index type", "index",
+     lambda c: c.db.create_collection("n4", 3, index={"type": None})),
+    ("create index m", "m", lambda c: c.db.create_collection("n5", 3, index={"m": None})),
+    ("create quantization", "quantization",
+     lambda c: c.db.create_collection("n6", 3, quantization=None)),
+    ("create fields", "fields", lambda c: c.db.create_collection("n7", 3, fields=None)),
+]
+
+
+@pytest.mark.parametrize("what,field,call", NONE_OPTIONS,
+                         ids=[w for w, _, _ in NONE_OPTIONS])
+def test_none_options_are_refused(db, what, field, call):
+    """None is JSON null over HTTP, which the server refuses (400) for a
+    number or a bool: the embedded mode refuses it too, never a default."""
+    c = db.create_collection("none", 3, metric="l2")
+    c.upsert([1], [[1, 0, 0]])
+    c.db = db
+    e = raises("invalid_argument", call, c, status=http_status(db, 400))
+    assert f"'{field}'" in e.message  # the field named, as the server does
+    assert [x["name"] for x in db.list_collections()] == ["none"]
+    # cursor=None is the first page, not an error
+    assert c.scroll(cursor=None) == ([{"id": 1, "payload": None}], None)
+
+
+def test_config_refuses_ignored_hnsw_settings(db):
+    """m and ef_construction would mean nothing next to a flat index or an
+    index dict: refused rather than dropped."""
+    raises("invalid_argument", db.create_collection, "f", 4, index="flat", m=8, status=None)
+    raises("invalid_argument", db.create_collection, "f", 4, index="flat", ef_construction=50)
+    raises("invalid_argument", db.create_collection, "f", 4, index={"type": "hnsw"}, m=8)
+    assert db.list_collections() == []
+    assert db.create_collection("f", 4, index="flat").info()["index"] == {"type": "flat"}
+    info = db.create_collection("h", 4, m=8).info()["index"]
+    assert (info["m"], info["ef_construction"]) == (8, 200)
+    info = db.create_collection("d", 4, index={"type": "hnsw", "ef_construction": 50}).info()
+    assert (info["index"]["m"], info["index"]["ef_construction"]) == (16, 50)
+
+
+def test_iterables_and_0d_arrays(db):
+    """Any iterable goes where a list does (read once); a 0-d numpy array is
+    one id."""
+    from array import array
+    c = db.create_collection("it", 3, metric="l2")
+    assert c.upsert(gen([1, "b"]), gen([gen([1, 0, 0]), (0, 1, 0)]),
+                    gen([{"g": 1}, None])) == 2
+    assert c.upsert((i for i in [3]), [array("d", [0, 0, 1])]) == 1
+    assert c.get(gen([1, "b", 3]), with_vector=True) == [
+        {"id": 1, "vector": [1.0, 0.0, 0.0], "payload": {"g": 1}},
+        {"id": "b", "vector": [0.0, 1.0, 0.0], "payload": None},
+        {"id": 3, "vector": [0.0, 0.0, 1.0], "payload": None}]
+    assert [h["id"] for h in c.search(gen([0, 0.9, 0]), k=1)] == ["b"]
+    assert [[h["id"] for h in hits] for hits in
+            c.search_batch(gen([(1, 0, 0), array("f", [0, 0, 1])]), k=1)] == [[1], [3]]
+    assert c.get(np.array(1)) == {"id": 1, "payload": {"g": 1}}
+    assert c.get(np.array("b")) == {"id": "b", "payload": None}
+    c.set_payload(np.array(3), {"z": 0})
+    assert c.get(3)["payload"] == {"z": 0}
+    assert c.delete(np.array(1)) == 1 and c.delete(gen(["b"])) == 1
+    assert c.count() == 1
+
+
+def test_search_batch_over_1024_searches(db):
+    """Over HTTP a batch goes as requests of at most 1024 searches; answers
+    and errors are those of one batch (an error names its search by its
+    index in the whole batch)."""
+    base = clustered(50, 4, seed=31)
+    c = db.create_collection("big_batch", 4, metric="l2")
+    c.upsert(list(range(50)), base)
+    queries = np.concatenate([base] * 42)  # 2100 searches: three requests
+    found = c.search_batch(queries, k=2, exact=True, with_payload=False)
+    assert len(found) == 2100
+    assert [hits[0]["id"] for hits in found] == list(range(50)) * 42
+    assert found[2099] == c.search(queries[2099], k=2, exact=True, with_payload=False)
+
+    rows = queries.tolist()
+    rows[1027] = rows[1027][:3]
+    e = raises("invalid_argument", c.search_batch, rows, k=2, status=http_status(db, 400))
+    assert e.message == "searches[1027]: vector has 3 values; the collection has dimension 4"
+    rows = queries.tolist()
+    rows[2050][1] = 1e39
+    e = raises("invalid_argument", c.search_batch, rows, k=2)
+    assert e.message == "searches[2050]: vector value 1 is out of the float range"
+    e = raises("invalid_argument", c.search_batch, queries, k=0)
+    assert e.message.startswith("searches[0]: 'k'")
+
+
+def test_batch_hits_carry_their_own_vectors(db):
+    c = db.create_collection("bv", 3, metric="l2")
+    c.upsert([1, 2, 3], [[1, 0, 0], [0, 1, 0], [0, 0, 1]])
+    for hits in c.search_batch([[1, 0, 0], [0, 0, 1]], k=3, exact=True, with_vector=True):
+        for h in hits:
+            assert h["vector"] == c.get(h["id"], with_vector=True)["vector"]
+        assert len({tuple(h["vector"]) for h in hits}) == 3
 
 
 def test_numpy_input(db):
@@ -321,13 +520,12 @@ def test_search_batch(db):
     c.upsert([f"p{i}" for i in range(300)], base)
     batch = c.search_batch(queries, k=5, exact=True, with_payload=False)
     assert len(batch) == 7
-    # A batch may compute exact distances differently (sgemm): the same hits,
-    # numbers equal to float precision.
+    # A batch finds the same hits with the same numbers as single searches.
     for hits, one in zip(batch, [c.search(v, k=5, exact=True, with_payload=False)
                                  for v in queries]):
         assert [h["id"] for h in hits] == [h["id"] for h in one]
-        assert [h["distance"] for h in hits] == pytest.approx([h["distance"] for h in one],
-                                                              rel=1e-5, abs=1e-6)
+        assert [h["distance"] for h in hits] == [h["distance"] for h in one]
+        assert [h["score"] for h in hits] == [h["score"] for h in one]
     as_lists = c.search_batch([list(map(float, v)) for v in queries], k=5, exact=True,
                               with_payload=False)
     assert as_lists == batch
@@ -390,10 +588,24 @@ def test_set_payload_merges(db):
     if db.mode == "http":
         # A string id of digits reads as an integer in a path (docs/HTTP.md):
         # the client refuses rather than patch point 9.
-        raises("unsupported", c.set_payload, "9", {"a": 1})
+        raises("unsupported", c.set_payload, "9", {"a": 1}, status=None)
     else:
         c.set_payload("9", {"a": 1})
         assert c.get("9")["payload"] == {"a": 1}
+    # Any length of digits: the server reads all of them as an integer (a
+    # 400 over 2^63-1), never as a string id.
+    digits = ["0", "007", "9" * 19, "1" * 20, "9" * 256]
+    c.upsert(digits, [[6, 6]] * len(digits))
+    for i in digits:
+        if db.mode == "http":
+            raises("unsupported", c.set_payload, i, {"d": i}, status=None)
+        else:
+            c.set_payload(i, {"d": i})
+    want = [None if db.mode == "http" else {"d": i} for i in digits]
+    assert [p["payload"] for p in c.get(digits)] == want
+    assert c.get(7) is None  # "007" did not reach point 7 (absent) either
+    # "" has no path: refused before sending (not a 405 of .../points/)
+    raises("invalid_argument", c.set_payload, "", {"a": 1}, status=None)
 
 
 def test_set_payload_string_ids_with_url_characters(db):
@@ -569,6 +781,195 @@ def test_http_errors_carry_status_and_message(tmp_path):
         e = raises("method_not_allowed", client.request, "POST", "/v1/health", status=405)
 
 
+class StubServer:
+    """An HTTP server in this process answering with answer(handler) ->
+    (status, content_type, body bytes); it records every request's path."""
+
+    def __init__(self, answer):
+        import http.server
+
+        stub = self
+        self.paths = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _any(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                self.body = self.rfile.read(n) if n else None
+                stub.paths.append(self.path)
+                status, ctype, body = answer(self)
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _any
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_http_url_path_prefix(tmp_path):
+    """Client("http://proxy/base/") sends every route under /base (a server
+    behind a reverse proxy); without the prefix the proxy's non-JSON 404
+    becomes not_found."""
+    import http.client as hc
+
+    with serve(tmp_path / "data") as s:
+        def forward(h):
+            if not h.path.startswith("/base/"):
+                return 404, "text/html", b"<html>no such page</html>"
+            conn = hc.HTTPConnection("127.0.0.1", s.port, timeout=30)
+            headers = {k: v for k, v in h.headers.items() if k.lower() in (
+                "content-type", "authorization")}
+            conn.request(h.command, h.path[len("/base"):], body=h.body, headers=headers)
+            r = conn.getresponse()
+            out = (r.status, r.getheader("Content-Type"), r.read())
+            conn.close()
+            return out
+
+        with StubServer(forward) as proxy:
+            client = needle.Client(proxy.url + "/base/")
+            assert client.url == proxy.url + "/base"
+            assert client.health()["status"] == "ok"
+            c = client.create_collection("pre", 2, metric="l2")
+            c.upsert([1, "s"], [[0, 0], [1, 1]])
+            c.set_payload("s", {"via": "proxy"})
+            assert c.search([1, 1], k=1)[0] == {"id": "s", "score": 1.0, "distance": 0.0,
+                                                "payload": {"via": "proxy"}}
+            assert c.scroll() == ([{"id": 1, "payload": None},
+                                   {"id": "s", "payload": {"via": "proxy"}}], None)
+            assert client.list_collections() == [{"name": "pre", "count": 2}]
+            assert all(p.startswith("/base/v1/") for p in proxy.paths), proxy.paths
+            assert "/base/v1/collections/pre/points/s" in proxy.paths  # the PATCH
+            client.close()
+
+            e = raises("not_found", needle.Client(proxy.url).health, status=404)
+            assert e.message == "HTTP 404: <html>no such page</html>"
+
+
+@pytest.mark.parametrize("status,code", [(404, "not_found"), (413, "payload_too_large"),
+                                         (414, "invalid_argument"),
+                                         (431, "payload_too_large"), (502, "internal"),
+                                         (503, "unavailable"), (505, "internal")])
+def test_http_non_json_error_answers(status, code):
+    """An error answer that is not needle's JSON (libmicrohttpd's own 414 and
+    431, a proxy's 502) gets its code from the status (docs/HTTP.md)."""
+    body = f"<html><body>{status} from elsewhere</body></html>".encode()
+    with StubServer(lambda h: (status, "text/html", body)) as stub:
+        client = needle.Client(stub.url)
+        e = raises(code, client.health, status=status)
+        assert e.message == f"HTTP {status}: {body.decode()}"
+        assert str(e) == f"{code}: HTTP {status}: {body.decode()} (HTTP {status})"
+        e = raises(code, client.request, "GET", "/metrics", status=status)
+        assert e.message == f"HTTP {status}: {body.decode()}"
+    assert NeedleError.from_status(status, "x").code == code
+
+
+def test_http_answers_that_are_not_json():
+    """The API's routes need a JSON object; request() returns the text of a
+    2xx answer that is not JSON (as GET /metrics is)."""
+    answers = {"/v1/health": (200, "text/html", b"<html>a portal</html>"),
+               "/v1/collections": (200, "application/json", b"[1, 2]"),
+               "/text": (200, "text/plain; charset=utf-8", "é text".encode()),
+               "/json": (200, "application/json; charset=utf-8", b'{"a": 1}')}
+    with StubServer(lambda h: answers[h.path]) as stub:
+        client = needle.Client(stub.url)
+        e = raises("internal", client.health, status=200)
+        assert "without a JSON body" in e.message
+        raises("internal", client.list_collections, status=200)
+        assert client.request("GET", "/text") == "é text"
+        assert client.request("GET", "/json") == {"a": 1}
+
+
+def test_http_request_reaches_metrics_and_ndjson(tmp_path):
+    with serve(tmp_path / "data") as s:
+        client = needle.Client(s.url)
+        c = client.create_collection("nd", 2, metric="l2")
+        lines = b'{"id":1,"vector":[1,2]}\n\n{"id":"x","vector":[3,4],"payload":{"n":1}}\n'
+        assert client.request("POST", "/v1/collections/nd/points", lines,
+                              content_type="application/x-ndjson") == {"upserted": 2}
+        assert c.get([1, "x"]) == [{"id": 1, "payload": None}, {"id": "x", "payload": {"n": 1}}]
+        e = raises("invalid_argument", client.request, "POST", "/v1/collections/nd/points",
+                   b"{not json}\n", content_type="application/x-ndjson", status=400)
+        assert "line 1" in e.message
+        metrics = client.request("GET", "/metrics")
+        assert isinstance(metrics, str)
+        assert 'needle_collection_points{collection="nd"} 2' in metrics
+        # a dict body is JSON whatever content_type says
+        assert client.request("POST", "/v1/collections/nd/count", {},
+                              content_type="text/plain") == {"count": 2}
+
+
+def test_http_connections_of_ended_threads_are_closed(tmp_path):
+    """A thread's connection is closed and forgotten when the thread ends,
+    not kept until Client.close()."""
+    import gc
+    import weakref
+
+    with serve(tmp_path / "data") as s:
+        client = needle.Client(s.url)
+        assert client.health()["status"] == "ok"
+        socks, conns = [], []
+
+        def work():
+            assert client.health()["status"] == "ok"
+            socks.append(client._local.conn.sock)
+            conns.append(weakref.ref(client._local.conn))
+
+        threads = [threading.Thread(target=work) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        gc.collect()
+        assert len(socks) == 6 and all(sock.fileno() == -1 for sock in socks)  # closed
+        assert all(ref() is None for ref in conns)  # released
+        assert list(client._conns) == [client._local.conn]  # the main thread's only
+        client.close()
+        assert list(client._conns) == []
+        assert client.health()["status"] == "ok"
+
+
+def test_http_bad_urls():
+    for url in ("http://h:abc", "http://h:99999", "ftp://h", "h:6400", None, 6400,
+                "http://:80"):
+        with pytest.raises(NeedleError) as info:
+            needle.Client(url)
+        assert info.value.code == "invalid_argument" and info.value.status is None, url
+
+
+def test_http_hits_as_float32():
+    from needle import _http
+    hits = [{"id": 1, "score": 0.1, "distance": 2.2, "vector": [0.3, 1e-3]},
+            {"id": 2, "score": None, "distance": 1.5, "payload": None},
+            {"id": 3, "score": 1, "distance": 0, "vector": None}]
+    f = [float(np.float32(x)) for x in (0.1, 2.2, 0.3, 1e-3)]
+    assert _http._hits(hits) == [
+        {"id": 1, "score": f[0], "distance": f[1], "vector": f[2:]},
+        {"id": 2, "score": None, "distance": 1.5, "payload": None},
+        {"id": 3, "score": 1.0, "distance": 0.0, "vector": None}]
+
+
+def test_missing_optional_function_is_unsupported():
+    with pytest.raises(NeedleError) as info:
+        _capi._missing("/x/libneedle.so", "ndl_collection_scroll")(None, None)
+    assert info.value.code == "unsupported" and "ndl_collection_scroll" in info.value.message
+
+
 # ------------------------------------------------------------------ embedded only
 
 def test_ctypes_structs_match_needle_h(tmp_path):
@@ -599,6 +1000,9 @@ def test_embedded_database_lifecycle(tmp_path):
         c = d.create_collection("life", 2, metric="l2")
         c.upsert([1, "two"], [[1, 2], [3, 4]], [{"p": 1}, None])
     raises("unavailable", d.list_collections)  # closed
+    for call in (lambda: d.create_collection("x", 2), lambda: d.get_collection("life"),
+                 lambda: d.delete_collection("life")):
+        raises("unavailable", call, status=None)
     d.close()  # closing twice is harmless
     with pytest.raises(NeedleError) as info:
         c.count()

@@ -16,8 +16,8 @@ from ._errors import NeedleError
 
 c_status = c_int  # ndl_status and the other enums are ints in the C ABI
 
-NDL_OK, NDL_INVALID, NDL_NOT_FOUND, NDL_EXISTS = 0, 1, 2, 3
-NDL_INDEX_FLAT, NDL_INDEX_HNSW = 0, 1
+NDL_OK, NDL_NOT_FOUND, NDL_EXISTS = 0, 2, 3
+NDL_INDEX_HNSW = 1
 NDL_PAYLOAD_MERGE = 0
 NAME_MAX = 64
 
@@ -80,6 +80,7 @@ _PROTOTYPES = {
     "ndl_index_parse": (c_status, [c_char_p, _p(c_int), _err]),
     "ndl_index_name": (c_char_p, [c_int]),
     "ndl_fsync_parse": (c_status, [c_char_p, _p(c_int), _err]),
+    "ndl_name_valid": (c_int, [c_char_p]),
     "ndl_db_options_init": (None, [_p(ndl_db_options)]),
     "ndl_db_open": (c_status, [c_char_p, _p(ndl_db_options), _p(_db), _err]),
     "ndl_db_close": (c_status, [_db, _err]),
@@ -110,7 +111,8 @@ _PROTOTYPES = {
     "ndl_results_payload": (c_char_p, [_res, c_size_t, c_size_t]),
     "ndl_results_free": (None, [_res]),
 }
-# Added after 0.1.0 shipped; an older library simply lacks it.
+# Added after 0.1.0 shipped; an older library simply lacks it, and calling
+# it then raises unsupported.
 _OPTIONAL = {"ndl_collection_scroll"}
 
 _lib = None
@@ -144,6 +146,13 @@ def _needs_asan(path):
         return False
 
 
+def _missing(path, name):
+    """Stands in for function name, which the library at path lacks."""
+    def call(*args):
+        raise NeedleError("unsupported", f"{path} has no {name}: rebuild it")
+    return call
+
+
 def load():
     """The loaded library, with every prototype declared (once per process)."""
     global _lib
@@ -167,6 +176,7 @@ def load():
                 fn = getattr(lib, name)
             except AttributeError:
                 if name in _OPTIONAL:
+                    setattr(lib, name, _missing(path, name))
                     continue
                 raise NeedleError("unavailable", f"{path} has no {name}: rebuild it") from None
             fn.restype = restype

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from ctypes import POINTER, byref, c_char_p, c_float, c_int, c_size_t, c_void_p
 
 from . import _capi
-from ._base import ID_MAX, Collection, config_body, dumps, np
+from ._base import Collection, Store, check_id, check_int, dumps, is_bool, name_error, np
 from ._capi import (NDL_EXISTS, NDL_INDEX_HNSW, NDL_NOT_FOUND, NDL_OK, NDL_PAYLOAD_MERGE,
                     ndl_collection_config, ndl_collection_info, ndl_error, ndl_id,
                     ndl_search_params)
@@ -39,16 +39,24 @@ def open(path, fsync="always", read_only=False):  # noqa: A001 - the public name
     return Database(path, fsync=fsync, read_only=read_only)
 
 
+def _error(lib, status, msg):
+    """The NeedleError of a libneedle status and its ndl_error message."""
+    return NeedleError(lib.ndl_status_name(status).decode(), msg.decode("utf-8", "replace"))
+
+
 def _check(lib, status, err):
     if status != NDL_OK:
-        code = lib.ndl_status_name(status).decode()
-        raise NeedleError(code, err.msg.decode("utf-8", "replace"))
+        raise _error(lib, status, err.msg)
 
 
-def _cname(name):
+def _cname(lib, name):
+    """name as the library's bytes, checked first as the server does."""
     if not isinstance(name, str) or "\0" in name:
-        raise invalid(f"bad collection name {name!r}: use 1..64 of A-Z a-z 0-9 _ -")
-    return name.encode("utf-8", "replace")
+        raise name_error(name)
+    b = name.encode("utf-8", "replace")
+    if not lib.ndl_name_valid(b):
+        raise name_error(name)
+    return b
 
 
 class _Open:
@@ -61,7 +69,7 @@ class _Open:
         self.users = 0
 
 
-class Database:
+class Database(Store):
     """A needle database directory opened in this process (see open())."""
 
     def __init__(self, path, fsync="always", read_only=False):
@@ -87,12 +95,6 @@ class Database:
     def __repr__(self):
         return f"<needle.Database {self.path!r}{'' if self._db else ' closed'}>"
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
     def __del__(self):
         try:
             self.close()
@@ -116,19 +118,23 @@ class Database:
             if st != NDL_OK and first is None:
                 first = (st, err.msg)
         if first:
-            raise NeedleError(lib.ndl_status_name(first[0]).decode(),
-                              first[1].decode("utf-8", "replace"))
+            raise _error(lib, *first)
 
     # --- handles
 
-    def _open_locked(self, name):
-        """The _Open of name, opening it if needed. Holds self._lock."""
+    def _live_db(self):
+        """The open ndl_db handle; unavailable once closed. Holds self._lock."""
         if self._db is None:
             raise NeedleError("unavailable", f"database {self.path!r} is closed")
+        return self._db
+
+    def _open_locked(self, name):
+        """The _Open of name, opening it if needed. Holds self._lock."""
+        db = self._live_db()
         o = self._open.get(name)
         if o is None:
             lib, err, h = self._lib, ndl_error(), c_void_p()
-            _check(lib, lib.ndl_collection_open(self._db, _cname(name), byref(h), byref(err)),
+            _check(lib, lib.ndl_collection_open(db, _cname(lib, name), byref(h), byref(err)),
                    err)
             o = self._open[name] = _Open(h, _info(lib, h).config.dimension)
         return o
@@ -144,22 +150,17 @@ class Database:
             with self._lock:
                 o.users -= 1
 
-    # --- the database (the same methods as Client)
+    # --- the database (see Store)
 
     def health(self):
         return {"status": "ok", "version": self._lib.ndl_version().decode()}
 
-    def create_collection(self, name, dimension, metric="cosine", index="hnsw", m=16,
-                          ef_construction=200, **extra):
-        """As Client.create_collection: an existing collection with the same
-        config is returned, one with another config raises already_exists."""
-        cfg = _parse_config(self._lib, config_body(dimension, metric, index, m,
-                                                   ef_construction, extra))
+    def _create_collection(self, name, body):
         lib, err, h = self._lib, ndl_error(), c_void_p()
+        cname = _cname(lib, name)  # the name first, then the config, as the server
+        cfg = _parse_config(lib, body)
         with self._lock:
-            if self._db is None:
-                raise NeedleError("unavailable", f"database {self.path!r} is closed")
-            st = lib.ndl_collection_create(self._db, _cname(name), byref(cfg), byref(h),
+            st = lib.ndl_collection_create(self._live_db(), cname, byref(cfg), byref(h),
                                            byref(err))
             if st == NDL_OK:
                 self._open[name] = _Open(h, cfg.dimension)
@@ -173,20 +174,16 @@ class Database:
         return EmbeddedCollection(self, name)
 
     def get_collection(self, name):
-        """The collection; NeedleError not_found when it does not exist."""
         with self._lock:
             self._open_locked(name)
         return EmbeddedCollection(self, name)
 
     def list_collections(self):
-        """[{"name": ..., "count": ...}], sorted by name."""
         lib, err = self._lib, ndl_error()
         names_p, n = POINTER(c_char_p)(), c_size_t()
         with self._lock:
-            if self._db is None:
-                raise NeedleError("unavailable", f"database {self.path!r} is closed")
-            _check(lib, lib.ndl_collection_list(self._db, byref(names_p), byref(n), byref(err)),
-                   err)
+            _check(lib, lib.ndl_collection_list(self._live_db(), byref(names_p), byref(n),
+                                                byref(err)), err)
         try:
             names = [names_p[i].decode("utf-8") for i in range(n.value)]
         finally:
@@ -202,12 +199,10 @@ class Database:
         return out
 
     def delete_collection(self, name):
-        """Delete a collection and its files; not_found when absent, busy while
-        another thread is using it."""
         lib, err = self._lib, ndl_error()
+        cname = _cname(lib, name)
         with self._lock:
-            if self._db is None:
-                raise NeedleError("unavailable", f"database {self.path!r} is closed")
+            db = self._live_db()
             o = self._open.get(name)
             if o is not None:
                 if o.users:
@@ -215,7 +210,7 @@ class Database:
                 del self._open[name]
                 # The library drops only closed collections.
                 _check(lib, lib.ndl_collection_close(o.handle, byref(err)), err)
-            _check(lib, lib.ndl_collection_drop(self._db, _cname(name), byref(err)), err)
+            _check(lib, lib.ndl_collection_drop(db, cname, byref(err)), err)
 
 
 def _info(lib, handle):
@@ -233,35 +228,37 @@ def _same_config(a, b):
 
 
 # ------------------------------------------------------------------ request checks
+#
+# A field given as None is JSON null over HTTP, which the server refuses
+# wherever it reads a number or a bool: so does this mode.
 
-def _int_field(obj, key, lo, hi, where=None):
-    """obj[key] as an int in lo..hi (None when absent), as the server's get_u32."""
-    v = obj.get(key)
-    if v is None:
-        return None
-    pre = f"{where}: " if where else ""
-    if isinstance(v, bool) or not hasattr(v, "__index__"):
-        raise invalid(f"{pre}'{key}' must be an integer in {lo}..{hi}")
-    v = v.__index__()
-    if not lo <= v <= hi:
-        raise invalid(f"{pre}'{key}' is {v}; it must be in {lo}..{hi}")
-    return v
-
-
-def _bool_field(v, key, default):
-    if v is None:
+def _int_field(obj, key, lo, hi, where=None, default=None):
+    """obj[key] as an int in lo..hi (default when absent), as the server's get_u32."""
+    if key not in obj:
         return default
-    if isinstance(v, bool) or (np is not None and isinstance(v, np.bool_)):
+    return check_int(obj[key], lo, hi, f"{where}: '{key}'" if where else f"'{key}'")
+
+
+def _bool(v, key):
+    if is_bool(v) and getattr(v, "ndim", 0) == 0:
         return bool(v)
     raise invalid(f"'{key}' must be true or false")
 
 
+def _bool_field(obj, key, default):
+    return _bool(obj[key], key) if key in obj else default
+
+
+def _unknown_fields(obj, known, where):
+    for key in obj:
+        if key not in known:
+            raise invalid(f"{where}: unknown field '{key}'")
+
+
 def _parse_config(lib, body):
     """A collection config dict (docs/HTTP.md) as ndl_collection_config."""
-    known = {"dimension", "metric", "index", "quantization", "fields"}
-    for key in body:
-        if key not in known:
-            raise invalid(f"collection config: unknown field '{key}'")
+    _unknown_fields(body, ("dimension", "metric", "index", "quantization", "fields"),
+                    "collection config")
     cfg, err = ndl_collection_config(), ndl_error()
     lib.ndl_collection_config_init(byref(cfg))
     cfg.dimension = _int_field(body, "dimension", 1, DIM_MAX)
@@ -271,35 +268,38 @@ def _parse_config(lib, body):
                                                           byref(err)) != NDL_OK:
         raise invalid("'metric' must be one of l2, cosine, ip, l1, hamming")
     cfg.metric = m.value
-    q = body.get("quantization")
-    if q is not None:
+    if "quantization" in body:
+        q = body["quantization"]
         t = q.get("type") if isinstance(q, dict) else q
+        if isinstance(t, str) and t != "none":
+            raise NeedleError("unsupported", f"quantization '{t}' is not supported yet")
+        if isinstance(q, dict):
+            _unknown_fields(q, ("type",), "quantization")
         if not isinstance(t, str):
             raise invalid("'quantization' must be {\"type\":\"none\"}")
-        if t != "none":
-            raise NeedleError("unsupported", f"quantization '{t}' is not supported yet")
-    fields = body.get("fields")
-    if fields is not None and not isinstance(fields, dict):
-        raise invalid("'fields' must be an object")
-    if fields:
-        raise NeedleError("unsupported", "payload field indexes ('fields') are not supported yet")
-    ix = body.get("index")
-    if ix is not None:
-        _parse_index(lib, ix, cfg)
+    if "fields" in body:
+        fields = body["fields"]
+        if not isinstance(fields, dict):
+            raise invalid("'fields' must be an object")
+        if fields:
+            raise NeedleError("unsupported",
+                              "payload field indexes ('fields') are not supported yet")
+    if "index" in body:
+        _parse_index(lib, body["index"], cfg)
     return cfg
 
 
 def _parse_index(lib, ix, cfg):
-    if isinstance(ix, dict):
-        for key in ix:
-            if key not in ("type", "m", "ef_construction", "seed"):
-                raise invalid(f"index: unknown field '{key}'")
+    """The "index" field: "hnsw", "flat" or {"type", "m", "ef_construction", "seed"}."""
+    has_type = not isinstance(ix, dict) or "type" in ix
     t = ix.get("type") if isinstance(ix, dict) else ix
-    if t is not None:
+    if t == "ivf":
+        raise NeedleError("unsupported", "index type 'ivf' is not supported yet")
+    if isinstance(ix, dict):
+        _unknown_fields(ix, ("type", "m", "ef_construction", "seed"), "index")
+    if has_type:
         if not isinstance(t, str):
             raise invalid("'index' must be \"hnsw\", \"flat\" or an object with a 'type'")
-        if t == "ivf":
-            raise NeedleError("unsupported", "index type 'ivf' is not supported yet")
         kind, err = c_int(), ndl_error()
         if lib.ndl_index_parse(t.encode(), byref(kind), byref(err)) != NDL_OK:
             raise invalid("index: " + err.msg.decode("utf-8", "replace"))
@@ -322,53 +322,52 @@ def _search_options(k, options, where):
             raise NeedleError("unsupported", f"{where}: '{key}' is not supported yet")
         if key not in SEARCH_FIELDS:
             raise invalid(f"{where}: unknown field '{key}'")
-    if isinstance(k, bool) or not hasattr(k, "__index__") or not 1 <= k.__index__() <= K_MAX:
-        raise invalid(f"{where}: 'k' must be an integer in 1..{K_MAX}")
-    k = k.__index__()
-    ef = _int_field(options, "ef", 1, EF_MAX, where) or 0
-    offset = _int_field(options, "offset", 0, K_MAX - 1, where) or 0
+    k = check_int(k, 1, K_MAX, f"{where}: 'k'")
+    ef = _int_field(options, "ef", 1, EF_MAX, where, default=0)  # 0: the library's default
+    offset = _int_field(options, "offset", 0, K_MAX - 1, where, default=0)
     if k + offset > K_MAX:
         raise invalid(f"{where}: k + offset is {k + offset}; at most {K_MAX}")
-    min_score = options.get("min_score")
-    if min_score is not None:
-        if isinstance(min_score, bool) or not isinstance(min_score, (int, float)) and not (
-                np is not None and isinstance(min_score, np.number)):
+    min_score = None
+    if "min_score" in options:
+        min_score = options["min_score"]
+        if is_bool(min_score) or not _is_number(min_score):
             raise invalid("'min_score' must be a number")
-        min_score = float(min_score)
+        try:
+            min_score = float(min_score)
+        except OverflowError:  # an int beyond any double: JSON cannot carry it either
+            raise invalid("'min_score' is out of the float range") from None
         if not math.isfinite(min_score):
             raise invalid("'min_score' must be a finite number")
-    return (k, ef, _bool_field(options.get("exact"), "exact", False), offset, min_score,
-            _bool_field(options.get("with_payload"), "with_payload", True),
-            _bool_field(options.get("with_vector"), "with_vector", False))
+    return (k, ef, _bool_field(options, "exact", False), offset, min_score,
+            _bool_field(options, "with_payload", True),
+            _bool_field(options, "with_vector", False))
 
 
 # ------------------------------------------------------------------ ids and vectors
 
 def _set_id(dst, x, keep, where):
     """Fill ndl_id dst from x (int or str); keep holds the string buffers."""
-    if isinstance(x, str):
-        try:
-            b = x.encode("utf-8")
-        except UnicodeEncodeError as e:
-            raise invalid(f"{where}: the string id is not valid UTF-8: {e}") from None
-        buf = ctypes.create_string_buffer(b)  # never NULL, even for "": NULL means an int id
-        keep.append(buf)
-        dst.str = ctypes.addressof(buf)
-        dst.len = len(b)
+    x = check_id(x, where)
+    if isinstance(x, int):
+        dst.str = None
+        dst.num = x
         return
-    if not isinstance(x, bool) and hasattr(x, "__index__"):
-        n = x.__index__()
-        if 0 <= n <= ID_MAX:
-            dst.str = None
-            dst.num = n
-            return
-    raise invalid(f"{where}: an id must be an integer 0..{ID_MAX} or a string")
+    try:
+        b = x.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise invalid(f"{where}: the string id is not valid UTF-8: {e}") from None
+    buf = ctypes.create_string_buffer(b)  # never NULL, even for "": NULL means an int id
+    keep.append(buf)
+    dst.str = ctypes.addressof(buf)
+    dst.len = len(b)
 
 
-def _c_ids(ids):
+def _c_ids(ids, where):
+    """ids as an ndl_id array (and the buffers it points into); where(i)
+    names id i in errors."""
     arr, keep = (ndl_id * len(ids))(), []
     for i, x in enumerate(ids):
-        _set_id(arr[i], x, keep, f"ids[{i}]")
+        _set_id(arr[i], x, keep, where(i))
     return arr, keep
 
 
@@ -384,48 +383,81 @@ def _py_id(cid):
     return cid.num
 
 
-def _matrix(vectors, dim, where):
-    """Rows of dim floats as one contiguous float32 block: (address, rows,
-    the object owning the memory). where(i) names row i in errors."""
-    if np is not None and isinstance(vectors, np.ndarray):
-        if vectors.ndim != 2:
-            raise invalid(f"vectors must be a 2-D array of shape (n, {dim}), "
-                          f"not {vectors.ndim}-D")
-        if vectors.shape[1] != dim:
-            raise invalid(f"{where(0)}: vector has {vectors.shape[1]} values; "
+def _is_number(x):
+    return (isinstance(x, (int, float)) or
+            (np is not None and isinstance(x, (np.integer, np.floating)))) and not is_bool(x)
+
+
+_PLAIN_NUMBERS = {float, int}
+
+
+def _check_numbers(row, where):
+    """Every value of a list row a number: bools, strings, None, complex
+    numbers... are not (the server's 'vector value j is not a number')."""
+    if set(map(type, row)) <= _PLAIN_NUMBERS:
+        return
+    for j, x in enumerate(row):
+        if not _is_number(x):
+            raise invalid(f"{where}: vector value {j} is not a number")
+
+
+def _bad_value(x, where, j):
+    """The error of value j of a vector that is no finite float32."""
+    try:
+        finite = math.isfinite(x)
+    except OverflowError:  # an int beyond any double
+        finite = True
+    what = "out of the float range" if finite else f"{x}: NaN and Inf have no JSON form"
+    return invalid(f"{where}: vector value {j} is {what}")
+
+
+def _overflow(rows, where):
+    """The error of the first value of rows that no float can hold."""
+    for i, row in enumerate(rows):
+        for j, x in enumerate(row):
+            try:
+                float(x)
+            except OverflowError:
+                return _bad_value(x, where(i), j)
+    return invalid("a vector value is out of the float range")  # pragma: no cover
+
+
+def _matrix(rows, dim, where):
+    """Rows (from vector_rows) of dim floats as one contiguous float32 block:
+    (address, rows, the object owning the memory). Values must be finite
+    float32 numbers, as the server requires. where(i) names row i."""
+    if np is not None and isinstance(rows, np.ndarray):
+        if rows.shape[1] != dim:
+            raise invalid(f"{where(0)}: vector has {rows.shape[1]} values; "
                           f"the collection has dimension {dim}")
+    else:
+        for i, row in enumerate(rows):
+            if len(row) != dim:
+                raise invalid(f"{where(i)}: vector has {len(row)} values; the collection has "
+                              f"dimension {dim}")
+            if isinstance(row, (list, tuple)):
+                _check_numbers(row, where(i))
+    if np is not None:  # one conversion of all the rows
         try:
-            with np.errstate(over="ignore", invalid="ignore"):  # the library refuses Inf
-                a = np.ascontiguousarray(vectors, dtype=np.float32)
-        except (TypeError, ValueError) as e:
-            raise invalid(f"vectors: {e}") from None
+            with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+                a = np.ascontiguousarray(rows, dtype=np.float32)
+        except OverflowError:
+            raise _overflow(rows, where) from None
+        bad = ~np.isfinite(a)
+        if bad.any():
+            i, j = (int(x) for x in np.argwhere(bad)[0])
+            raise _bad_value(rows[i][j], where(i), j)
         return a.ctypes.data, a.shape[0], a
     buf = array("f")
-    rows = 0
-    for i, row in enumerate(vectors):
+    for i, row in enumerate(rows):
         try:
-            n = len(row)
-        except TypeError:
-            raise invalid(f"{where(i)}: 'vector' must be an array of numbers") from None
-        if n != dim:
-            raise invalid(f"{where(i)}: vector has {n} values; the collection has "
-                          f"dimension {dim}")
-        try:
-            buf.extend(row)
-        except TypeError:
-            raise invalid(f"{where(i)}: vector values must be numbers") from None
-        rows += 1
-    return buf.buffer_info()[0], rows, buf
-
-
-def _one_vector(vector, dim, where):
-    if np is not None and isinstance(vector, np.ndarray):
-        if vector.ndim != 1:
-            raise invalid(f"{where}: 'vector' must be a 1-D array")
-        vector = vector.reshape(1, -1)
-    else:
-        vector = [vector]
-    return _matrix(vector, dim, lambda i: where)
+            buf.fromlist(row if isinstance(row, list) else list(row))
+        except OverflowError:
+            raise _overflow([row], lambda _: where(i)) from None
+    if not all(map(math.isfinite, buf)):
+        i, j = divmod(next(n for n, x in enumerate(buf) if not math.isfinite(x)), dim)
+        raise _bad_value(rows[i][j], where(i), j)
+    return buf.buffer_info()[0], len(rows), buf
 
 
 def _payload(text):
@@ -460,41 +492,38 @@ class EmbeddedCollection(Collection):
             out["reason"] = info.damaged.decode("utf-8", "replace")
         return out
 
-    def _upsert(self, ids, vectors, payloads):
+    def _upsert(self, ids, rows, payloads):
         lib, err = self._lib, ndl_error()
-        cids, keep = _c_ids(ids)
+        cids, keep = _c_ids(ids, lambda i: f"point {i}")
         texts = None
         if payloads is not None:
             texts = (c_char_p * len(ids))(*[
                 None if p is None else dumps(p, f"point {i}: payload")
                 for i, p in enumerate(payloads)])
         with self.db._use(self.name) as o:
-            addr, n, owner = _matrix(vectors, o.dim, lambda i: f"point {i}")
+            addr, n, owner = _matrix(rows, o.dim, lambda i: f"point {i}")
             st = lib.ndl_collection_upsert_points(o.handle, n, cids, addr, texts, None,
                                                   byref(err))
         _check(lib, st, err)
         return n
 
-    def search(self, vector, k=10, **options):
-        return self._run_search(vector, k, options, single=True)[0]
+    def _search(self, vector, k, options):
+        return self._run_search([vector], k, options, single=True)[0]
 
-    def _search_batch(self, vectors, k, options):
-        return self._run_search(vectors, k, options, single=False)
+    def _search_batch(self, rows, k, options):
+        return self._run_search(rows, k, options, single=False)
 
-    def _run_search(self, vectors, k, options, single):
+    def _run_search(self, rows, k, options, single):
         lib, err = self._lib, ndl_error()
-        where = "search" if single else "searches[0]"
         k, ef, exact, offset, min_score, with_payload, with_vector = _search_options(
-            k, options, where)
+            k, options, "search" if single else "searches[0]")
         p = ndl_search_params()
         lib.ndl_search_params_init(byref(p))
         p.k, p.ef, p.exact, p.with_payload = k + offset, ef, int(exact), int(with_payload)
         res = c_void_p()
         with self.db._use(self.name) as o:
-            if single:
-                addr, nq, owner = _one_vector(vectors, o.dim, "search")
-            else:
-                addr, nq, owner = _matrix(vectors, o.dim, lambda i: f"searches[{i}]")
+            where = (lambda i: "search") if single else (lambda i: f"searches[{i}]")
+            addr, nq, owner = _matrix(rows, o.dim, where)
             if single:  # the call the server makes, so both modes give the same numbers
                 st = lib.ndl_collection_search(o.handle, addr, byref(p), byref(res), byref(err))
             else:
@@ -502,6 +531,7 @@ class EmbeddedCollection(Collection):
                 st = lib.ndl_collection_search_batch(o.handle, nq, addr, byref(p), byref(res),
                                                      byref(err))
             _check(lib, st, err)
+            buf = (c_float * o.dim)() if with_vector else None  # one for every hit
             try:
                 out = []
                 for q in range(nq):
@@ -514,50 +544,51 @@ class EmbeddedCollection(Collection):
                         hit = {"id": _py_id(h.id), "score": h.score, "distance": h.distance}
                         if with_payload:
                             hit["payload"] = _payload(lib.ndl_results_payload(res, q, i))
-                        if with_vector:
-                            hit["vector"] = self._vector(o, h.id)
+                        if with_vector:  # None if the point was deleted meanwhile
+                            st = lib.ndl_collection_get_point(o.handle, h.id, buf, None, None)
+                            hit["vector"] = buf[:] if st == NDL_OK else None
                         found.append(hit)
                     out.append(found)
             finally:
                 lib.ndl_results_free(res)
         return out
 
-    def _vector(self, o, cid):
-        """The stored vector of id cid, None if it was deleted meanwhile."""
-        buf = (c_float * o.dim)()
-        st = self._lib.ndl_collection_get_point(o.handle, cid, buf, None, None)
-        return list(buf) if st == NDL_OK else None
+    def _read_points(self, o, cids, n, with_vector, with_payload):
+        """The points of cids[0:n] that exist, in that order."""
+        lib, err = self._lib, ndl_error()
+        buf = (c_float * o.dim)() if with_vector else None
+        text = c_void_p()
+        points = []
+        for i in range(n):
+            st = lib.ndl_collection_get_point(o.handle, cids[i], buf,
+                                              byref(text) if with_payload else None, byref(err))
+            if st == NDL_NOT_FOUND:
+                continue
+            _check(lib, st, err)
+            point = {"id": _py_id(cids[i])}
+            if with_vector:
+                point["vector"] = buf[:]
+            if with_payload:
+                try:
+                    point["payload"] = _payload(ctypes.string_at(text.value)
+                                                if text.value else None)
+                finally:
+                    lib.ndl_free(text)
+                    text.value = None
+            points.append(point)
+        return points
 
     def _get(self, ids, with_vector, with_payload):
-        lib, err = self._lib, ndl_error()
-        cids, keep = _c_ids(ids)  # all checked before any is read, as the server does
-        points = []
+        with_vector = _bool(with_vector, "with_vector")
+        with_payload = _bool(with_payload, "with_payload")
+        # All checked before any is read, as the server does.
+        cids, keep = _c_ids(ids, lambda i: f"ids[{i}]")
         with self.db._use(self.name) as o:
-            buf = (c_float * o.dim)() if with_vector else None
-            text = c_void_p()
-            for i, x in enumerate(ids):
-                st = lib.ndl_collection_get_point(o.handle, cids[i], buf,
-                                                  byref(text) if with_payload else None,
-                                                  byref(err))
-                if st == NDL_NOT_FOUND:
-                    continue
-                _check(lib, st, err)
-                point = {"id": _py_id(cids[i])}
-                if with_vector:
-                    point["vector"] = list(buf)
-                if with_payload:
-                    try:
-                        point["payload"] = _payload(ctypes.string_at(text.value)
-                                                    if text.value else None)
-                    finally:
-                        lib.ndl_free(text)
-                        text.value = None
-                points.append(point)
-        return points
+            return self._read_points(o, cids, len(ids), with_vector, with_payload)
 
     def _delete(self, ids):
         lib, err = self._lib, ndl_error()
-        cids, keep = _c_ids(ids)
+        cids, keep = _c_ids(ids, lambda i: f"ids[{i}]")
         deleted = c_size_t()
         with self.db._use(self.name) as o:
             st = lib.ndl_collection_delete(o.handle, len(ids), cids, byref(deleted), byref(err))
@@ -576,24 +607,22 @@ class EmbeddedCollection(Collection):
         with self.db._use(self.name) as o:
             return self._lib.ndl_collection_count(o.handle)
 
-    def scroll(self, limit=100, cursor=None, with_payload=True, with_vector=False):
+    def _scroll(self, limit, cursor, with_payload, with_vector):
         lib, err = self._lib, ndl_error()
-        if not hasattr(lib, "ndl_collection_scroll"):
-            raise NeedleError("unsupported", f"{lib.path} has no ndl_collection_scroll: "
-                              "rebuild it")
-        limit = _int_field({"limit": limit}, "limit", 1, SCROLL_MAX)
-        with_payload = _bool_field(with_payload, "with_payload", True)
-        with_vector = _bool_field(with_vector, "with_vector", False)
+        limit = check_int(limit, 1, SCROLL_MAX, "'limit'")
+        with_vector = _bool(with_vector, "with_vector")
+        with_payload = _bool(with_payload, "with_payload")
         after, keep = _c_id(cursor, "cursor") if cursor is not None else (None, None)
-        after_p = byref(after) if after is not None else None
         ids_p, n = POINTER(ndl_id)(), c_size_t()
         with self.db._use(self.name) as o:
-            _check(lib, lib.ndl_collection_scroll(o.handle, after_p, limit, byref(ids_p),
+            _check(lib, lib.ndl_collection_scroll(o.handle, None if after is None else
+                                                  byref(after), limit, byref(ids_p),
                                                   byref(n), byref(err)), err)
-        try:
-            ids = [_py_id(ids_p[i]) for i in range(n.value)]
-        finally:
-            lib.ndl_free(ctypes.cast(ids_p, c_void_p))
-        # A point deleted since the page was taken is left out, as by the server.
-        points = self._get(ids, with_vector, with_payload) if ids else []
-        return points, (ids[-1] if len(ids) == limit else None)
+            try:
+                # A point deleted since the page was taken is left out, as by
+                # the server; the cursor is the page's last id all the same.
+                points = self._read_points(o, ids_p, n.value, with_vector, with_payload)
+                last = _py_id(ids_p[n.value - 1]) if n.value == limit else None
+            finally:
+                lib.ndl_free(ctypes.cast(ids_p, c_void_p))
+        return points, last

@@ -11,7 +11,9 @@ _CODE_OF_STATUS = {
     408: "request_timeout",
     409: "already_exists",
     413: "payload_too_large",
+    414: "invalid_argument",   # the URL is too long (libmicrohttpd's own HTML answer)
     415: "unsupported_media_type",
+    431: "payload_too_large",  # the headers are too large (likewise)
     501: "unsupported",
     503: "unavailable",
     507: "disk_full",
@@ -40,6 +42,8 @@ class NeedleError(Exception):
 
     @classmethod
     def from_status(cls, status, message):
+        """The error of an answer that is not needle's JSON error: its code
+        from the HTTP status ("internal" for a status docs/HTTP.md lacks)."""
         return cls(_CODE_OF_STATUS.get(status, "internal"), message, status)
 
 
