@@ -4,13 +4,17 @@
  * jansson builds a tree with one allocation per number: for a 128-d search
  * body that is about 45 us, a third of the search itself
  * (docs/BENCHMARKS.md, HTTP server). This reads the top-level "vector"
- * array of a body straight into floats and leaves a copy of the body with
- * that value replaced by 0, for jansson to parse the rest. Anything it does
- * not expect -- an escape in a key, a number outside JSON's grammar, a
- * value that is not an array of numbers -- makes it give up, and the body
- * goes the ordinary way, which finds and names any error: so this never
- * accepts what the ordinary path would refuse, nor answers differently.
+ * array of a body straight into floats and then blanks that array in the
+ * body itself (a 0, then spaces; newlines kept), so jansson parses the rest
+ * with every line and column where the client put them. Anything it does
+ * not expect -- an escape in a key, a number outside JSON's grammar or
+ * beyond what jansson reads (an integer outside int64, a real that
+ * overflows a double), a value that is not an array of numbers -- makes it
+ * give up before changing anything, and the body goes the ordinary way,
+ * which finds and names any error.
  */
+#include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,10 +67,12 @@ static const char *skip_value(const char *p, const char *end)
     return NULL;
 }
 
-/* One number in JSON's grammar into *out; NULL if it is not one. */
+/* One number in JSON's grammar into *out, read as jansson would; NULL if it
+ * is not one or jansson would refuse it. */
 static const char *number(const char *p, const char *end, double *out)
 {
     const char *s = p;
+    bool integer = true;
     if (p < end && *p == '-')
         p++;
     if (p < end && *p == '0')
@@ -77,12 +83,14 @@ static const char *number(const char *p, const char *end, double *out)
     else
         return NULL;
     if (p < end && *p == '.') {
+        integer = false;
         if (++p >= end || *p < '0' || *p > '9')
             return NULL;
         while (p < end && *p >= '0' && *p <= '9')
             p++;
     }
     if (p < end && (*p == 'e' || *p == 'E')) {
+        integer = false;
         if (++p < end && (*p == '+' || *p == '-'))
             p++;
         if (p >= end || *p < '0' || *p > '9')
@@ -95,14 +103,25 @@ static const char *number(const char *p, const char *end, double *out)
         return NULL;
     memcpy(tmp, s, (size_t)(p - s));
     tmp[p - s] = '\0';
-    *out = strtod(tmp, NULL);
+    errno = 0;
+    if (integer) { /* jansson keeps integers as int64 */
+        long long v = strtoll(tmp, NULL, 10);
+        if (errno == ERANGE)
+            return NULL;
+        *out = (double)v;
+    } else if (!isfinite(*out = strtod(tmp, NULL))) {
+        return NULL;
+    }
     return p;
 }
 
-bool fast_vector(const char *body, size_t len, fast_vec *fv)
+bool fast_vector(char *body, size_t len, fast_vec *fv)
 {
     memset(fv, 0, sizeof *fv);
-    const char *p = ws(body, body + len), *end = body + len;
+    if (!body || len == 0)
+        return false;
+    char *end = body + len;
+    const char *p = ws(body, end);
     if (p >= end || *p++ != '{')
         return false;
     for (;;) {
@@ -127,7 +146,8 @@ bool fast_vector(const char *body, size_t len, fast_vec *fv)
     }
     if (p >= end || *p != '[')
         return false;
-    const char *vstart = p++;
+    char *vstart = body + (p - body);
+    p++;
     size_t cap = 0;
     for (bool first = true;; first = false) {
         p = ws(p, end);
@@ -154,15 +174,10 @@ bool fast_vector(const char *body, size_t len, fast_vec *fv)
         goto fail;
     }
     p++; /* the ']' */
-    /* the rest for jansson: the body with the array replaced by 0 */
-    size_t head = (size_t)(vstart - body), tail = (size_t)(end - p);
-    if (!(fv->rest = malloc(head + 1 + tail + 1)))
-        goto fail;
-    memcpy(fv->rest, body, head);
-    fv->rest[head] = '0';
-    memcpy(fv->rest + head + 1, p, tail);
-    fv->rest_len = head + 1 + tail;
-    fv->rest[fv->rest_len] = '\0';
+    *vstart = '0';
+    for (char *q = vstart + 1; q < body + (p - body); q++)
+        if (*q != '\n')
+            *q = ' ';
     return true;
 fail:
     free(fv->v);
@@ -173,6 +188,5 @@ fail:
 void fast_vector_free(fast_vec *fv)
 {
     free(fv->v);
-    free(fv->rest);
     memset(fv, 0, sizeof *fv);
 }

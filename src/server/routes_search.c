@@ -137,8 +137,7 @@ void h_search(srv_req *r)
     double t0 = now_seconds();
     fast_vec fv;
     bool fast = fast_vector(r->body, r->len, &fv);
-    json_t *body = fast ? parse_object(r, fv.rest, fv.rest_len, "body", false)
-                        : body_object(r, false);
+    json_t *body = body_object(r, false);
     ndl_collection *c = body ? registry_get(r, name) : NULL;
     if (c) {
         uint32_t dim = r->dim;

@@ -99,15 +99,14 @@ bool path_id(srv_req *r, const char *seg, ndl_id *out);
 bool parse_vector(srv_req *r, json_t *v, uint32_t dim, float *out, const char *where);
 
 /* fast_vector.c: a search body's top-level "vector" array read without
- * jansson; rest is the body with that array replaced by 0 (for jansson).
- * false (nothing kept) on anything unexpected: parse the body as usual. */
+ * jansson into v; on true the array in body is blanked (a 0 and spaces,
+ * newlines kept) for jansson to parse the rest. false (body untouched,
+ * nothing kept) on anything unexpected: parse the body as usual. */
 typedef struct fast_vec {
     float *v;
     size_t n;
-    char *rest;
-    size_t rest_len;
 } fast_vec;
-bool fast_vector(const char *body, size_t len, fast_vec *fv);
+bool fast_vector(char *body, size_t len, fast_vec *fv);
 void fast_vector_free(fast_vec *fv);
 
 /* ---------------------------------------------------------------- collections */

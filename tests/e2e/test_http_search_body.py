@@ -59,6 +59,10 @@ def test_same_results_whatever_the_form(srv):
     ("[1,2,3,4,5,6,7,8", "not valid JSON"),
     ("{}", "'vector' must be an array"),
     ("[]", "vector has 0 values"),
+    # beyond what jansson reads: the fast reader must not accept them
+    ("[1,2,3,4,5,6,7,12345678901234567890]", "too big integer"),
+    ("[1,2,3,4,5,6,7,-12345678901234567890]", "too big negative integer"),
+    ("[1,2,3,4,5,6,7,1e400]", "real number overflow"),
 ])
 def test_bad_vectors_refused_alike(srv, vector, match):
     """The plain key takes the fast reader; the escaped key "vec\\u0074or"
@@ -95,3 +99,20 @@ def test_duplicate_vector_key_refused(srv):
 def test_trailing_garbage_refused(srv):
     refused_alike(srv, '{"vector":[1,2,3,4,5,6,7,8],"k":3} x', '{"vec\\u0074or":[1,2,3,4,5,6,7,8],"k":3} x',
                   "not valid JSON")
+
+
+@pytest.mark.parametrize("body", [
+    '{"vector":[1,2,3,4,5,6,7,8],"k":3,"vector":[1,2,3,4,5,6,7,8]}',
+    '{"vector":[1,2,3,4,5,6,7,8],"k":3} x',
+    '{"vector":[1,\n2,3,4,5,6,7,8],\n"k":3} x',
+    '{"vector":[1.25, 2.5, 3.75, 4, 5, 6, 7, 8],"k":}',
+])
+def test_parse_errors_point_where_the_client_wrote(srv, body):
+    """After the fast reader took the vector, jansson's line and column of
+    a syntax error are those of the body as sent: the same message as the
+    same text sent to /count, which only jansson reads."""
+    at_search = err(search_raw(srv, body), 400, "invalid_argument")
+    at_count = err(srv.request("POST", "/v1/collections/c/count", raw=body.encode()), 400,
+                   "invalid_argument")
+    assert re.search(r"at line \d+ column \d+$", at_search), at_search
+    assert at_search == at_count
