@@ -4,6 +4,7 @@
  * connections, the requests in flight finish, every collection checkpoints,
  * exit 0.
  */
+#include <arpa/inet.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,10 +34,14 @@ static int parse_listen(const char *s, char *host, size_t hostlen, srv_options *
     host[n] = '\0';
     if (n == 0)
         snprintf(host, hostlen, "127.0.0.1");
-    char *end;
-    unsigned long port = strtoul(colon + 1, &end, 10);
-    if (!colon[1] || *end || port > 65535)
-        return cli_fail(CLI_USAGE, "--listen: bad port '%s'", colon + 1);
+    cli_opt port_opt = {"listen port", 1, colon + 1, 1};
+    uint32_t port;
+    int rc = cli_opt_u32(&port_opt, 0, 65535, &port);
+    if (rc != CLI_OK)
+        return rc;
+    unsigned char addr[16];
+    if (inet_pton(AF_INET, host, addr) != 1 && inet_pton(AF_INET6, host, addr) != 1)
+        return cli_fail(CLI_USAGE, "--listen: '%s' is not a numeric IPv4 or IPv6 address", host);
     o->host = host;
     o->port = (uint16_t)port;
     return CLI_OK;
@@ -74,13 +79,11 @@ int cmd_serve(int argc, char **argv)
         return rc;
     so.threads = threads;
     so.request_timeout_s = timeout;
+    uint32_t max_body;
     if (o[O_MAX_BODY].value) {
-        char *end;
-        unsigned long long v = strtoull(o[O_MAX_BODY].value, &end, 10);
-        if (*end || v < 1 || v > ((unsigned long long)1 << 32))
-            return cli_fail(CLI_USAGE, "--max-body-bytes: expected 1..4294967296, got '%s'",
-                            o[O_MAX_BODY].value);
-        so.max_body_bytes = (size_t)v;
+        if ((rc = cli_opt_u32(&o[O_MAX_BODY], 1, UINT32_MAX, &max_body)) != CLI_OK)
+            return rc;
+        so.max_body_bytes = max_body;
     }
     if (o[O_FSYNC].value) {
         ndl_error e;

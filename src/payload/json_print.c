@@ -94,33 +94,52 @@ size_t json_format_real(double d, char *buf)
     return len;
 }
 
-static void put_string(sbuf *b, const char *s, size_t n)
+size_t json_escape(unsigned char c, char esc[6])
 {
     static const char hex[] = "0123456789abcdef";
+    if (c >= 0x20 && c != '"' && c != '\\')
+        return 0;
+    esc[0] = '\\';
+    switch (c) {
+    case '"': esc[1] = '"'; return 2;
+    case '\\': esc[1] = '\\'; return 2;
+    case '\b': esc[1] = 'b'; return 2;
+    case '\f': esc[1] = 'f'; return 2;
+    case '\n': esc[1] = 'n'; return 2;
+    case '\r': esc[1] = 'r'; return 2;
+    case '\t': esc[1] = 't'; return 2;
+    default:
+        memcpy(esc + 1, "u00", 3);
+        esc[4] = hex[c >> 4];
+        esc[5] = hex[c & 15];
+        return 6;
+    }
+}
+
+size_t json_format_float(float f, char *buf)
+{
+    if (!isfinite(f))
+        return 0;
+    int n = 0;
+    for (int prec = 6; prec <= 9; prec++) {
+        n = snprintf(buf, 32, "%.*g", prec, (double)f);
+        if (strtof(buf, NULL) == f)
+            break;
+    }
+    return (size_t)n;
+}
+
+static void put_string(sbuf *b, const char *s, size_t n)
+{
     sb_putc(b, '"');
     size_t run = 0; /* start of the pending run of bytes that need no escape */
     for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
+        char esc[6];
+        size_t len = json_escape((unsigned char)s[i], esc);
+        if (!len)
             continue;
         sb_put(b, s + run, i - run);
         run = i + 1;
-        char esc[7] = {'\\', 0};
-        size_t len = 2;
-        switch (c) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        default:
-            memcpy(esc + 1, "u00", 3);
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-            len = 6;
-        }
         sb_put(b, esc, len);
     }
     sb_put(b, s + run, n - run);

@@ -28,7 +28,17 @@ ndl_status json_print_compact(const json_t *v, size_t size_hint, char **out, siz
  * appended when the text would otherwise read back as an integer.
  * Returns the length, or 0 if d is not finite. Costs up to three
  * snprintf+strtod pairs (~21 MB/s of output for float32-valued doubles, which
- * need 17 digits): fine for payloads; print float32 vectors with %.9g. */
+ * need 17 digits): fine for payloads; print float32 values with
+ * json_format_float. */
 size_t json_format_real(double d, char *buf);
+
+/* Writes the shortest text (%.6g to %.9g) that reads back to exactly f into
+ * buf (at least 32 bytes): 0.6f -> "0.6", not %.9g's "0.600000024".
+ * Returns the length, or 0 if f is not finite (write null). */
+size_t json_format_float(float f, char *buf);
+
+/* The JSON escape of byte c into esc: its length (2 or 6), or 0 when c
+ * stands for itself in a JSON string (any byte >= 0x20 but '"' and '\\'). */
+size_t json_escape(unsigned char c, char esc[6]);
 
 #endif

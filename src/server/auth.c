@@ -22,12 +22,12 @@ static bool same_key(const char *given, size_t n, const char *key)
 
 srv_role auth_role(srv_req *r)
 {
+    /* a bearer token, else the api-key header (an Authorization of another
+     * scheme, e.g. Basic for a proxy, does not hide it) */
     const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
-    const char *given = NULL;
-    if (h && strncasecmp(h, "Bearer ", 7) == 0)
-        given = h + 7;
-    else if (!h)
-        given = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "api-key");
+    const char *given = h && strncasecmp(h, "Bearer ", 7) == 0
+                            ? h + 7
+                            : MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "api-key");
     if (!given)
         return ROLE_NONE;
     size_t n = strlen(given);

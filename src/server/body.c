@@ -32,7 +32,9 @@ json_t *parse_object(srv_req *r, const char *text, size_t len, const char *what,
         return NULL;
     }
     json_error_t e;
-    json_t *v = json_loadb(text, len, JSON_REJECT_DUPLICATES, &e);
+    /* ALLOW_NUL: a payload string may hold \u0000 (the library keeps it);
+     * strings read as names go through text_of, which refuses it */
+    json_t *v = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &e);
     if (!v) {
         reply_error(r, 400, "invalid_argument", "%s is not valid JSON: %s at line %d column %d",
                     what, e.text, e.line, e.column);
@@ -57,6 +59,13 @@ static bool listed(const char *key, const char *const *list)
         if (strcmp(key, *list) == 0)
             return true;
     return false;
+}
+
+const char *text_of(json_t *v)
+{
+    if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
+        return NULL;
+    return json_string_value(v);
 }
 
 bool fields_not_yet(srv_req *r, json_t *obj, const char *const *later, const char *where)
@@ -87,20 +96,21 @@ bool fields_known(srv_req *r, json_t *obj, const char *const *allowed, const cha
     return true;
 }
 
-bool get_bool(srv_req *r, json_t *obj, const char *key, int *out)
+bool get_bool(srv_req *r, json_t *obj, const char *where, const char *key, int *out)
 {
     json_t *v = json_object_get(obj, key);
     if (!v)
         return true;
     if (!json_is_boolean(v)) {
-        reply_error(r, 400, "invalid_argument", "'%s' must be true or false", key);
+        reply_error(r, 400, "invalid_argument", "%s: '%s' must be true or false", where, key);
         return false;
     }
     *out = json_is_true(v);
     return true;
 }
 
-bool get_u32(srv_req *r, json_t *obj, const char *key, uint32_t min, uint32_t max, uint32_t *out)
+bool get_u32(srv_req *r, json_t *obj, const char *where, const char *key, uint32_t min,
+             uint32_t max, uint32_t *out)
 {
     json_t *v = json_object_get(obj, key);
     if (!v)
@@ -108,24 +118,24 @@ bool get_u32(srv_req *r, json_t *obj, const char *key, uint32_t min, uint32_t ma
     if (!json_is_integer(v) || json_integer_value(v) < (json_int_t)min ||
         json_integer_value(v) > (json_int_t)max) {
         if (json_is_integer(v))
-            reply_error(r, 400, "invalid_argument", "'%s' is %lld; it must be in %u..%u", key,
-                        (long long)json_integer_value(v), min, max);
+            reply_error(r, 400, "invalid_argument", "%s: '%s' is %lld; it must be in %u..%u",
+                        where, key, (long long)json_integer_value(v), min, max);
         else
-            reply_error(r, 400, "invalid_argument", "'%s' must be an integer in %u..%u", key,
-                        min, max);
+            reply_error(r, 400, "invalid_argument", "%s: '%s' must be an integer in %u..%u",
+                        where, key, min, max);
         return false;
     }
     *out = (uint32_t)json_integer_value(v);
     return true;
 }
 
-bool get_double(srv_req *r, json_t *obj, const char *key, double *out)
+bool get_double(srv_req *r, json_t *obj, const char *where, const char *key, double *out)
 {
     json_t *v = json_object_get(obj, key);
     if (!v)
         return true;
     if (!json_is_number(v)) {
-        reply_error(r, 400, "invalid_argument", "'%s' must be a number", key);
+        reply_error(r, 400, "invalid_argument", "%s: '%s' must be a number", where, key);
         return false;
     }
     *out = json_number_value(v);
@@ -140,6 +150,11 @@ bool parse_id(srv_req *r, json_t *v, ndl_id *out, const char *where)
     }
     if (json_is_string(v)) {
         ndl_id id = {.str = json_string_value(v), .len = (uint32_t)json_string_length(v)};
+        if (!text_of(v)) {
+            reply_error(r, 400, "invalid_argument", "%s: a string id must not hold \\u0000",
+                        where);
+            return false;
+        }
         ndl_error e;
         if (json_string_length(v) > NDL_ID_STR_MAX || idmap_check_id(id, &e) != NDL_OK) {
             reply_error(r, 400, "invalid_argument", "%s: %s", where,
@@ -157,7 +172,9 @@ bool parse_id(srv_req *r, json_t *v, ndl_id *out, const char *where)
 bool path_id(srv_req *r, const char *seg, ndl_id *out)
 {
     size_t n = strlen(seg);
-    bool digits = n > 0;
+    /* as `needle get` reads ids: digits without a leading zero ("0" alone
+     * is 0) are an integer id; "007" is the string "007" */
+    bool digits = n > 0 && (n == 1 || seg[0] != '0');
     for (size_t i = 0; digits && i < n; i++)
         digits = seg[i] >= '0' && seg[i] <= '9';
     if (digits) {

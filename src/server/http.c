@@ -99,6 +99,21 @@ static enum MHD_Result answer_early(srv_req *r)
     return send_answer(r);
 }
 
+/* Whether a Content-Type value names media type `want` (case aside;
+ * parameters after ';' and spaces around it allowed, nothing else). */
+static bool media_type_is(const char *ct, const char *want)
+{
+    size_t n = strlen(want);
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    if (strncasecmp(ct, want, n) != 0)
+        return false;
+    ct += n;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    return *ct == '\0' || *ct == ';';
+}
+
 static bool body_append(srv_req *r, const char *data, size_t n)
 {
     if (r->len + n > r->cap) {
@@ -148,15 +163,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > s->opt.max_body_bytes) {
+        /* libmicrohttpd has checked the value: digits that fit a u64 */
+        unsigned long long length = cl ? strtoull(cl, NULL, 10) : 0;
+        if (length > s->opt.max_body_bytes) {
             reply_error(r, 413, "payload_too_large",
                         "the body is %s bytes; the limit is %zu (--max-body-bytes)", cl,
                         s->opt.max_body_bytes);
             return answer_early(r);
         }
+        if (length && !(r->body = malloc(length + 1))) { /* one buffer, the right size */
+            reply_error(r, 503, "out_of_memory", "out of memory for a body of %llu bytes", length);
+            return answer_early(r);
+        }
+        r->cap = length;
         const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_TYPE);
-        r->ndjson = ct && strncasecmp(ct, "application/x-ndjson", 20) == 0;
+        r->ndjson = ct && media_type_is(ct, "application/x-ndjson");
         return MHD_YES;
     }
     if (*upload_data_size) { /* a piece of the body */
@@ -255,7 +277,6 @@ ndl_status srv_start(ndl_db *db, const srv_options *o, srv **out, ndl_error *err
         snprintf(err->msg, sizeof err->msg, "out of memory");
         return NDL_NOMEM;
     }
-    s->db = db;
     s->opt = *o;
     ndl_status rc = registry_open(db, &s->reg, err);
     if (rc != NDL_OK) {

@@ -37,10 +37,10 @@ void metrics_request(int route, unsigned status, double seconds)
     atomic_fetch_add_explicit(&latency_ns[route], (uint64_t)(seconds * 1e9), memory_order_relaxed);
 }
 
-void metrics_search(const char *plan, size_t queries)
+void metrics_search(const char *plan)
 {
-    atomic_fetch_add_explicit(strcmp(plan, "exact") == 0 ? &searches_exact : &searches_hnsw,
-                              queries, memory_order_relaxed);
+    atomic_fetch_add_explicit(strcmp(plan, "exact") == 0 ? &searches_exact : &searches_hnsw, 1,
+                              memory_order_relaxed);
 }
 
 /* Each collection's info, read once per scrape. */

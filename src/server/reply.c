@@ -3,12 +3,12 @@
  * paths (search hits and points are written directly, payloads spliced in as
  * their stored canonical text), and the error body of SPEC section 6.
  */
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "payload/json_print.h"
 #include "server/server_internal.h"
 
 static bool grow(sbuf *b, size_t more)
@@ -65,38 +65,28 @@ void sbuf_printf(sbuf *b, const char *fmt, ...)
 void sbuf_json_string(sbuf *b, const char *s, size_t n)
 {
     sbuf_put(b, "\"", 1);
-    size_t run = 0;
+    size_t run = 0; /* start of the pending run of bytes that need no escape */
     for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
+        char esc[6];
+        size_t len = json_escape((unsigned char)s[i], esc);
+        if (!len)
             continue;
         sbuf_put(b, s + run, i - run);
         run = i + 1;
-        char esc[8];
-        switch (c) {
-        case '"': sbuf_put(b, "\\\"", 2); break;
-        case '\\': sbuf_put(b, "\\\\", 2); break;
-        case '\n': sbuf_put(b, "\\n", 2); break;
-        case '\t': sbuf_put(b, "\\t", 2); break;
-        case '\r': sbuf_put(b, "\\r", 2); break;
-        default:
-            snprintf(esc, sizeof esc, "\\u%04x", c);
-            sbuf_put(b, esc, 6);
-        }
+        sbuf_put(b, esc, len);
     }
     sbuf_put(b, s + run, n - run);
     sbuf_put(b, "\"", 1);
 }
 
-void sbuf_float(sbuf *b, double v)
+void sbuf_float(sbuf *b, float v)
 {
-    if (!isfinite(v)) {
-        sbuf_put(b, "null", 4);
-        return;
-    }
     char tmp[32];
-    int n = snprintf(tmp, sizeof tmp, "%.9g", v); /* round-trips a float */
-    sbuf_put(b, tmp, (size_t)n);
+    size_t n = json_format_float(v, tmp);
+    if (n)
+        sbuf_put(b, tmp, n);
+    else
+        sbuf_put(b, "null", 4);
 }
 
 void sbuf_vector(sbuf *b, const float *v, uint32_t dim)
@@ -167,7 +157,7 @@ void reply_error(srv_req *r, unsigned status, const char *code, const char *fmt,
     r->status = status; /* a failed buffer here is answered by http.c */
 }
 
-unsigned status_of(ndl_status s)
+static unsigned status_of(ndl_status s)
 {
     switch (s) {
     case NDL_OK: return 200;

@@ -10,11 +10,11 @@ static json_t *config_json(const ndl_collection_config *cfg)
 {
     json_t *index = json_pack("{s:s}", "type", ndl_index_name(cfg->index));
     if (cfg->index == NDL_INDEX_HNSW)
-        json_object_update_new(index, json_pack("{s:i,s:i,s:I}", "m", (json_int_t)cfg->hnsw_m,
-                                            "ef_construction",
-                                            (json_int_t)cfg->hnsw_ef_construction, "seed",
-                                            (json_int_t)cfg->seed));
-    return json_pack("{s:i,s:s,s:o,s:{s:s},s:{}}", "dimension", (json_int_t)cfg->dimension,
+        json_object_update_new(index, json_pack("{s:I,s:I,s:I}", "m", (json_int_t)cfg->hnsw_m,
+                                                "ef_construction",
+                                                (json_int_t)cfg->hnsw_ef_construction, "seed",
+                                                (json_int_t)cfg->seed));
+    return json_pack("{s:I,s:s,s:o,s:{s:s},s:{}}", "dimension", (json_int_t)cfg->dimension,
                      "metric", ndl_metric_name(cfg->metric), "index", index, "quantization",
                      "type", "none", "fields");
 }
@@ -60,19 +60,20 @@ static bool parse_index(srv_req *r, json_t *v, ndl_collection_config *cfg)
 {
     static const char *const known[] = {"type", "m", "ef_construction", "seed", NULL};
     json_t *type = json_is_object(v) ? json_object_get(v, "type") : v;
-    if (json_is_string(type) && strcmp(json_string_value(type), "ivf") == 0) {
+    const char *name = text_of(type);
+    if (name && strcmp(name, "ivf") == 0) {
         reply_error(r, 501, "unsupported", "index type 'ivf' is not supported yet");
         return false;
     }
     if (json_is_object(v) && !fields_known(r, v, known, "index"))
         return false;
     if (type) {
-        if (!json_is_string(type)) {
+        if (!name) {
             reply_error(r, 400, "invalid_argument", "'index' must be \"hnsw\", \"flat\" or an object with a 'type'");
             return false;
         }
         ndl_error e;
-        if (ndl_index_parse(json_string_value(type), &cfg->index, &e) != NDL_OK) {
+        if (ndl_index_parse(name, &cfg->index, &e) != NDL_OK) {
             reply_error(r, 400, "invalid_argument", "index: %s", e.msg);
             return false;
         }
@@ -80,10 +81,10 @@ static bool parse_index(srv_req *r, json_t *v, ndl_collection_config *cfg)
     if (!json_is_object(v))
         return true;
     uint32_t seed = (uint32_t)cfg->seed;
-    bool ok = get_u32(r, v, "m", NDL_HNSW_M_MIN, NDL_HNSW_M_MAX, &cfg->hnsw_m) &&
-              get_u32(r, v, "ef_construction", NDL_HNSW_EF_CONSTRUCTION_MIN,
+    bool ok = get_u32(r, v, "index", "m", NDL_HNSW_M_MIN, NDL_HNSW_M_MAX, &cfg->hnsw_m) &&
+              get_u32(r, v, "index", "ef_construction", NDL_HNSW_EF_CONSTRUCTION_MIN,
                       NDL_HNSW_EF_CONSTRUCTION_MAX, &cfg->hnsw_ef_construction) &&
-              get_u32(r, v, "seed", 0, UINT32_MAX, &seed);
+              get_u32(r, v, "index", "seed", 0, UINT32_MAX, &seed);
     cfg->seed = seed;
     return ok;
 }
@@ -100,32 +101,26 @@ static bool parse_config(srv_req *r, json_t *body, ndl_collection_config *cfg)
         reply_error(r, 400, "invalid_argument", "collection config needs 'dimension' and 'metric'");
         return false;
     }
-    if (!get_u32(r, body, "dimension", 1, NDL_DIM_MAX, &cfg->dimension))
+    if (!get_u32(r, body, "collection config", "dimension", 1, NDL_DIM_MAX, &cfg->dimension))
         return false;
-    json_t *m = json_object_get(body, "metric");
+    const char *metric = text_of(json_object_get(body, "metric"));
     ndl_error e;
-    if (!json_is_string(m) || ndl_metric_parse(json_string_value(m), &cfg->metric, &e) != NDL_OK) {
+    if (!metric || ndl_metric_parse(metric, &cfg->metric, &e) != NDL_OK) {
         reply_error(r, 400, "invalid_argument", "'metric' must be one of l2, cosine, ip, l1, hamming");
         return false;
     }
     json_t *q = json_object_get(body, "quantization");
     if (q) {
         static const char *const qknown[] = {"type", NULL};
-        json_t *t = json_is_object(q) ? json_object_get(q, "type") : q;
-        if (json_is_string(t) && strcmp(json_string_value(t), "none") != 0) {
-            reply_error(r, 501, "unsupported", "quantization '%.40s' is not supported yet",
-                        json_string_value(t));
+        const char *t = text_of(json_is_object(q) ? json_object_get(q, "type") : q);
+        if (t && strcmp(t, "none") != 0) {
+            reply_error(r, 501, "unsupported", "quantization '%.40s' is not supported yet", t);
             return false;
         }
         if (json_is_object(q) && !fields_known(r, q, qknown, "quantization"))
             return false;
-        if (!json_is_string(t)) {
+        if (!t) {
             reply_error(r, 400, "invalid_argument", "'quantization' must be {\"type\":\"none\"}");
-            return false;
-        }
-        if (strcmp(json_string_value(t), "none") != 0) {
-            reply_error(r, 501, "unsupported", "quantization '%.40s' is not supported yet",
-                        json_string_value(t));
             return false;
         }
     }

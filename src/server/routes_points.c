@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "payload/json_scan.h"
 #include "server/server_internal.h"
 
 /* One upsert batch being read. */
@@ -30,6 +31,35 @@ static void batch_free(batch *b)
     free(b->keep);
 }
 
+/* Room for at least want points (doubling, so adding one at a time is
+ * linear); answers 503 when memory runs out. */
+static bool batch_reserve(srv_req *r, batch *b, size_t want)
+{
+    if (want <= b->cap)
+        return true;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < want)
+        cap *= 2;
+    ndl_id *ids = realloc(b->ids, cap * sizeof *ids);
+    if (ids)
+        b->ids = ids;
+    float *v = realloc(b->vectors, cap * b->dim * sizeof *v);
+    if (v)
+        b->vectors = v;
+    char **p = realloc(b->payloads, cap * sizeof *p);
+    if (p)
+        b->payloads = p;
+    json_t **k = realloc(b->keep, cap * sizeof *k);
+    if (k)
+        b->keep = k;
+    if (!ids || !v || !p || !k) {
+        reply_error(r, 503, "out_of_memory", "out of memory reading %zu points", cap);
+        return false;
+    }
+    b->cap = cap;
+    return true;
+}
+
 /* Add one point object (taking a reference); answers the error. */
 static bool batch_add(srv_req *r, batch *b, json_t *pt, const char *where)
 {
@@ -40,26 +70,8 @@ static bool batch_add(srv_req *r, batch *b, json_t *pt, const char *where)
     }
     if (!fields_known(r, pt, known, where))
         return false;
-    if (b->n == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 64;
-        ndl_id *ids = realloc(b->ids, cap * sizeof *ids);
-        if (ids)
-            b->ids = ids;
-        float *v = realloc(b->vectors, cap * b->dim * sizeof *v);
-        if (v)
-            b->vectors = v;
-        char **p = realloc(b->payloads, cap * sizeof *p);
-        if (p)
-            b->payloads = p;
-        json_t **k = realloc(b->keep, cap * sizeof *k);
-        if (k)
-            b->keep = k;
-        if (!ids || !v || !p || !k) {
-            reply_error(r, 503, "out_of_memory", "out of memory reading %zu points", cap);
-            return false;
-        }
-        b->cap = cap;
-    }
+    if (!batch_reserve(r, b, b->n + 1))
+        return false;
     json_t *id = json_object_get(pt, "id"), *vec = json_object_get(pt, "vector");
     json_t *pl = json_object_get(pt, "payload");
     if (!id || !vec) {
@@ -100,6 +112,7 @@ static bool read_json_points(srv_req *r, batch *b)
         reply_error(r, 400, "invalid_argument", "upsert needs 'points': an array of points");
         ok = false;
     }
+    ok = ok && batch_reserve(r, b, json_array_size(pts));
     for (size_t i = 0; ok && i < json_array_size(pts); i++) {
         char where[32];
         snprintf(where, sizeof where, "point %zu", i);
@@ -119,10 +132,7 @@ static bool read_ndjson_points(srv_req *r, batch *b)
         size_t len = nl ? (size_t)(nl - text) : r->len - start;
         lineno++;
         start += len + 1;
-        bool blank = true;
-        for (size_t i = 0; i < len && blank; i++)
-            blank = strchr(" \t\r", text[i]) != NULL;
-        if (blank)
+        if (json_blank(text, len))
             continue;
         char where[40];
         snprintf(where, sizeof where, "line %zu", lineno);
@@ -318,8 +328,9 @@ void h_points_get(srv_req *r)
     ndl_id *ids = NULL;
     ndl_collection *c = NULL;
     if (body && fields_known(r, body, known, "points/get") &&
-        get_bool(r, body, "with_vector", &with_vector) &&
-        get_bool(r, body, "with_payload", &with_payload) && (ids = read_ids(r, body, &n)) &&
+        get_bool(r, body, "points/get", "with_vector", &with_vector) &&
+        get_bool(r, body, "points/get", "with_payload", &with_payload) &&
+        (ids = read_ids(r, body, &n)) &&
         (c = registry_get(r, name))) {
         sbuf_puts(&r->out, "{\"points\":");
         if (write_points(r, c, ids, n, with_vector, with_payload)) {
@@ -388,9 +399,9 @@ void h_scroll(srv_req *r)
     ndl_collection *c = NULL;
     if (body && fields_known(r, body, known, "scroll") &&
         fields_not_yet(r, body, later, "scroll") &&
-        get_u32(r, body, "limit", 1, NDL_SCROLL_MAX, &limit) &&
-        get_bool(r, body, "with_vector", &with_vector) &&
-        get_bool(r, body, "with_payload", &with_payload) &&
+        get_u32(r, body, "scroll", "limit", 1, NDL_SCROLL_MAX, &limit) &&
+        get_bool(r, body, "scroll", "with_vector", &with_vector) &&
+        get_bool(r, body, "scroll", "with_payload", &with_payload) &&
         (!has_cursor || parse_id(r, cur, &after, "cursor")) && (c = registry_get(r, name))) {
         ndl_id *ids;
         size_t n;

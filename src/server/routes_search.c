@@ -40,22 +40,24 @@ static bool parse_search(srv_req *r, json_t *s, uint32_t dim, search_req *q, con
     q->with_vector = 0;
     q->p.with_payload = 1;
     int exact = 0;
-    json_t *k = json_object_get(s, "k");
-    if (k && (!json_is_integer(k) || json_integer_value(k) < 1 || json_integer_value(k) > 10000)) {
-        reply_error(r, 400, "invalid_argument", "%s: 'k' must be an integer in 1..10000", where);
-        return false;
-    }
-    if (!get_u32(r, s, "k", 1, 10000, &q->k) || !get_u32(r, s, "ef", 1, NDL_HNSW_EF_MAX, &q->p.ef) ||
-        !get_u32(r, s, "offset", 0, 9999, &q->offset) || !get_bool(r, s, "exact", &exact) ||
-        !get_bool(r, s, "with_payload", &q->p.with_payload) ||
-        !get_bool(r, s, "with_vector", &q->with_vector))
+    if (!get_u32(r, s, where, "k", 1, 10000, &q->k) ||
+        !get_u32(r, s, where, "ef", 1, NDL_HNSW_EF_MAX, &q->p.ef) ||
+        !get_u32(r, s, where, "offset", 0, 9999, &q->offset) ||
+        !get_bool(r, s, where, "exact", &exact) ||
+        !get_bool(r, s, where, "with_payload", &q->p.with_payload) ||
+        !get_bool(r, s, where, "with_vector", &q->with_vector))
         return false;
     q->has_min_score = json_object_get(s, "min_score") != NULL;
-    if (q->has_min_score && !get_double(r, s, "min_score", &q->min_score))
+    if (q->has_min_score && !get_double(r, s, where, "min_score", &q->min_score))
         return false;
     if (q->k + q->offset > 10000) {
         reply_error(r, 400, "invalid_argument", "%s: k + offset is %u; at most 10000", where,
                     q->k + q->offset);
+        return false;
+    }
+    if (q->p.ef && q->p.ef < q->k + q->offset) { /* the library would name only the sum */
+        reply_error(r, 400, "invalid_argument", "%s: 'ef' (%u) must be at least k + offset (%u)",
+                    where, q->p.ef, q->k + q->offset);
         return false;
     }
     json_t *v = json_object_get(s, "vector");
@@ -94,7 +96,7 @@ static bool run_search(srv_req *r, ndl_collection *c, uint32_t dim, search_req *
         reply_lib(r, &e);
         return false;
     }
-    metrics_search(ndl_results_plan(res), 1);
+    metrics_search(ndl_results_plan(res));
     const ndl_hit *h = ndl_results_hits(res, 0);
     size_t n = ndl_results_count(res, 0);
     sbuf_put(&r->out, "[", 1);
@@ -178,26 +180,34 @@ void h_search_batch(srv_req *r)
     }
     ndl_collection *c = registry_get(r, name);
     if (c) {
-        uint32_t dim = r->dim;
-        search_req q = {.fast = NULL};
-        q.vector = malloc(2 * (size_t)(dim ? dim : 1) * sizeof(float));
-        bool ok = q.vector != NULL;
+        /* every search is read and checked before any runs: a bad one
+         * costs no search and is named by its place */
+        size_t n = json_array_size(all);
+        uint32_t dim = r->dim ? r->dim : 1;
+        search_req *qs = calloc(n, sizeof *qs);
+        float *vecs = malloc((n + 1) * (size_t)dim * sizeof *vecs); /* + a scratch row */
+        bool ok = qs && vecs;
         if (!ok)
-            reply_error(r, 503, "out_of_memory", "out of memory");
-        sbuf_puts(&r->out, "{\"results\":[");
-        for (size_t i = 0; ok && i < json_array_size(all); i++) {
+            reply_error(r, 503, "out_of_memory", "out of memory for %zu searches", n);
+        for (size_t i = 0; ok && i < n; i++) {
             char where[40];
             snprintf(where, sizeof where, "searches[%zu]", i);
+            qs[i].vector = vecs + i * dim;
+            ok = parse_search(r, json_array_get(all, i), r->dim, &qs[i], where);
+        }
+        if (ok)
+            sbuf_puts(&r->out, "{\"results\":[");
+        for (size_t i = 0; ok && i < n; i++) {
             if (i)
                 sbuf_put(&r->out, ",", 1);
-            ok = parse_search(r, json_array_get(all, i), dim, &q, where) &&
-                 run_search(r, c, dim, &q, q.vector + dim);
+            ok = run_search(r, c, r->dim, &qs[i], vecs + n * dim);
         }
         if (ok) {
             sbuf_printf(&r->out, "],\"took_ms\":%.3f}", (now_seconds() - t0) * 1e3);
             reply_buf(r, 200);
         }
-        free(q.vector);
+        free(qs);
+        free(vecs);
         registry_put(r, name);
     }
     json_decref(body);

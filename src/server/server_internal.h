@@ -30,7 +30,7 @@ void sbuf_put(sbuf *b, const char *s, size_t n);
 void sbuf_puts(sbuf *b, const char *s);
 void sbuf_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sbuf_json_string(sbuf *b, const char *s, size_t n); /* quoted and escaped */
-void sbuf_float(sbuf *b, double v);                       /* shortest %.9g; null if not finite */
+void sbuf_float(sbuf *b, float v);                        /* shortest round trip; null if not finite */
 void sbuf_id(sbuf *b, ndl_id id);
 void sbuf_vector(sbuf *b, const float *v, uint32_t dim);  /* [x,y,..] */
 void sbuf_free(sbuf *b);
@@ -51,7 +51,6 @@ typedef struct srv_req {
     /* body */
     char *body;
     size_t len, cap;
-    bool body_started;
     bool ndjson;                   /* Content-Type: application/x-ndjson */
     bool sent;                     /* the answer is queued */
     bool close;                    /* answer with Connection: close */
@@ -69,7 +68,6 @@ void reply_buf(srv_req *r, unsigned status);                 /* r->out is the bo
 void reply_error(srv_req *r, unsigned status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void reply_lib(srv_req *r, const ndl_error *e);
-unsigned status_of(ndl_status s);
 
 /* ---------------------------------------------------------------- request bodies */
 
@@ -85,10 +83,15 @@ bool fields_known(srv_req *r, json_t *obj, const char *const *allowed, const cha
 /* Answer 501 and return false if obj has one of the keys of later. */
 bool fields_not_yet(srv_req *r, json_t *obj, const char *const *later, const char *where);
 /* Readers of typed fields: absent -> *out unchanged, true; wrong type or
- * range -> 400 answered, false. */
-bool get_bool(srv_req *r, json_t *obj, const char *key, int *out);
-bool get_u32(srv_req *r, json_t *obj, const char *key, uint32_t min, uint32_t max, uint32_t *out);
-bool get_double(srv_req *r, json_t *obj, const char *key, double *out);
+ * range -> 400 answered, naming `where` ("search", "searches[3]") and
+ * the key; false. */
+bool get_bool(srv_req *r, json_t *obj, const char *where, const char *key, int *out);
+bool get_u32(srv_req *r, json_t *obj, const char *where, const char *key, uint32_t min,
+             uint32_t max, uint32_t *out);
+bool get_double(srv_req *r, json_t *obj, const char *where, const char *key, double *out);
+/* The text of a JSON string without \u0000 in it, else NULL (the bodies
+ * are parsed with JSON_ALLOW_NUL for payloads' sake). */
+const char *text_of(json_t *v);
 /* A valid collection name, else 400 answered. */
 bool name_ok(srv_req *r, const char *name);
 /* A JSON id (integer >= 0 or string); the string is borrowed from v. */
@@ -164,13 +167,12 @@ void h_scroll(srv_req *r);
 /* ---------------------------------------------------------------- metrics */
 
 void metrics_request(int route, unsigned status, double seconds);
-void metrics_search(const char *plan, size_t queries);
+void metrics_search(const char *plan);
 void metrics_render(struct srv *s, sbuf *out);
 
 /* ---------------------------------------------------------------- the server */
 
 struct srv {
-    ndl_db *db;
     registry *reg;
     srv_options opt;
     struct MHD_Daemon **daemons;  /* one per request thread, sharing the port */
