@@ -6,9 +6,9 @@
  * while another thread checkpoints (ndl_collection_flush) ROUNDS times.
  * Prints, as one JSON line: the checkpoint duration (median), and the write
  * latency median and maximum outside and during checkpoints (a write is
- * "during" if it began during one, or began before and ended during one
- * after the last untimed step; so a write held up by the untimed delete
- * below counts outside). A checkpoint
+ * "during" only if it began after the checkpoint or compaction started; one
+ * that began before counts outside, whatever it waited for: the untimed
+ * delete below, or the start of the checkpoint). A checkpoint
  * that blocked writers would show a maximum as long as the checkpoint.
  * With MODE "compact" each round first deletes an eighth of the loaded
  * points (untimed), then compacts (ndl_collection_compact, which ends with
@@ -25,23 +25,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
+
 #include "needle.h"
 
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static uint64_t rng = 88172645463325252ull;
-static float frand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (float)(rng >> 40) / (float)(1u << 24);
-}
+static uint64_t rng = BENCH_SEED;
+static float frand(void) { return (float)(bench_xorshift(&rng) >> 40) / (float)(1u << 24); }
 
 typedef struct run {
     ndl_collection *c;
@@ -62,12 +51,12 @@ static void *writer(void *arg)
             v[j] = frand();
         ndl_id id = ndl_id_u64(10000000 + i % 50000);
         int during = atomic_load(&r->in_checkpoint);
-        double t0 = now();
+        double t0 = bench_now();
         if (ndl_collection_upsert(r->c, 1, &id, v, NULL, NULL) != NDL_OK) {
             fprintf(stderr, "upsert failed\n");
             exit(1);
         }
-        double dt = now() - t0;
+        double dt = bench_now() - t0;
         /* a write that began earlier counts only if it waited for nothing
          * before the checkpoint began (the untimed delete holds the lock) */
         during |= atomic_load(&r->in_checkpoint) && t0 >= atomic_load(&r->since);
@@ -80,17 +69,11 @@ static void *writer(void *arg)
     return NULL;
 }
 
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static double median(double *v, size_t n)
 {
     if (!n)
         return 0;
-    qsort(v, n, sizeof *v, cmp_d);
+    qsort(v, n, sizeof *v, bench_cmp_double);
     return v[n / 2];
 }
 
@@ -104,6 +87,10 @@ int main(int argc, char **argv)
     uint32_t n = argc > 2 ? (uint32_t)atoi(argv[2]) : 200000;
     uint32_t dim = argc > 3 ? (uint32_t)atoi(argv[3]) : 128;
     int rounds = argc > 4 ? atoi(argv[4]) : 5;
+    if (argc > 5 && strcmp(argv[5], "compact") != 0 && strcmp(argv[5], "checkpoint") != 0) {
+        fprintf(stderr, "checkpoint_pause: MODE is checkpoint or compact, not '%s'\n", argv[5]);
+        return 2;
+    }
     int compact = argc > 5 && strcmp(argv[5], "compact") == 0;
     ndl_db_options o;
     ndl_db_options_init(&o);
@@ -165,14 +152,14 @@ int main(int argc, char **argv)
             }
             free(dels);
         }
-        double t0 = now();
+        double t0 = bench_now();
         atomic_store(&r.since, t0);
         atomic_store(&r.in_checkpoint, 1);
         if ((compact ? ndl_collection_compact(c, &e) : ndl_collection_flush(c, &e)) != NDL_OK) {
             fprintf(stderr, "checkpoint: %s\n", e.msg);
             return 1;
         }
-        ck[i] = now() - t0;
+        ck[i] = bench_now() - t0;
         atomic_store(&r.in_checkpoint, 0);
     }
     atomic_store(&r.stop, 1);

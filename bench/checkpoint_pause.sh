@@ -1,5 +1,5 @@
 #!/bin/sh
-# How long a checkpoint holds up writers (bench/checkpoint_pause.c).
+# How long a checkpoint, or a compaction (MODE compact), holds up writers (bench/checkpoint_pause.c).
 # usage: bench/checkpoint_pause.sh [N=200000] [DIM=128] [ROUNDS=5] [MODE=checkpoint|compact]
 # Builds the release library, then runs on a fresh directory under /var/tmp
 # (a real disk, not tmpfs). Prints one JSON line.

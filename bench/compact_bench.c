@@ -12,17 +12,12 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "bench_util.h"
+
 #include "needle.h"
 
 #define DIR "/var/tmp/compact-bench-db"
 #define DIM 128
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 static void check(ndl_status rc, const ndl_error *e, const char *what)
 {
@@ -96,19 +91,19 @@ int main(int argc, char **argv)
     ndl_write_options w;
     ndl_write_options_init(&w);
     w.threads = 2;
-    double t0 = now();
+    double t0 = bench_now();
     check(ndl_collection_upsert(c, n, ids, v, &w, &e), &e, "upsert");
-    printf("build %.1f s\n", now() - t0);
+    printf("build %.1f s\n", bench_now() - t0);
     uint32_t k = 0;
     for (uint32_t i = 0; i < n; i += 4)
         ids[k++] = ndl_id_u64(i);
-    t0 = now();
+    t0 = bench_now();
     check(ndl_collection_delete(c, k, ids, NULL, &e), &e, "delete");
-    printf("delete %u: %.2f s\n", k, now() - t0);
+    printf("delete %u: %.2f s\n", k, bench_now() - t0);
     recall(c, v, n, "before compaction");
-    t0 = now();
+    t0 = bench_now();
     check(ndl_collection_compact(c, &e), &e, "compact");
-    printf("compact (+flush): %.2f s\n", now() - t0);
+    printf("compact (+flush): %.2f s\n", bench_now() - t0);
     recall(c, v, n, "after compaction");
     free(v);
     free(ids);

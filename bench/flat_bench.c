@@ -29,6 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_util.h"
+
 #include "index/index.h"
 
 static void die(const char *msg, const char *arg)
@@ -122,12 +124,6 @@ static void encode(const index_space *sp, const float *v, void *out)
             for (uint32_t i = 0; i < sp->dim; i++)
                 f[i] = (float)(f[i] / sqrt(s));
     }
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 int main(int argc, char **argv)
@@ -247,7 +243,7 @@ int main(int argc, char **argv)
         } while ((double)(t1 - t0) < seconds * 1e9);
         gbs[r] = bytes_per_query * (double)done / (double)(t1 - t0);
     }
-    qsort(gbs, (size_t)rounds, sizeof *gbs, cmp_double);
+    qsort(gbs, (size_t)rounds, sizeof *gbs, bench_cmp_double);
     double best = gbs[rounds - 1], median = gbs[rounds / 2];
     printf("{\"system\":\"needle\",\"mode\":\"single\",\"level\":\"%s\",\"n\":%zu,\"d\":%u,"
            "\"metric\":\"%s\",\"k\":%u,\"data_mb\":%.1f,\"qps\":%.1f,\"gb_s\":%.2f,"

@@ -72,6 +72,8 @@
 
 #include <jansson.h>
 
+#include "bench_util.h"
+
 #include "needle.h"
 
 /* ------------------------------------------------------------ small helpers */
@@ -117,16 +119,9 @@ static _Noreturn void die(const char *what, const char *detail)
     exit(1);
 }
 
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
 static void sleep_until(double t)
 {
-    double d = t - now();
+    double d = t - bench_now();
     if (d <= 0)
         return;
     struct timespec ts = {(time_t)d, (long)((d - (double)(time_t)d) * 1e9)};
@@ -231,12 +226,6 @@ static float *read_vecs(const char *path, size_t *n_out, uint32_t *dim_out)
 
 /* ------------------------------------------------------------ CPU accounting */
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* CPU seconds of this process, of the server (pid), and the machine's busy
  * and total jiffies, at one moment. */
 typedef struct cpu_snap {
@@ -316,7 +305,7 @@ static void print_cpu(const cpu_snap *a, const cpu_snap *b, double secs, long pi
             for (int j = 0; j < a->ntask; j++)
                 if (a->tid[j] == b->tid[i] && b->task[i] - a->task[j] >= 0.01 * secs)
                     used[n++] = (b->task[i] - a->task[j]) / secs;
-        qsort(used, (size_t)n, sizeof *used, cmp_double);
+        qsort(used, (size_t)n, sizeof *used, bench_cmp_double);
         for (int i = n - 1; i >= 0; i--)
             printf(i == n - 1 ? "%.2f" : ",%.2f", used[i]);
         printf("]");
@@ -332,23 +321,12 @@ static void print_cpu(const cpu_snap *a, const cpu_snap *b, double secs, long pi
     }
 }
 
-static double pct(const double *sorted, size_t n, double p)
-{
-    if (!n)
-        return 0;
-    size_t i = (size_t)(p * (double)(n - 1) + 0.5);
-    return sorted[i];
-}
-
 /* ------------------------------------------------------------ gen */
 
-static uint64_t rng_state = 88172645463325252ull;
+static uint64_t rng_state = BENCH_SEED;
 static double urand(void)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return ((double)(rng_state >> 11) + 0.5) / 9007199254740992.0;
+    return ((double)(bench_xorshift(&rng_state) >> 11) + 0.5) / 9007199254740992.0;
 }
 
 static double gauss(void)
@@ -467,12 +445,12 @@ static int mode_lib_ingest(void)
         die("callers", "1..64");
     cpu_snap a, b;
     cpu_take(&a, 0);
-    double t0 = now();
+    double t0 = bench_now();
     for (int i = 0; i < callers; i++)
         pthread_create(&th[i], NULL, lib_ingest_run, &L);
     for (int i = 0; i < callers; i++)
         pthread_join(th[i], NULL);
-    double secs = now() - t0;
+    double secs = bench_now() - t0;
     cpu_take(&b, 0);
     printf("{\"measure\":\"ingest_lib\",\"n\":%zu,\"dim\":%u,\"batch\":%zu,\"callers\":%d,"
            "\"index_threads\":%u,\"fsync\":\"%s\",\"seconds\":%.2f,\"vectors_per_s\":%.0f",
@@ -528,11 +506,11 @@ static void *lib_search_run(void *arg)
         }
         ndl_results *r;
         ndl_error e;
-        double t = now();
+        double t = bench_now();
         if (ndl_collection_search(L->c, q, &L->p, &r, &e) != NDL_OK)
             die("search", e.msg);
         ndl_results_free(r);
-        double t1 = now();
+        double t1 = bench_now();
         if (t1 >= L->t_end)
             break;
         if (t1 >= L->t_warm) {
@@ -564,7 +542,7 @@ static int mode_lib_search(void)
     if (ndl_collection_open(db, need("name"), &L.c, &e) != NDL_OK)
         die("open", e.msg);
     double secs = argf("seconds", 10), warm = argf("warmup", 2);
-    L.t_warm = now() + warm;
+    L.t_warm = bench_now() + warm;
     L.t_end = L.t_warm + secs;
     pthread_t th[64];
     lib_worker w[64];
@@ -591,13 +569,13 @@ static int mode_lib_search(void)
         at += (int)w[i].nlat;
         free(w[i].lat);
     }
-    qsort(lat, nlat, sizeof *lat, cmp_double);
+    qsort(lat, nlat, sizeof *lat, bench_cmp_double);
     uint64_t done = atomic_load(&L.done);
     printf("{\"measure\":\"search_lib\",\"label\":\"%s\",\"json\":%d,\"threads\":%d,\"k\":%u,\"ef\":%u,"
            "\"seconds\":%.1f,\"requests\":%llu,\"qps\":%.0f,\"cpu_us_per_query\":%.1f",
            arg("label", ""), L.bodies != NULL, L.threads, L.p.k, L.p.ef, secs, (unsigned long long)done,
            (double)done / secs, done ? (b.self - a.self) / (double)done * 1e6 : 0.0);
-    printf(",\"p50_ms\":%.3f,\"p99_ms\":%.3f", pct(lat, nlat, 0.5) * 1e3, pct(lat, nlat, 0.99) * 1e3);
+    printf(",\"p50_ms\":%.3f,\"p99_ms\":%.3f", bench_pct(lat, nlat, 0.5) * 1e3, bench_pct(lat, nlat, 0.99) * 1e3);
     free(lat);
     print_cpu(&a, &b, secs, 0);
     for (size_t i = 0; L.bodies && i < L.nq; i++)
@@ -630,7 +608,7 @@ static int mode_lib_json(void)
     float *out = malloc(dim * sizeof *out);
     for (size_t i = 0; i < nq; i++)
         search_body(&bodies[i], q + i * dim, dim, argi("k", 10), argi("ef", 64));
-    double secs = argf("seconds", 2), t0 = now(), t;
+    double secs = argf("seconds", 2), t0 = bench_now(), t;
     uint64_t done = 0;
     double sum = 0;
     do {
@@ -644,7 +622,7 @@ static int mode_lib_json(void)
             json_decref(v);
         }
         done += nq;
-        t = now();
+        t = bench_now();
     } while (t - t0 < secs);
     printf("{\"measure\":\"json_parse_lib\",\"dim\":%u,\"body_bytes\":%zu,\"us_per_body\":%.1f,"
            "\"check\":%d}\n",
@@ -881,12 +859,12 @@ static void *worker_run(void *arg)
         } else {
             const req *rq = next_req(L);
             if (rq)
-                go(L, w, ep, c, i, rq, now());
+                go(L, w, ep, c, i, rq, bench_now());
         }
     }
     struct epoll_event evs[64];
     for (;;) {
-        double t = now();
+        double t = bench_now();
         int stopping = !L->once && t >= L->t_end;
         int busy = 0;
         double wake = stopping ? t + 0.1 : L->once ? t + 1 : L->t_end;
@@ -924,7 +902,7 @@ static void *worker_run(void *arg)
             if (!(evs[e].events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
                 continue;
             int r = c->busy ? recv_more(c) : -1;
-            double tc = now();
+            double tc = bench_now();
             if (r == 0)
                 continue;
             if (r < 0 || c->sent < c->rq->len) { /* closed, garbled, or answered early */
@@ -1006,7 +984,7 @@ static int http_once(const struct sockaddr_in *a, const req *rq)
     int ep = epoll_create1(0);
     struct epoll_event ev = {.events = EPOLLIN, .data.u32 = 0};
     epoll_ctl(ep, EPOLL_CTL_ADD, c.fd, &ev);
-    int r = start(ep, &c, 0, rq, now());
+    int r = start(ep, &c, 0, rq, bench_now());
     while (r == 0) {
         struct epoll_event got;
         if (epoll_wait(ep, &got, 1, 30000) <= 0)
@@ -1034,13 +1012,13 @@ static double run_load(load *L, const char *measure, long pid, double warm, doub
     double gap = argf("connect_gap_ms", 0) * 1e-3;
     for (int i = 0; i < L->conns; i++) {
         if (i && gap > 0) /* a burst of connects can land on one server thread */
-            sleep_until(now() + gap);
+            sleep_until(bench_now() + gap);
         L->c[i].fd = tcp_connect(&L->addr);
     }
     int nt = L->threads < L->conns ? L->threads : L->conns;
     worker *w = calloc((size_t)nt, sizeof *w);
     pthread_t *th = calloc((size_t)nt, sizeof *th);
-    L->t0 = now() + 0.05;
+    L->t0 = bench_now() + 0.05;
     L->t_warm = L->once ? L->t0 : L->t0 + warm;
     L->t_end = L->t_warm + secs;
     for (int i = 0, first = 0; i < nt; i++) {
@@ -1086,7 +1064,7 @@ static double run_load(load *L, const char *measure, long pid, double warm, doub
         at += (int)w[i].nlat;
         free(w[i].lat);
     }
-    qsort(lat, nlat, sizeof *lat, cmp_double);
+    qsort(lat, nlat, sizeof *lat, bench_cmp_double);
     size_t ntook = 0;
     for (int i = 0; i < nt; i++)
         ntook += w[i].ntook;
@@ -1099,19 +1077,19 @@ static double run_load(load *L, const char *measure, long pid, double warm, doub
     }
     for (size_t i = 0; i < ntook; i++)
         took_sum += took[i];
-    qsort(took, ntook, sizeof *took, cmp_double);
+    qsort(took, ntook, sizeof *took, bench_cmp_double);
     printf("{\"measure\":\"%s\",\"conns\":%d,\"client_threads\":%d", measure, L->conns, nt);
     if (!L->once)
         printf(",\"rate\":%.0f", L->rate);
     printf(",\"seconds\":%.2f,\"requests\":%llu,\"qps\":%.0f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,"
            "\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"max_ms\":%.3f,\"errors\":%llu,"
            "\"unexpected_status\":%llu,\"last_status\":%d,\"reconnects\":%llu",
-           secs, (unsigned long long)done, (double)done / secs, pct(lat, nlat, 0.5) * 1e3,
-           pct(lat, nlat, 0.9) * 1e3, pct(lat, nlat, 0.99) * 1e3, pct(lat, nlat, 0.999) * 1e3,
+           secs, (unsigned long long)done, (double)done / secs, bench_pct(lat, nlat, 0.5) * 1e3,
+           bench_pct(lat, nlat, 0.9) * 1e3, bench_pct(lat, nlat, 0.99) * 1e3, bench_pct(lat, nlat, 0.999) * 1e3,
            nlat ? lat[nlat - 1] * 1e3 : 0.0, (unsigned long long)errors,
            (unsigned long long)bad, last_status, (unsigned long long)reconn);
     if (ntook)
-        printf(",\"took_ms_p50\":%.3f,\"took_ms_mean\":%.3f", pct(took, ntook, 0.5) * 1e3,
+        printf(",\"took_ms_p50\":%.3f,\"took_ms_mean\":%.3f", bench_pct(took, ntook, 0.5) * 1e3,
                took_sum / (double)ntook * 1e3);
     free(took);
     if (pid > 0 && done)

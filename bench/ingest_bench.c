@@ -59,14 +59,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "needle.h"
+#include "bench_util.h"
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
+#include "needle.h"
 
 typedef struct cfg {
     const char *mode, *dir, *fsync, *index, *base;
@@ -316,13 +311,13 @@ static void run_ingest(const cfg *k)
     _Atomic uint64_t claimed = 0;
     writer *ws = calloc(k->writers, sizeof *ws);
     pthread_t *t = calloc(k->writers, sizeof *t);
-    double t0 = now_s();
+    double t0 = bench_now();
     for (uint32_t i = 0; i < k->writers; i++) {
         ws[i] = (writer){c, k, i, &stop, &claimed, 0, 0};
         pthread_create(&t[i], NULL, write_loop, &ws[i]);
     }
     /* sleep in 10 ms steps until `seconds` pass or the cap is handed out */
-    while (now_s() - t0 < k->seconds &&
+    while (bench_now() - t0 < k->seconds &&
            !(k->max_vectors && atomic_load(&claimed) >= k->max_vectors)) {
         struct timespec d = {0, 10000000};
         nanosleep(&d, NULL);
@@ -335,7 +330,7 @@ static void run_ingest(const cfg *k)
         total += ws[i].written;
         failed |= ws[i].failed;
     }
-    double el = now_s() - t0;
+    double el = bench_now() - t0;
     printf("{\"bench\":\"ingest\",\"dim\":%u,\"batch\":%u,\"writers\":%u,\"fsync\":\"%s\","
            "\"index\":\"%s\",\"m\":%u,\"ef_construction\":%u,\"threads\":%u,"
            "\"max_seconds\":%.1f,\"max_vectors\":%llu,\"count_before\":%llu,\"vectors\":%llu,"
@@ -397,16 +392,16 @@ static void run_build(const cfg *k)
 {
     ndl_db *db = open_db(k);
     ndl_collection *c = create(db, k);
-    double tb = now_s();
+    double tb = bench_now();
     build(c, k, k->n);
-    double build_s = now_s() - tb;
-    double tc = now_s();
+    double build_s = bench_now() - tb;
+    double tc = bench_now();
     close_db(db);
     printf("{\"bench\":\"build\",\"base\":\"%s\",\"dim\":%u,\"n\":%llu,\"index\":\"%s\","
            "\"m\":%u,\"ef_construction\":%u,\"threads\":%u,\"build_s\":%.2f,"
            "\"checkpoint_s\":%.3f}\n",
            k->base ? k->base : "random", k->dim, (unsigned long long)k->n, k->index, k->m,
-           k->ef_construction, k->threads, build_s, now_s() - tc);
+           k->ef_construction, k->threads, build_s, bench_now() - tc);
 }
 
 static void run_reopen(const cfg *k)
@@ -415,26 +410,26 @@ static void run_reopen(const cfg *k)
     if (!k->reuse) {
         ndl_db *db = open_db(k);
         ndl_collection *c = create(db, k);
-        double tb = now_s();
+        double tb = bench_now();
         build(c, k, k->n);
-        build_s = now_s() - tb;
-        double tc = now_s();
+        build_s = bench_now() - tb;
+        double tc = bench_now();
         close_db(db); /* checkpoint */
-        close_s = now_s() - tc;
+        close_s = bench_now() - tc;
     }
     uint64_t wal0 = wal_bytes_on_disk(k->dir);
     uint64_t rss0 = status_bytes("VmRSS"), anon0 = status_bytes("RssAnon");
     long mf0 = major_faults();
-    double t0 = now_s();
+    double t0 = bench_now();
     ndl_db *db = open_db(k);
-    double db_open = now_s() - t0;
+    double db_open = bench_now() - t0;
     ndl_error e;
     ndl_collection *c;
     if (ndl_collection_open(db, "bench", &c, &e) != NDL_OK) {
         fprintf(stderr, "reopen: %s\n", e.msg);
         exit(1);
     }
-    double reopen = now_s() - t0;
+    double reopen = bench_now() - t0;
     long mf1 = major_faults();
     uint64_t rss1 = status_bytes("VmRSS"), anon1 = status_bytes("RssAnon"),
              file1 = status_bytes("RssFile");
@@ -451,15 +446,15 @@ static void run_reopen(const cfg *k)
     ndl_search_params p;
     ndl_search_params_init(&p);
     ndl_results *r;
-    double ts = now_s();
+    double ts = bench_now();
     if (ndl_collection_search(c, q, &p, &r, &e) != NDL_OK) {
         fprintf(stderr, "search: %s\n", e.msg);
         exit(1);
     }
-    double first = now_s() - ts;
+    double first = bench_now() - ts;
     long mf2 = major_faults();
     ndl_results_free(r);
-    ts = now_s();
+    ts = bench_now();
     for (int i = 1; i <= 100; i++) {
         if (ndl_collection_search(c, q + (size_t)i * dim, &p, &r, &e) != NDL_OK) {
             fprintf(stderr, "search: %s\n", e.msg);
@@ -467,16 +462,16 @@ static void run_reopen(const cfg *k)
         }
         ndl_results_free(r);
     }
-    double next = (now_s() - ts) / 100;
+    double next = (bench_now() - ts) / 100;
     /* what the background verification of the vectors had left (the
      * thread started at open; this finishes it here) */
-    ts = now_s();
+    ts = bench_now();
     if (ndl_collection_verify(c, &e) != NDL_OK) {
         fprintf(stderr, "verify: %s\n", e.msg);
         exit(1);
     }
-    double verify_rest = now_s() - ts;
-    double verified_after = now_s() - t0;
+    double verify_rest = bench_now() - ts;
+    double verified_after = bench_now() - t0;
     uint64_t rss2 = status_bytes("VmRSS"), anon2 = status_bytes("RssAnon"),
              file2 = status_bytes("RssFile");
     printf("{\"bench\":\"reopen\",\"base\":\"%s\",\"dim\":%u,\"n\":%llu,\"index\":\"%s\",\"m\":%u,"
@@ -528,19 +523,19 @@ static void run_memory(const cfg *k)
     ndl_write_options_init(&w);
     w.threads = k->threads;
     ndl_error e;
-    double t0 = now_s();
+    double t0 = bench_now();
     if (ndl_collection_upsert(c, k->n, ids, v, &w, &e) != NDL_OK) {
         fprintf(stderr, "upsert: %s\n", e.msg);
         exit(1);
     }
-    double el = now_s() - t0;
+    double el = bench_now() - t0;
     uint64_t hwm1 = status_bytes("VmHWM"), rss1 = status_bytes("VmRSS"),
              anon1 = status_bytes("RssAnon");
     ndl_collection_info info;
     ndl_collection_info_get(c, &info, NULL);
-    double tc = now_s();
+    double tc = bench_now();
     close_db(db); /* checkpoint */
-    double close_s = now_s() - tc;
+    double close_s = bench_now() - tc;
     uint64_t hwm2 = status_bytes("VmHWM");
     const double mb = 1048576.0;
     printf("{\"bench\":\"memory\",\"base\":\"%s\",\"dim\":%u,\"n\":%llu,\"fsync\":\"%s\","
@@ -582,12 +577,12 @@ static void run_delete(const cfg *k)
     size_t nd = 0;
     for (uint64_t i = 0; i < k->n; i += 3)
         ids[nd++] = ndl_id_u64(i);
-    double t0 = now_s();
+    double t0 = bench_now();
     if (ndl_collection_delete(c, nd, ids, NULL, &e) != NDL_OK) {
         fprintf(stderr, "delete: %s\n", e.msg);
         exit(1);
     }
-    double el = now_s() - t0;
+    double el = bench_now() - t0;
     printf("{\"bench\":\"delete\",\"dim\":%u,\"n\":%llu,\"index\":\"%s\",\"deleted\":%zu,"
            "\"seconds\":%.3f,\"us_per_delete\":%.1f}\n",
            k->dim, (unsigned long long)k->n, k->index, nd, el, el / (double)nd * 1e6);

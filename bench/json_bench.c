@@ -113,6 +113,8 @@ void jc_error_text(const char *in, size_t len, char *out, size_t cap)
 #include <cjson/cJSON.h>
 #include <jansson.h>
 
+#include "bench_util.h"
+
 /* json-c adapter (other translation unit, see the header comment) */
 void *jc_parse(const char *s, size_t len);
 char *jc_print(void *t, size_t *len);
@@ -162,13 +164,6 @@ static uint64_t rnd(void)
     return rng * 0x2545F4914F6CDD1Dull;
 }
 static double rnd_unit(void) { return (double)(rnd() >> 11) / 9007199254740992.0 * 2.0 - 1.0; }
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static size_t heap_in_use(void)
 {
@@ -314,18 +309,18 @@ static void bench_lib(const lib *L, const buf *up, const buf *pl, const size_t *
     /* upsert body */
     for (int k = 0; k < rounds; k++) {
         size_t h0 = heap_in_use();
-        double t0 = now();
+        double t0 = bench_now();
         void *t = L->parse(up->p, up->len);
-        double t1 = now();
+        double t1 = bench_now();
         if (!t) {
             fprintf(stderr, "%s: failed to parse the upsert body\n", L->name);
             exit(1);
         }
         size_t h1 = heap_in_use();
         size_t n;
-        double t2 = now();
+        double t2 = bench_now();
         char *s = L->print(t, &n);
-        double t3 = now();
+        double t3 = bench_now();
         if (up->len / (t1 - t0) / 1e6 > r->up_parse)
             r->up_parse = up->len / (t1 - t0) / 1e6;
         if (n / (t3 - t2) / 1e6 > r->up_print)
@@ -339,7 +334,7 @@ static void bench_lib(const lib *L, const buf *up, const buf *pl, const size_t *
     void **trees = malloc(NPAYLOADS * sizeof *trees);
     for (int k = 0; k < rounds; k++) {
         size_t h0 = heap_in_use();
-        double t0 = now();
+        double t0 = bench_now();
         for (unsigned i = 0; i < NPAYLOADS; i++) {
             trees[i] = L->parse(pl->p + pl_off[i], pl_off[i + 1] - pl_off[i]);
             if (!trees[i]) {
@@ -347,17 +342,17 @@ static void bench_lib(const lib *L, const buf *up, const buf *pl, const size_t *
                 exit(1);
             }
         }
-        double t1 = now();
+        double t1 = bench_now();
         size_t h1 = heap_in_use();
         size_t out = 0;
-        double t2 = now();
+        double t2 = bench_now();
         for (unsigned i = 0; i < NPAYLOADS; i++) {
             size_t n;
             char *s = L->print(trees[i], &n);
             out += n;
             free(s);
         }
-        double t3 = now();
+        double t3 = bench_now();
         for (unsigned i = 0; i < NPAYLOADS; i++)
             L->drop(trees[i]);
         if (pl->len / (t1 - t0) / 1e6 > r->pl_parse)
@@ -369,11 +364,11 @@ static void bench_lib(const lib *L, const buf *up, const buf *pl, const size_t *
     free(trees);
     /* build + print a search answer with vectors */
     for (int k = 0; k < rounds; k++) {
-        double t0 = now();
+        double t0 = bench_now();
         void *t = L->build_answer(vecs);
         size_t n;
         char *s = L->print(t, &n);
-        double t1 = now();
+        double t1 = bench_now();
         if (n / (t1 - t0) / 1e6 > r->ans_print)
             r->ans_print = n / (t1 - t0) / 1e6;
         free(s);

@@ -39,6 +39,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
+
 #include "needle.h"
 
 /* ------------------------------------------------------------ helpers */
@@ -55,13 +57,6 @@ static void die_err(const char *what, const ndl_error *e)
 {
     fprintf(stderr, "lib_bench: %s: %s (%s)\n", what, e->msg, ndl_status_name(e->status));
     exit(1);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 static void *xmalloc(size_t n)
@@ -313,18 +308,6 @@ static void store_hits(const ndl_results *r, size_t rq, uint64_t *out, unsigned 
         out[j] = (j < cnt && !h[j].id.str) ? h[j].id.num : UINT64_MAX;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double pct(const double *sorted, size_t n, double p)
-{
-    size_t i = (size_t)(p * (double)(n - 1) + 0.5);
-    return sorted[i < n ? i : n - 1];
-}
-
 /* One thread, one ndl_collection_search() per query. Returns the best wall
  * time over `repeat` runs; fills found (nq*k) and lat (per-query seconds of
  * the best run). */
@@ -336,18 +319,18 @@ static double run_single(ndl_collection *c, const vecs *q, size_t nq, const ndl_
     ndl_error err;
     for (unsigned rep = 0; rep < repeat; rep++) {
         uint64_t vis = 0;
-        double t0 = now_s();
+        double t0 = bench_now();
         for (size_t i = 0; i < nq; i++) {
-            double a = now_s();
+            double a = bench_now();
             ndl_results *r = NULL;
             if (ndl_collection_search(c, q->f + i * q->dim, p, &r, &err) != NDL_OK)
                 die_err("search", &err);
             store_hits(r, 0, found + i * p->k, p->k);
             vis += ndl_results_visited(r);
             ndl_results_free(r);
-            cur[i] = now_s() - a;
+            cur[i] = bench_now() - a;
         }
-        double dt = now_s() - t0;
+        double dt = bench_now() - t0;
         if (best < 0 || dt < best) {
             best = dt;
             memcpy(lat, cur, nq * sizeof(double));
@@ -362,9 +345,9 @@ static void json_lat(const double *lat, size_t nq)
 {
     double *s = xmalloc(nq * sizeof(double));
     memcpy(s, lat, nq * sizeof(double));
-    qsort(s, nq, sizeof(double), cmp_double);
-    printf(",\"p50_us\":%.1f,\"p95_us\":%.1f,\"p99_us\":%.1f", pct(s, nq, 0.50) * 1e6,
-           pct(s, nq, 0.95) * 1e6, pct(s, nq, 0.99) * 1e6);
+    qsort(s, nq, sizeof(double), bench_cmp_double);
+    printf(",\"p50_us\":%.1f,\"p95_us\":%.1f,\"p99_us\":%.1f", bench_pct(s, nq, 0.50) * 1e6,
+           bench_pct(s, nq, 0.95) * 1e6, bench_pct(s, nq, 0.99) * 1e6);
     free(s);
 }
 
@@ -384,7 +367,7 @@ int main(int argc, char **argv)
         die_err("--index", &err);
 
     /* data first: it is in the RSS baseline, as in the hnswlib measurement */
-    double t_load = now_s();
+    double t_load = bench_now();
     vecs base = load_vecs(o.base, o.limit);
     vecs qs = load_vecs(o.queries, o.nq);
     if (base.dim != qs.dim)
@@ -408,7 +391,7 @@ int main(int argc, char **argv)
     memset(found, 0xff, nq * o.k * sizeof(uint64_t));
     memset(lat, 0, nq * sizeof(double));
     fprintf(stderr, "lib_bench: loaded %zu x %zu base, %zu queries in %.1f s\n", n, dim, nq,
-            now_s() - t_load);
+            bench_now() - t_load);
 
     /* database directory */
     char tmpl[4096];
@@ -446,10 +429,10 @@ int main(int argc, char **argv)
     ndl_write_options wo;
     ndl_write_options_init(&wo);
     wo.threads = o.build_threads;
-    double t0 = now_s();
+    double t0 = bench_now();
     if (ndl_collection_upsert(c, n, ids, base.f, &wo, &err) != NDL_OK)
         die_err("upsert", &err);
-    double build_s = now_s() - t0;
+    double build_s = bench_now() - t0;
     mem_status m1 = proc_status();
     ndl_collection_info info;
     memset(&info, 0, sizeof info);
@@ -548,13 +531,13 @@ int main(int argc, char **argv)
             double best = -1;
             for (unsigned rep = 0; rep < o.repeat; rep++) {
                 ndl_results *r = NULL;
-                double a = now_s();
+                double a = bench_now();
                 if (ndl_collection_search_batch(c, nq, qs.f, &p, &r, &err) != NDL_OK)
                     die_err("search_batch", &err);
                 for (size_t i = 0; i < nq; i++)
                     store_hits(r, i, found + i * o.k, o.k);
                 ndl_results_free(r);
-                double dt = now_s() - a;
+                double dt = bench_now() - a;
                 if (best < 0 || dt < best)
                     best = dt;
             }

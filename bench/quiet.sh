@@ -1,4 +1,4 @@
-# quiet.sh -- sourced by run.sh, ingest_grid.sh and reopen_bench.sh (POSIX sh).
+# quiet.sh -- sourced by run.sh, ingest_grid.sh, reopen_bench.sh and http_bench.sh (POSIX sh).
 # cpu_busy: fraction of all CPUs busy over the next second (/proc/stat).
 # wait_quiet: wait (at most $QUIET seconds) until the CPUs are under a
 # quarter busy; sets $busy to the last fraction seen.

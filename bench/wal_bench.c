@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
+
 #include "storage/io.h"
 #include "storage/wal.h"
 
@@ -27,13 +29,6 @@ typedef struct worker {
     int failed;
 } worker;
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static void *worker_main(void *p)
 {
     worker *k = p;
@@ -43,8 +38,8 @@ static void *worker_main(void *p)
         return NULL;
     }
     memset(buf, 0xa5, k->len);
-    double stop = now() + k->seconds;
-    while (now() < stop) {
+    double stop = bench_now() + k->seconds;
+    while (bench_now() < stop) {
         for (int i = 0; i < 16; i++) { /* check the clock every 16 appends */
             uint64_t lsn;
             ndl_error err;
@@ -88,7 +83,7 @@ static int run(const char *base, wal_sync sync, int threads, size_t len, double 
     worker k[64];
     pthread_t t[64];
     long syncs0 = io_calls(IO_OP_FSYNC);
-    double t0 = now();
+    double t0 = bench_now();
     for (int i = 0; i < threads; i++) {
         k[i] = (worker){.w = w, .len = len, .seconds = seconds};
         pthread_create(&t[i], NULL, worker_main, &k[i]);
@@ -100,7 +95,7 @@ static int run(const char *base, wal_sync sync, int threads, size_t len, double 
         total += k[i].count;
         failed |= k[i].failed;
     }
-    double dt = now() - t0;
+    double dt = bench_now() - t0;
     long syncs = io_calls(IO_OP_FSYNC) - syncs0;
     uint64_t bytes = wal_bytes(w);
     wal_close(w, NULL);
