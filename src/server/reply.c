@@ -3,6 +3,7 @@
  * paths (search hits and points are written directly, payloads spliced in as
  * their stored canonical text), and the error body of SPEC section 6.
  */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +78,17 @@ void sbuf_json_string(sbuf *b, const char *s, size_t n)
     }
     sbuf_put(b, s + run, n - run);
     sbuf_put(b, "\"", 1);
+}
+
+void sbuf_score(sbuf *b, float v)
+{
+    if (!isfinite(v)) {
+        sbuf_put(b, "null", 4);
+        return;
+    }
+    char tmp[32];
+    int n = snprintf(tmp, sizeof tmp, "%.9g", (double)v); /* exact for a float */
+    sbuf_put(b, tmp, (size_t)n);
 }
 
 void sbuf_float(sbuf *b, float v)

@@ -110,9 +110,9 @@ static bool run_search(srv_req *r, ndl_collection *c, uint32_t dim, search_req *
         sbuf_puts(&r->out, "{\"id\":");
         sbuf_id(&r->out, h[i].id);
         sbuf_puts(&r->out, ",\"score\":");
-        sbuf_float(&r->out, h[i].score);
+        sbuf_score(&r->out, h[i].score);
         sbuf_puts(&r->out, ",\"distance\":");
-        sbuf_float(&r->out, h[i].distance);
+        sbuf_score(&r->out, h[i].distance);
         if (q->p.with_payload) {
             const char *pl = ndl_results_payload(res, 0, i);
             sbuf_puts(&r->out, ",\"payload\":");

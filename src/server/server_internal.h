@@ -31,6 +31,10 @@ void sbuf_puts(sbuf *b, const char *s);
 void sbuf_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sbuf_json_string(sbuf *b, const char *s, size_t n); /* quoted and escaped */
 void sbuf_float(sbuf *b, float v);                        /* shortest round trip; null if not finite */
+/* A computed value (score, distance) as %.9g, exact for a float in one
+ * snprintf: the shortest form takes up to four snprintf/strtof rounds, 20
+ * times per search, and a computed float is seldom shorter. */
+void sbuf_score(sbuf *b, float v);
 void sbuf_id(sbuf *b, ndl_id id);
 void sbuf_vector(sbuf *b, const float *v, uint32_t dim);  /* [x,y,..] */
 void sbuf_free(sbuf *b);
