@@ -1,7 +1,10 @@
 /*
  * registry.c -- the server's open collections. Every collection of the
  * database is opened at start (so /metrics and the first search need no
- * open); a name missing from the registry is opened on first use. A
+ * open); a collection that does not open (damaged) is left out, and so is
+ * one whose failed drop could not reopen it; while any is, a name missing
+ * from the registry is looked for on disk, so its request gets the open's
+ * error (otherwise a miss is a 404 at once). A
  * handler borrows a handle for its length. The registry's mutex guards
  * only the list and the counts, never a disk operation: a create reserves
  * its name (CREATING) and builds the collection unlocked; a drop marks the
@@ -30,6 +33,7 @@ struct registry {
     pthread_mutex_t lock;
     pthread_cond_t released;
     entry *head; /* sorted by name */
+    int left_out; /* collections not open but on disk: look there for a miss */
 };
 
 static ndl_status fail(ndl_error *err, ndl_status st, const char *fmt, const char *name)
@@ -96,8 +100,14 @@ ndl_status registry_open(ndl_db *db, registry **out, ndl_error *err)
     ndl_status rc = ndl_collection_list(db, &names, &n, err);
     for (size_t i = 0; rc == NDL_OK && i < n; i++) {
         ndl_collection *c;
-        if ((rc = ndl_collection_open(db, names[i], &c, err)) != NDL_OK)
-            break;
+        ndl_error e_open;
+        if (ndl_collection_open(db, names[i], &c, &e_open) != NDL_OK) {
+            /* a damaged collection must not keep the others from serving:
+             * it is left out, and a request for it gets its open error */
+            fprintf(stderr, "needle: collection '%s' is not served: %s\n", names[i], e_open.msg);
+            g->left_out++;
+            continue;
+        }
         entry *e = insert(g, names[i], READY);
         if (!e) {
             ndl_collection_close(c, NULL);
@@ -139,7 +149,7 @@ ndl_collection *registry_get(srv_req *r, const char *name)
         return NULL;
     pthread_mutex_lock(&g->lock);
     entry *e = lookup(g, name);
-    if (!e) { /* not opened yet (a drop whose reopen failed): open it now */
+    if (!e && g->left_out) { /* maybe one left out: open it now */
         pthread_mutex_unlock(&g->lock);
         ndl_collection *c;
         ndl_error err;
@@ -233,10 +243,12 @@ ndl_status registry_drop(registry *g, const char *name, ndl_error *err)
     if (rc != NDL_OK && ndl_collection_open(g->db, name, &again, NULL) != NDL_OK)
         again = NULL; /* left out: the next request for it opens it */
     pthread_mutex_lock(&g->lock);
-    if (again)
+    if (again) {
         set_ready(e, again);
-    else
+    } else {
         unlink_entry(g, e);
+        g->left_out += rc != NDL_OK; /* still on disk, not open */
+    }
     pthread_mutex_unlock(&g->lock);
     return rc;
 }

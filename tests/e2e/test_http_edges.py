@@ -115,3 +115,22 @@ def test_serve_options_are_usage_errors(tmp_path, args, match):
     assert p.returncode == 2, p.stderr
     assert match in p.stderr, p.stderr
     assert not (tmp_path / "db").exists()  # nothing opened
+
+
+def test_a_damaged_collection_does_not_stop_the_others(tmp_path):
+    """SPEC 5: damage refuses that collection; the others keep serving."""
+    data = tmp_path / "data"
+    with NeedleServer(data) as s:
+        for name in ("good", "bad"):
+            ok(s.request("PUT", f"/v1/collections/{name}", {"dimension": 2, "metric": "l2"}), 201)
+            ok(s.request("POST", f"/v1/collections/{name}/points",
+                         {"points": [{"id": 1, "vector": [1, 2]}]}))
+    manifest = data / "bad" / "MANIFEST"
+    raw = bytearray(manifest.read_bytes())
+    raw[-3] ^= 0x10
+    manifest.write_bytes(bytes(raw))
+    with NeedleServer(data) as s:
+        assert any("'bad' is not served" in line for line in s.stderr_lines), s.stderr_lines
+        assert ok(s.request("POST", "/v1/collections/good/count", {})) == {"count": 1}
+        err(s.request("POST", "/v1/collections/bad/count", {}), 500, "corrupt", "MANIFEST")
+        err(s.request("GET", "/v1/collections/nope"), 404, "not_found")
