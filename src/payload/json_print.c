@@ -129,6 +129,110 @@ size_t json_format_float(float f, char *buf)
     return (size_t)n;
 }
 
+/* The decimal digits of q (0 < q < 10^9) into d; returns how many. */
+static int digits_of(uint32_t q, char d[9])
+{
+    char rev[9];
+    int n = 0;
+    for (; q; q /= 10)
+        rev[n++] = (char)('0' + q % 10);
+    for (int i = 0; i < n; i++)
+        d[i] = rev[n - 1 - i];
+    return n;
+}
+
+size_t json_format_float9(float f, char *buf)
+{
+    if (!isfinite(f))
+        return 0;
+    uint32_t bits;
+    memcpy(&bits, &f, sizeof bits);
+    uint32_t m = bits & 0x7fffff, biased = (bits >> 23) & 0xff;
+    if (biased == 0)                       /* zero or subnormal: rare, snprintf */
+        return (size_t)snprintf(buf, 32, "%.9g", (double)f);
+    m |= 0x800000;
+    int e2 = (int)biased - 150;            /* |f| = m * 2^e2 */
+    typedef unsigned __int128 u128;
+    u128 n;                                /* |f| = n * 10^e10, exactly */
+    int e10;
+    if (e2 >= 0) {
+        n = (u128)m << e2;                 /* m < 2^24, e2 <= 104: fits */
+        e10 = 0;
+    } else if (e2 >= -44) {                /* m * 5^44 < 2^127 */
+        n = m;
+        for (int i = 0; i < -e2; i++)
+            n *= 5;
+        e10 = e2;
+    } else {
+        return (size_t)snprintf(buf, 32, "%.9g", (double)f);
+    }
+    int nd = 1; /* decimal digits of n */
+    u128 p10 = 10;
+    while (nd < 39 && n >= p10) {
+        nd++;
+        p10 *= 10;
+    }
+    uint32_t q;
+    if (nd > 9) { /* round to nine digits, ties to even (the exact value decides) */
+        u128 div = 1;
+        for (int i = 0; i < nd - 9; i++)
+            div *= 10;
+        u128 quo = n / div, rem = n - quo * div, half = div / 2;
+        if (rem > half || (rem == half && (quo & 1)))
+            quo++;
+        e10 += nd - 9;
+        if (quo == 1000000000u) { /* 999999999.5 -> 1000000000: one digit more */
+            quo = 100000000u;
+            e10++;
+        }
+        q = (uint32_t)quo;
+        nd = 9;
+    } else {
+        q = (uint32_t)n;
+    }
+    char d[9];
+    nd = digits_of(q, d);
+    int x = nd - 1 + e10; /* the leading digit's power of ten */
+    while (nd > 1 && d[nd - 1] == '0')
+        nd--;           /* %g drops trailing zeros of the fraction */
+    char *o = buf;
+    if (bits >> 31)
+        *o++ = '-';
+    if (x < -4 || x >= 9) { /* d.ddde+XX */
+        *o++ = d[0];
+        if (nd > 1) {
+            *o++ = '.';
+            memcpy(o, d + 1, (size_t)(nd - 1));
+            o += nd - 1;
+        }
+        *o++ = 'e';
+        *o++ = x < 0 ? '-' : '+';
+        int ax = x < 0 ? -x : x;
+        if (ax >= 10)
+            *o++ = (char)('0' + ax / 10);
+        else
+            *o++ = '0';
+        *o++ = (char)('0' + ax % 10);
+    } else if (x >= 0) { /* ddd.ddd, whole digits kept even when zero */
+        for (int i = 0; i <= x; i++)
+            *o++ = i < nd ? d[i] : '0';
+        if (nd > x + 1) {
+            *o++ = '.';
+            memcpy(o, d + x + 1, (size_t)(nd - x - 1));
+            o += nd - x - 1;
+        }
+    } else { /* 0.000ddd */
+        *o++ = '0';
+        *o++ = '.';
+        for (int i = 0; i < -x - 1; i++)
+            *o++ = '0';
+        memcpy(o, d, (size_t)nd);
+        o += nd;
+    }
+    *o = '\0';
+    return (size_t)(o - buf);
+}
+
 static void put_string(sbuf *b, const char *s, size_t n)
 {
     sb_putc(b, '"');

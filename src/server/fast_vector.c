@@ -4,20 +4,21 @@
  * jansson builds a tree with one allocation per number: for a 128-d search
  * body that is about 45 us, a third of the search itself
  * (docs/BENCHMARKS.md, HTTP server). This reads the top-level "vector"
- * array of a body straight into floats and then blanks that array in the
- * body itself (a 0, then spaces; newlines kept), so jansson parses the rest
- * with every line and column where the client put them. Anything it does
- * not expect -- an escape in a key, a number outside JSON's grammar or
- * beyond what jansson reads (an integer outside int64, a real that
- * overflows a double), a value that is not an array of numbers -- makes it
- * give up before changing anything, and the body goes the ordinary way,
- * which finds and names any error.
+ * array of a body straight into floats (payload/json_number.c) and copies
+ * the body without it (the array cut down to a 0) for jansson to parse:
+ * a few dozen bytes instead of a DOM of numbers, or, as it did before, a
+ * kilobyte of blanks read through jansson's stream a byte at a time.
+ * Anything it does not expect -- an escape in a key, a number outside
+ * JSON's grammar or beyond what jansson reads (an integer outside int64, a
+ * real that overflows a double), a value that is not an array of numbers --
+ * makes it give up, and the body goes the ordinary way, which finds and
+ * names any error. If the copy does not parse, the caller parses the body
+ * itself, so that the error names the line and column the client sent.
  */
-#include <errno.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "payload/json_number.h"
 #include "server/server_internal.h"
 
 static const char *ws(const char *p, const char *end)
@@ -67,60 +68,12 @@ static const char *skip_value(const char *p, const char *end)
     return NULL;
 }
 
-/* One number in JSON's grammar into *out, read as jansson would; NULL if it
- * is not one or jansson would refuse it. */
-static const char *number(const char *p, const char *end, double *out)
-{
-    const char *s = p;
-    bool integer = true;
-    if (p < end && *p == '-')
-        p++;
-    if (p < end && *p == '0')
-        p++;
-    else if (p < end && *p >= '1' && *p <= '9')
-        while (p < end && *p >= '0' && *p <= '9')
-            p++;
-    else
-        return NULL;
-    if (p < end && *p == '.') {
-        integer = false;
-        if (++p >= end || *p < '0' || *p > '9')
-            return NULL;
-        while (p < end && *p >= '0' && *p <= '9')
-            p++;
-    }
-    if (p < end && (*p == 'e' || *p == 'E')) {
-        integer = false;
-        if (++p < end && (*p == '+' || *p == '-'))
-            p++;
-        if (p >= end || *p < '0' || *p > '9')
-            return NULL;
-        while (p < end && *p >= '0' && *p <= '9')
-            p++;
-    }
-    char tmp[64];
-    if ((size_t)(p - s) >= sizeof tmp)
-        return NULL;
-    memcpy(tmp, s, (size_t)(p - s));
-    tmp[p - s] = '\0';
-    errno = 0;
-    if (integer) { /* jansson keeps integers as int64 */
-        long long v = strtoll(tmp, NULL, 10);
-        if (errno == ERANGE)
-            return NULL;
-        *out = (double)v;
-    } else if (!isfinite(*out = strtod(tmp, NULL))) {
-        return NULL;
-    }
-    return p;
-}
-
-bool fast_vector(char *body, size_t len, fast_vec *fv)
+bool fast_vector(const char *body, size_t len, fast_vec *fv)
 {
     memset(fv, 0, sizeof *fv);
     if (!body || len == 0)
         return false;
-    char *end = body + len;
+    const char *end = body + len;
     const char *p = ws(body, end);
     if (p >= end || *p++ != '{')
         return false;
@@ -146,7 +99,7 @@ bool fast_vector(char *body, size_t len, fast_vec *fv)
     }
     if (p >= end || *p != '[')
         return false;
-    char *vstart = body + (p - body);
+    const char *vstart = p;
     p++;
     size_t cap = 0;
     for (bool first = true;; first = false) {
@@ -154,7 +107,7 @@ bool fast_vector(char *body, size_t len, fast_vec *fv)
         if (p < end && *p == ']' && first)
             break;
         double d;
-        if (!(p = number(p, end, &d)))
+        if (!(p = json_read_number(p, end, &d)))
             goto fail;
         if (fv->n == cap) {
             cap = cap ? cap * 2 : 256;
@@ -174,19 +127,23 @@ bool fast_vector(char *body, size_t len, fast_vec *fv)
         goto fail;
     }
     p++; /* the ']' */
-    *vstart = '0';
-    for (char *q = vstart + 1; q < body + (p - body); q++)
-        if (*q != '\n')
-            *q = ' ';
+    /* the rest for jansson: the body with the array cut down to a 0 */
+    size_t head = (size_t)(vstart - body) + 1, tail = (size_t)(end - p);
+    if (!(fv->rest = malloc(head + tail)))
+        goto fail;
+    memcpy(fv->rest, body, head);
+    fv->rest[head - 1] = '0';
+    memcpy(fv->rest + head, p, tail);
+    fv->rest_len = head + tail;
     return true;
 fail:
-    free(fv->v);
-    memset(fv, 0, sizeof *fv);
+    fast_vector_free(fv);
     return false;
 }
 
 void fast_vector_free(fast_vec *fv)
 {
     free(fv->v);
+    free(fv->rest);
     memset(fv, 0, sizeof *fv);
 }

@@ -87,8 +87,7 @@ void sbuf_score(sbuf *b, float v)
         return;
     }
     char tmp[32];
-    int n = snprintf(tmp, sizeof tmp, "%.9g", (double)v); /* exact for a float */
-    sbuf_put(b, tmp, (size_t)n);
+    sbuf_put(b, tmp, json_format_float9(v, tmp)); /* %.9g: exact for a float */
 }
 
 void sbuf_float(sbuf *b, float v)
@@ -112,12 +111,22 @@ void sbuf_vector(sbuf *b, const float *v, uint32_t dim)
     sbuf_put(b, "]", 1);
 }
 
+void sbuf_u64(sbuf *b, uint64_t v)
+{
+    char tmp[20];
+    size_t n = sizeof tmp;
+    do
+        tmp[--n] = (char)('0' + v % 10);
+    while (v /= 10);
+    sbuf_put(b, tmp + n, sizeof tmp - n);
+}
+
 void sbuf_id(sbuf *b, ndl_id id)
 {
     if (id.str)
         sbuf_json_string(b, id.str, id.len);
     else
-        sbuf_printf(b, "%llu", (unsigned long long)id.num);
+        sbuf_u64(b, id.num);
 }
 
 void sbuf_free(sbuf *b)

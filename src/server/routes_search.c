@@ -17,7 +17,7 @@ typedef struct search_req {
     double min_score;
     bool has_min_score;
     int with_vector;
-    const fast_vec *fast;  /* the vector, read already (the body holds 0 there) */
+    const fast_vec *fast;  /* the vector, read already (the parsed rest holds 0 there) */
 } search_req;
 
 /* Read one search object into q (q->vector: dim floats, the caller's). */
@@ -139,7 +139,9 @@ void h_search(srv_req *r)
     double t0 = now_seconds();
     fast_vec fv;
     bool fast = fast_vector(r->body, r->len, &fv);
-    json_t *body = body_object(r, false);
+    json_t *body = fast ? parse_object(r, fv.rest, fv.rest_len, "body", false) : NULL;
+    if (!body) /* no fast path, or an error: named where the client put it */
+        body = body_object(r, false);
     ndl_collection *c = body ? registry_get(r, name) : NULL;
     if (c) {
         uint32_t dim = r->dim;

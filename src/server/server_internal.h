@@ -35,6 +35,7 @@ void sbuf_float(sbuf *b, float v);                        /* shortest round trip
  * snprintf: the shortest form takes up to four snprintf/strtof rounds, 20
  * times per search, and a computed float is seldom shorter. */
 void sbuf_score(sbuf *b, float v);
+void sbuf_u64(sbuf *b, uint64_t v);
 void sbuf_id(sbuf *b, ndl_id id);
 void sbuf_vector(sbuf *b, const float *v, uint32_t dim);  /* [x,y,..] */
 void sbuf_free(sbuf *b);
@@ -106,14 +107,16 @@ bool path_id(srv_req *r, const char *seg, ndl_id *out);
 bool parse_vector(srv_req *r, json_t *v, uint32_t dim, float *out, const char *where);
 
 /* fast_vector.c: a search body's top-level "vector" array read without
- * jansson into v; on true the array in body is blanked (a 0 and spaces,
- * newlines kept) for jansson to parse the rest. false (body untouched,
- * nothing kept) on anything unexpected: parse the body as usual. */
+ * jansson into v; on true, rest holds the body with that array cut down to
+ * a 0 (for jansson to parse the rest). false (nothing kept) on anything
+ * unexpected: parse the body as usual. */
 typedef struct fast_vec {
     float *v;
     size_t n;
+    char *rest;
+    size_t rest_len;
 } fast_vec;
-bool fast_vector(char *body, size_t len, fast_vec *fv);
+bool fast_vector(const char *body, size_t len, fast_vec *fv);
 void fast_vector_free(fast_vec *fv);
 
 /* ---------------------------------------------------------------- collections */
