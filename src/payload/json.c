@@ -1,4 +1,5 @@
-/* json.c -- payload validation, canonical text and merge over jansson. */
+/* json.c -- payload validation, canonical text and merge over jansson, and
+ * the checked load they share with filters (json_load.h). */
 #include "payload/json.h"
 
 #include <pthread.h>
@@ -7,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "payload/json_load.h"
 #include "payload/json_print.h"
 #include "payload/json_scan.h"
 #include "util/alloc.h"
@@ -51,25 +53,8 @@ bool payload_json_alloc_failed(void)
     return failed;
 }
 
-static const char *type_name(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER:
-    case JSON_REAL: return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    case JSON_NULL: return "null";
-    }
-    return "an unknown value";
-}
-
-/* Parses s[0..len) as a payload object into *out. `what` starts messages
- * ("payload", "stored payload"); `bad` is the status for rule violations. */
-static ndl_status parse_payload(const char *what, ndl_status bad, const char *s, size_t len, json_t **out,
-                                ndl_error *err)
+ndl_status json_load_object(const char *what, ndl_status bad, const char *s, size_t len, json_t **out,
+                            ndl_error *err)
 {
     *out = NULL;
     if (!s && len)
@@ -106,7 +91,7 @@ static ndl_status parse_payload(const char *what, ndl_status bad, const char *s,
         return ndl_err(err, bad, "%s %s at line %d column %d: %s", what, kind, je.line, je.column, je.text);
     }
     if (!json_is_object(v)) {
-        ndl_status st = ndl_err(err, bad, "%s must be a JSON object, got %s", what, type_name(v));
+        ndl_status st = ndl_err(err, bad, "%s must be a JSON object, got %s", what, json_type_phrase(v));
         json_decref(v);
         return st;
     }
@@ -127,7 +112,7 @@ ndl_status payload_validate(const char *json, size_t len, size_t max_bytes, ndl_
     if (s != NDL_OK)
         return s;
     json_t *v;
-    s = parse_payload("payload", NDL_INVALID, json, len, &v, err);
+    s = json_load_object("payload", NDL_INVALID, json, len, &v, err);
     json_decref(v);
     return s;
 }
@@ -153,7 +138,7 @@ static ndl_status print_checked(const char *what, const json_t *v, size_t hint, 
 ndl_status payload_canonical(const char *json, size_t len, char **out, size_t *out_len, ndl_error *err)
 {
     json_t *v;
-    ndl_status s = parse_payload("payload", NDL_INVALID, json, len, &v, err);
+    ndl_status s = json_load_object("payload", NDL_INVALID, json, len, &v, err);
     if (s != NDL_OK)
         return s;
     s = print_checked("payload", v, len, SIZE_MAX, out, out_len, err);
@@ -168,7 +153,7 @@ ndl_status payload_prepare(const char *json, size_t len, size_t max_bytes, char 
     if (s != NDL_OK)
         return s;
     json_t *v;
-    s = parse_payload("payload", NDL_INVALID, json, len, &v, err);
+    s = json_load_object("payload", NDL_INVALID, json, len, &v, err);
     if (s != NDL_OK)
         return s;
     s = print_checked("canonical payload", v, len, max_bytes, out, out_len, err);
@@ -190,11 +175,11 @@ ndl_status payload_merge(const char *stored, size_t stored_len, const char *patc
             return ndl_err(err, NDL_NOMEM, "out of memory merging a payload");
         }
     } else {
-        s = parse_payload("stored payload", NDL_CORRUPT, stored, stored_len, &base, err);
+        s = json_load_object("stored payload", NDL_CORRUPT, stored, stored_len, &base, err);
         if (s != NDL_OK)
             return s;
     }
-    s = parse_payload("payload", NDL_INVALID, patch, patch_len, &upd, err);
+    s = json_load_object("payload", NDL_INVALID, patch, patch_len, &upd, err);
     if (s != NDL_OK)
         goto done;
     /* Both are objects within the depth limit; a top-level merge keeps it. */

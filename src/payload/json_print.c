@@ -94,6 +94,21 @@ size_t json_format_real(double d, char *buf)
     return len;
 }
 
+const char *json_type_phrase(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return "an array";
+    case JSON_STRING: return "a string";
+    case JSON_INTEGER:
+    case JSON_REAL: return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE: return "a boolean";
+    case JSON_NULL: return "null";
+    }
+    return "an unknown value";
+}
+
 size_t json_escape(unsigned char c, char esc[6])
 {
     static const char hex[] = "0123456789abcdef";

@@ -50,4 +50,8 @@ size_t json_format_float9(float f, char *buf);
  * stands for itself in a JSON string (any byte >= 0x20 but '"' and '\\'). */
 size_t json_escape(unsigned char c, char esc[6]);
 
+/* The type of v for messages: "an object", "an array", "a string",
+ * "a number", "a boolean" or "null". */
+const char *json_type_phrase(const json_t *v);
+
 #endif

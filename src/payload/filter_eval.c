@@ -1,0 +1,202 @@
+/* filter_eval.c -- matching a compiled filter against a payload (the rules
+ * are in filter.h and docs/FILTERS.md). Runs once per candidate during a
+ * filtered search, so it allocates nothing: paths were split, operands
+ * typed and dates read when the filter was compiled. */
+#include <stdlib.h>
+
+#include "payload/date.h"
+#include "payload/filter.h"
+#include "payload/json.h"
+#include "payload/json_scan.h"
+#include "payload/tokens.h"
+
+/* Does node n hold for one end of its path: a value, or NULL for "missing"? */
+typedef bool (*end_test)(const filter_node *n, const json_t *end);
+
+/* True if some end of n's path from v (parts i.. still to go) passes test.
+ * Recursion is bounded by the payload's depth: every call but the last goes
+ * one container deeper. */
+static bool any_end(const json_t *v, const filter_node *n, uint32_t i, end_test test)
+{
+    if (i == n->path.nparts)
+        return test(n, v);
+    if (json_is_object(v))
+        return any_end(json_object_get(v, n->path.parts[i]), n, i + 1, test);
+    if (json_is_array(v)) {
+        for (size_t k = 0, len = json_array_size(v); k < len; k++) {
+            const json_t *e = json_array_get(v, k);
+            if (json_is_object(e) && any_end(e, n, i, test))
+                return true;
+        }
+        return false;
+    }
+    return test(n, NULL); /* a scalar, a missing key or no payload */
+}
+
+/* True if the scalar v, or some element of the array v, passes test. */
+static bool scalar_or_element(const filter_node *n, const json_t *v, end_test test)
+{
+    if (!json_is_array(v))
+        return test(n, v);
+    for (size_t k = 0, len = json_array_size(v); k < len; k++)
+        if (test(n, json_array_get(v, k)))
+            return true;
+    return false;
+}
+
+/* ---------------------------------------------------------------- $eq $in */
+
+static bool equals_operand(const filter_node *n, const json_t *v)
+{
+    filter_value x;
+    return filter_value_of_json(v, &x) && filter_value_cmp(&x, &n->u.cmp.operand) == 0;
+}
+
+static bool eq_end(const filter_node *n, const json_t *end)
+{
+    if (!end)
+        return n->u.cmp.operand.type == FILTER_VALUE_NULL;
+    return scalar_or_element(n, end, equals_operand);
+}
+
+static int cmp_values(const void *a, const void *b) { return filter_value_cmp(a, b); }
+
+static bool in_list(const filter_node *n, const json_t *v)
+{
+    filter_value x;
+    if (!filter_value_of_json(v, &x))
+        return false;
+    const filter_value *values = n->u.in.values;
+    uint32_t count = n->u.in.count;
+    if (count <= 8) {
+        for (uint32_t k = 0; k < count; k++)
+            if (filter_value_cmp(&x, &values[k]) == 0)
+                return true;
+        return false;
+    }
+    return bsearch(&x, values, count, sizeof *values, cmp_values);
+}
+
+static bool in_end(const filter_node *n, const json_t *end)
+{
+    if (!end)
+        return n->u.in.has_null;
+    return scalar_or_element(n, end, in_list);
+}
+
+/* ---------------------------------------------------------------- ranges */
+
+static bool holds(filter_op op, int c)
+{
+    switch (op) {
+    case FILTER_GT: return c > 0;
+    case FILTER_GTE: return c >= 0;
+    case FILTER_LT: return c < 0;
+    case FILTER_LTE: return c <= 0;
+    case FILTER_EQ:
+    case FILTER_NE: break;
+    }
+    return false;
+}
+
+static bool in_range(const filter_node *n, const json_t *v)
+{
+    const filter_value *o = &n->u.cmp.operand;
+    filter_value x;
+    if (!filter_value_of_json(v, &x) || x.type != o->type)
+        return false;
+    if (o->is_date) {
+        int64_t ms;
+        return iso8601_parse(x.str, x.len, &ms) && holds(n->u.cmp.op, (ms > o->date_ms) - (ms < o->date_ms));
+    }
+    return holds(n->u.cmp.op, filter_value_cmp(&x, o));
+}
+
+static bool range_end(const filter_node *n, const json_t *end) { return end && scalar_or_element(n, end, in_range); }
+
+/* ---------------------------------------------------------------- $exists $text */
+
+static bool present_end(const filter_node *n, const json_t *end)
+{
+    (void)n;
+    return end != NULL;
+}
+
+static bool string_has_token(const json_t *v, const filter_token *q)
+{
+    if (!json_is_string(v))
+        return false;
+    const char *s = json_string_value(v);
+    size_t len = json_string_length(v);
+    token_span t;
+    for (size_t pos = 0; token_next(s, len, &pos, &t);)
+        if (token_equal_folded(s + t.start, t.len, q->text, q->len))
+            return true;
+    return false;
+}
+
+/* Every query token is among the words of the string, or of the strings
+ * of the array, end. */
+static bool text_end(const filter_node *n, const json_t *end)
+{
+    if (!json_is_string(end) && !json_is_array(end))
+        return false;
+    for (uint32_t k = 0; k < n->u.text.count; k++) {
+        const filter_token *q = &n->u.text.tokens[k];
+        bool found = string_has_token(end, q);
+        for (size_t e = 0, len = json_array_size(end); !found && e < len; e++)
+            found = string_has_token(json_array_get(end, e), q);
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+/* ---------------------------------------------------------------- nodes */
+
+static bool match(const filter_node *n, const json_t *payload)
+{
+    switch (n->kind) {
+    case FILTER_TRUE: return true;
+    case FILTER_AND:
+        for (uint32_t k = 0; k < n->u.logic.count; k++)
+            if (!match(&n->u.logic.children[k], payload))
+                return false;
+        return true;
+    case FILTER_OR:
+        for (uint32_t k = 0; k < n->u.logic.count; k++)
+            if (match(&n->u.logic.children[k], payload))
+                return true;
+        return false;
+    case FILTER_NOT: return !match(n->u.negated, payload);
+    case FILTER_CMP:
+        switch (n->u.cmp.op) {
+        case FILTER_EQ: return any_end(payload, n, 0, eq_end);
+        case FILTER_NE: return !any_end(payload, n, 0, eq_end);
+        default: return any_end(payload, n, 0, range_end);
+        }
+    case FILTER_IN: return any_end(payload, n, 0, in_end);
+    case FILTER_NIN: return !any_end(payload, n, 0, in_end);
+    case FILTER_EXISTS: return any_end(payload, n, 0, present_end) == n->u.present;
+    case FILTER_TEXT: return any_end(payload, n, 0, text_end);
+    }
+    return false;
+}
+
+bool filter_match(const filter *f, const json_t *payload) { return match(f->root, payload); }
+
+bool filter_match_text(const filter *f, const char *text, size_t len)
+{
+    if (!text || len == 0)
+        return match(f->root, NULL);
+    if (!json_depth_within(text, len, PAYLOAD_MAX_DEPTH, NULL))
+        return false;
+    payload_json_init();
+    /* ALLOW_NUL: payload strings may hold \u0000. A jansson allocation that
+     * failed was retried with malloc (json.h), so a value returned is whole. */
+    json_t *payload = json_loadb(text, len, JSON_ALLOW_NUL, NULL);
+    payload_json_alloc_failed(); /* clear the flag for the next caller */
+    bool ok = json_is_object(payload) && match(f->root, payload);
+    json_decref(payload);
+    return ok;
+}
