@@ -151,6 +151,7 @@ NDL_API ndl_id ndl_id_str(const char *s);
 
 typedef struct ndl_db ndl_db;
 typedef struct ndl_collection ndl_collection;
+typedef struct ndl_filter ndl_filter; /* a parsed payload filter (ndl_filter_parse) */
 
 /* When a write is acknowledged (SPEC section 5). Every mutation is first
  * appended to the collection's write-ahead log. */
@@ -442,6 +443,13 @@ NDL_API ndl_status ndl_collection_set_payload(ndl_collection *c, ndl_id id, cons
 NDL_API ndl_status ndl_collection_delete(ndl_collection *c, size_t n, const ndl_id *ids,
                                          size_t *deleted, ndl_error *err);
 
+/* Delete every live point that matches f (required: delete all with a
+ * filter of {}), as of the call: one log record, like a delete of those
+ * ids; points written during the call may stay. *deleted as above.
+ * Returns as ndl_collection_delete, and NDL_NOMEM. */
+NDL_API ndl_status ndl_collection_delete_where(ndl_collection *c, const ndl_filter *f,
+                                               size_t *deleted, ndl_error *err);
+
 /* Read one point: its vector into vector_out (dimension floats; for cosine
  * the unit-normalized vector, as stored; for hamming 0/1 values) and/or its
  * payload into *payload_out (canonical JSON, NUL-terminated, allocated: free
@@ -468,6 +476,14 @@ NDL_API ndl_status ndl_collection_get_point(ndl_collection *c, ndl_id id, float 
 NDL_API ndl_status ndl_collection_scroll(ndl_collection *c, const ndl_id *after, size_t limit,
                                          ndl_id **ids_out, size_t *n_out, ndl_error *err);
 
+/* ndl_collection_scroll over the points that match f (NULL: all): a page
+ * holds up to `limit` matching ids above *after, so paging with the last
+ * id of each page walks every matching point once. */
+NDL_API ndl_status ndl_collection_scroll_where(ndl_collection *c, const ndl_filter *f,
+                                               const ndl_id *after, size_t limit,
+                                               ndl_id **ids_out, size_t *n_out,
+                                               ndl_error *err);
+
 /* ndl_collection_get_point for the vector alone. */
 NDL_API ndl_status ndl_collection_get(ndl_collection *c, ndl_id id, float *out,
                                       ndl_error *err);
@@ -475,7 +491,26 @@ NDL_API ndl_status ndl_collection_get(ndl_collection *c, ndl_id id, float *out,
 /* Number of live points. */
 NDL_API uint64_t ndl_collection_count(ndl_collection *c);
 
+/* Number of live points that match f (NULL: all of them), as of the call.
+ * Returns NDL_OK, NDL_NOMEM, NDL_CORRUPT (vectors found damaged). */
+NDL_API ndl_status ndl_collection_count_where(ndl_collection *c, const ndl_filter *f,
+                                              uint64_t *out, ndl_error *err);
+
 /* ---------------------------------------------------------------- search */
+
+/* A payload filter (SPEC section 4; the language in docs/FILTERS.md),
+ * parsed once: json is a JSON object such as {"category":"tech",
+ * "price":{"$lt":100}}. A filter is not tied to a collection; one filter
+ * may be used by any number of searches, counts, scrolls and deletes at
+ * once, from any threads. Fields that are not indexed are evaluated on the
+ * stored payloads (correct, but each check parses the payload).
+ * Returns NDL_OK; NDL_INVALID naming the operator and where it is
+ * ("filter.$and[1].price: '$gte' needs a number or a string"); NDL_NOMEM.
+ * Ownership: *out is the caller's; free with ndl_filter_free(). */
+
+NDL_API ndl_status ndl_filter_parse(const char *json, size_t len, ndl_filter **out,
+                                    ndl_error *err);
+NDL_API void ndl_filter_free(ndl_filter *f);
 
 /* Filter over internal ids (dense slots): return nonzero to allow slot.
  * Called from the searching thread during index traversal; must be
@@ -492,6 +527,8 @@ typedef struct ndl_search_params {
     void *filter_ctx;
     uint32_t threads;    /* batch search threads; default 1 */
     int with_payload;    /* nonzero: results carry each hit's payload */
+    const ndl_filter *where; /* optional payload filter (with or without `filter`:
+                                a point must pass both) */
 } ndl_search_params;
 
 NDL_API void ndl_search_params_init(ndl_search_params *p);
@@ -507,7 +544,10 @@ typedef struct ndl_hit {
 typedef struct ndl_results ndl_results;
 
 /* Search the k nearest points to query (dimension floats).
- * With a filter, returns exactly min(k, matching live points) hits.
+ * With a filter (`where` and/or `filter`), returns exactly min(k, matching
+ * live points) hits: the plan (ndl_results_explain) is an exact scan of
+ * the matching points when few match, else the HNSW walk checking each
+ * point it meets, which widens until it holds k matching ones.
  * Returns: NDL_OK; NDL_INVALID (k out of 1..10000, ef < k, NaN/Inf query).
  * Ownership: *out is the caller's; free with ndl_results_free(). */
 NDL_API ndl_status ndl_collection_search(ndl_collection *c, const float *query,
@@ -536,6 +576,18 @@ NDL_API const char *ndl_results_plan(const ndl_results *r);
  * Valid until ndl_results_free(). */
 NDL_API const char *ndl_results_payload(const ndl_results *r, size_t query, size_t i);
 NDL_API uint64_t ndl_results_visited(const ndl_results *r);
+
+/* How a search ran (summed over the queries of a batch). */
+typedef struct ndl_explain {
+    const char *plan;        /* "hnsw" or "exact" (static storage) */
+    int filtered;            /* a `where` filter took part */
+    uint64_t estimated;      /* matching points the planner expected (filtered only) */
+    uint64_t matched;        /* points found matching: every one for an exact
+                                scan, those the walk met for hnsw */
+    uint64_t checked;        /* points the filter was checked on */
+    uint64_t visited;        /* graph nodes whose distance was computed (hnsw) */
+} ndl_explain;
+NDL_API void ndl_results_explain(const ndl_results *r, ndl_explain *out);
 NDL_API void ndl_results_free(ndl_results *r);
 
 /* External id of an internal slot, for filter callbacks. Slots are

@@ -2,7 +2,8 @@
  * cmd_search.c -- `needle search NAME --queries FILE --k K`: one JSON line per
  * query ({"query":i,"results":[{"id":..,"score":..,"distance":..}]}; with
  * --with-payload each result also carries "payload": the stored canonical
- * JSON object verbatim, or null), or the result ids as ivecs with --output
+ * JSON object verbatim, or null; --filter JSON keeps the points whose
+ * payload matches, SPEC section 4), or the result ids as ivecs with --output
  * X.ivecs. Output files are written under a temporary name and renamed when
  * complete.
  */
@@ -110,8 +111,6 @@ int cmd_search(int argc, char **argv)
     if ((rc = query_args_check("search", pos, npos, &o[O_QUERIES], &o[O_K], &o[O_NPROBE], &name)) !=
         CLI_OK)
         return rc;
-    if (o[O_FILTER].value)
-        return cli_fail(CLI_USAGE, "filters are not supported yet");
     ndl_search_params sp;
     ndl_search_params_init(&sp);
     if ((rc = cli_opt_u32(&o[O_K], NDL_K_MIN, NDL_K_MAX, &sp.k)) != CLI_OK)
@@ -134,11 +133,23 @@ int cmd_search(int argc, char **argv)
     if (sp.with_payload && ivecs)
         return cli_fail(CLI_USAGE, "--with-payload does not go with ivecs output (ids only)");
 
+    ndl_filter *where = NULL; /* --filter JSON: SPEC section 4 */
+    if (o[O_FILTER].value) {
+        ndl_error e;
+        ndl_status st = ndl_filter_parse(o[O_FILTER].value, strlen(o[O_FILTER].value), &where, &e);
+        if (st != NDL_OK)
+            return st == NDL_INVALID ? cli_fail(CLI_USAGE, "--filter: %s", e.msg)
+                                     : cli_fail_lib(st, &e);
+        sp.where = where;
+    }
+
     const char *dir = o[O_DATA].value ? o[O_DATA].value : CLI_DEFAULT_DATA;
     ndl_db *db;
     cli_salvage = o[O_SALVAGE].value != NULL;
-    if ((rc = cli_db_open(dir, CLI_DB_READ_ONLY | CLI_DB_VERIFY, &db)) != CLI_OK)
+    if ((rc = cli_db_open(dir, CLI_DB_READ_ONLY | CLI_DB_VERIFY, &db)) != CLI_OK) {
+        ndl_filter_free(where);
         return rc;
+    }
     ndl_collection *c = NULL;
     float *queries = NULL;
     size_t nq = 0;
@@ -179,6 +190,7 @@ int cmd_search(int argc, char **argv)
             unlink(tmp);
     }
 out:
+    ndl_filter_free(where);
     free(tmp);
     free(queries);
     rc = cli_coll_close(c, rc);

@@ -157,6 +157,22 @@ void coll_note_salvage(ndl_collection *c, const char *fmt, ...) NDL_PRINTF(2, 3)
 /* log.c: the collection's write-ahead log */
 ndl_status coll_log_open(ndl_collection *c, ndl_error *err);   /* open + replay */
 ndl_status coll_check_writable(ndl_collection *c, ndl_error *err);
+
+/* write.c: delete the ids choose() picks, picked under the write lock so
+ * that no write comes between picking and deleting (delete by filter).
+ * choose sets *ids (kept by ctx, which the caller frees) and *n. */
+typedef ndl_status (*coll_chooser)(ndl_collection *c, void *ctx, const ndl_id **ids, size_t *n,
+                                   ndl_error *err);
+ndl_status coll_delete_chosen(ndl_collection *c, coll_chooser choose, void *ctx,
+                              size_t *deleted, ndl_error *err);
+
+/* where.c: payload filters on this collection's slots. where_match takes
+ * map_lock (shared) itself; the _locked form expects it held. */
+#define WHERE_SAMPLE 256 /* slots checked to estimate how many match */
+bool where_match(ndl_collection *c, const ndl_filter *f, uint32_t slot);
+bool where_match_locked(ndl_collection *c, const ndl_filter *f, uint32_t slot);
+/* Matching live points expected, from a sample; adds the slots checked to *checked. */
+uint64_t where_estimate(ndl_collection *c, const ndl_filter *f, uint64_t *checked);
 void coll_cancel(ndl_collection *c, uint64_t lsn, const ndl_error *why);
 void coll_maybe_checkpoint(ndl_collection *c);  /* size trigger, after a write */
 bool coll_log_over_limit(const ndl_collection *c); /* log > checkpoint_wal_bytes */

@@ -4,7 +4,9 @@
  *
  * Id order, not slot order, so a cursor stays meaningful across writes and
  * compactions (which renumber slots): a page holds the `limit` smallest ids
- * above the cursor as of that call. One pass over the id map's table (live
+ * above the cursor as of that call (with a filter: the smallest matching
+ * ones, the filter checked after the cursor, so each page checks only the
+ * points above it). One pass over the id map's table (live
  * ids only, under its read lock, so a point being replaced is seen once:
  * with its old slot or its new one, never neither) with a bounded max-heap:
  * O(live * log limit) per page, no index to keep.
@@ -86,6 +88,14 @@ static ndl_status copy_out(const ndl_id *ids, size_t n, ndl_id **out, ndl_error 
 NDL_API ndl_status ndl_collection_scroll(ndl_collection *c, const ndl_id *after, size_t limit,
                                          ndl_id **ids_out, size_t *n_out, ndl_error *err)
 {
+    return ndl_collection_scroll_where(c, NULL, after, limit, ids_out, n_out, err);
+}
+
+NDL_API ndl_status ndl_collection_scroll_where(ndl_collection *c, const ndl_filter *f,
+                                               const ndl_id *after, size_t limit,
+                                               ndl_id **ids_out, size_t *n_out,
+                                               ndl_error *err)
+{
     *ids_out = NULL;
     *n_out = 0;
     ndl_status rc = coll_check_intact(c, err);
@@ -109,6 +119,8 @@ NDL_API ndl_status ndl_collection_scroll(ndl_collection *c, const ndl_id *after,
                 continue;
             ndl_id id = idmap_slot_to_id(idmap_slot(m, m->table[t]));
             if (after && id_cmp(id, *after) <= 0)
+                continue;
+            if (f && !where_match_locked(c, f, m->table[t]))
                 continue;
             if (n < cap) {
                 heap[n] = id;

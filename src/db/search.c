@@ -21,6 +21,8 @@ struct ndl_results {
     size_t *payload_at;  /* per hit (indexed like hits): offset in payloads or SIZE_MAX */
     const char *plan;
     uint64_t visited;
+    int filtered;
+    uint64_t estimated, matched, checked;
 };
 
 static ndl_status check_params(const ndl_search_params *p, uint32_t *ef, ndl_error *err)
@@ -156,6 +158,42 @@ leave:
     return rc;
 }
 
+/* A search's filters as one index callback: the caller's slot filter,
+ * then the payload filter, counting what the payload filter saw (for
+ * explain; relaxed atomics, as a batch's threads share it). */
+typedef struct filter_gate {
+    ndl_collection *c;
+    const ndl_search_params *p;
+    _Atomic uint64_t checked, matched;
+} filter_gate;
+
+static int gate_allows(void *ctx, uint32_t slot)
+{
+    filter_gate *g = ctx;
+    if (g->p->filter && !g->p->filter(g->p->filter_ctx, slot))
+        return 0;
+    if (!g->p->where)
+        return 1;
+    bool ok = where_match(g->c, g->p->where, slot);
+    atomic_fetch_add_explicit(&g->checked, 1, memory_order_relaxed);
+    if (ok)
+        atomic_fetch_add_explicit(&g->matched, 1, memory_order_relaxed);
+    return ok;
+}
+
+/* The plan for a payload filter expected to match `est` of the live
+ * points. Checking a filter on an unindexed field parses the payload, so
+ * both plans cost about one check per point they meet: the exact scan
+ * checks every live point, the walk about (unfiltered visits) / (share
+ * matching). The scan wins when est is below what an unfiltered walk
+ * visits, ~WHERE_WALK_VISITS_PER_EF * ef (provisional; bench/filtered
+ * measures it). */
+#define WHERE_WALK_VISITS_PER_EF 20
+static bool exact_is_cheaper(uint64_t est, uint32_t ef)
+{
+    return est <= (uint64_t)WHERE_WALK_VISITS_PER_EF * ef;
+}
+
 typedef struct search_job {
     ndl_collection *c;
     const ndl_search_params *p;
@@ -229,9 +267,21 @@ NDL_API ndl_status ndl_collection_search_batch(ndl_collection *c, size_t nq, con
         return ndl_err(err, NDL_NOMEM, "out of memory for %zu x %u results", nq, p->k);
     pthread_rwlock_rdlock(&c->swap_lock); /* structures stay put (compaction) */
 
+    filter_gate gate = {.c = c, .p = p};
+    uint64_t checked = 0;
     bool exact = p->exact || !c->ann;
+    if (p->where) {
+        r->filtered = 1;
+        r->estimated = where_estimate(c, p->where, &checked);
+        if (!exact)
+            exact = exact_is_cheaper(r->estimated, ef);
+    }
     index_query q = {.k = p->k, .ef = ef, .deleted = &c->hidden, .allow = p->filter,
                      .allow_ctx = p->filter_ctx};
+    if (p->where) {
+        q.allow = gate_allows;
+        q.allow_ctx = &gate;
+    }
     uint32_t threads = NDL_MAX(1u, NDL_MIN(p->threads, 256u));
     r->plan = exact ? "exact" : "hnsw";
 
@@ -270,6 +320,8 @@ NDL_API ndl_status ndl_collection_search_batch(ndl_collection *c, size_t nq, con
             rc = ndl_err(err, NDL_NOMEM, "out of memory during search");
         r->visited = exact ? 0 : atomic_load(&j.visited);
     }
+    r->checked = checked + atomic_load(&gate.checked);
+    r->matched = atomic_load(&gate.matched);
     if (rc == NDL_OK)
         rc = finish_strings(r, err);
     if (rc == NDL_OK && p->with_payload)
@@ -311,6 +363,19 @@ NDL_API const ndl_hit *ndl_results_hits(const ndl_results *r, size_t query)
 NDL_API const char *ndl_results_plan(const ndl_results *r) { return r ? r->plan : ""; }
 
 NDL_API uint64_t ndl_results_visited(const ndl_results *r) { return r ? r->visited : 0; }
+
+NDL_API void ndl_results_explain(const ndl_results *r, ndl_explain *out)
+{
+    memset(out, 0, sizeof *out);
+    out->plan = r ? r->plan : "";
+    if (!r)
+        return;
+    out->filtered = r->filtered;
+    out->estimated = r->estimated;
+    out->matched = r->matched;
+    out->checked = r->checked;
+    out->visited = r->visited;
+}
 
 NDL_API const char *ndl_results_payload(const ndl_results *r, size_t query, size_t i)
 {

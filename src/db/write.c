@@ -444,6 +444,31 @@ NDL_API ndl_status ndl_collection_delete(ndl_collection *c, size_t n, const ndl_
     return rc;
 }
 
+ndl_status coll_delete_chosen(ndl_collection *c, coll_chooser choose, void *ctx,
+                              size_t *deleted, ndl_error *err)
+{
+    *deleted = 0;
+    const ndl_id *ids = NULL; /* the chooser's (ctx owns them) */
+    size_t n = 0;
+    uint64_t lsn = 0;
+    log_buf rec = {0};
+    pthread_mutex_lock(&c->write_lock); /* no write between choosing and deleting */
+    ndl_status rc = coll_check_writable(c, err);
+    if (rc == NDL_OK)
+        rc = choose(c, ctx, &ids, &n, err);
+    if (rc == NDL_OK && n)
+        rc = log_encode_delete(&rec, n, ids, err);
+    if (rc == NDL_OK && n) {
+        mutation m = {.type = LOG_DELETE, .parts = {{rec.p, rec.len}}, .nparts = 1, .n = n,
+                      .ids = ids};
+        rc = log_and_apply(c, &m, &lsn, err);
+        *deleted = m.deleted;
+    }
+    pthread_mutex_unlock(&c->write_lock);
+    log_buf_free(&rec);
+    return rc == NDL_OK && n ? acknowledge(c, lsn, err) : rc;
+}
+
 static ndl_status not_found(ndl_collection *c, ndl_id id, ndl_error *err)
 {
     if (id.str)

@@ -109,6 +109,33 @@ bool get_bool(srv_req *r, json_t *obj, const char *where, const char *key, int *
     return true;
 }
 
+bool get_filter(srv_req *r, json_t *obj, const char *where, ndl_filter **out)
+{
+    *out = NULL;
+    json_t *v = json_object_get(obj, "filter");
+    if (!v || json_is_null(v))
+        return true;
+    if (!json_is_object(v)) {
+        reply_error(r, 400, "invalid_argument", "%s: 'filter' must be an object", where);
+        return false;
+    }
+    /* the library parses filters from text (needle.h is all the server
+     * knows); a filter is small, and this is once per request */
+    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!text) {
+        reply_error(r, 503, "out_of_memory", "%s: out of memory for the filter", where);
+        return false;
+    }
+    ndl_error e;
+    ndl_status rc = ndl_filter_parse(text, strlen(text), out, &e);
+    free(text);
+    if (rc != NDL_OK) {
+        reply_error(r, rc == NDL_NOMEM ? 503 : 400, ndl_status_name(rc), "%s: %s", where, e.msg);
+        return false;
+    }
+    return true;
+}
+
 bool get_u32(srv_req *r, json_t *obj, const char *where, const char *key, uint32_t min,
              uint32_t max, uint32_t *out)
 {

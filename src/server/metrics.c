@@ -22,7 +22,7 @@ static const double le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 static _Atomic uint64_t requests[ROUTE_N][NSTATUS + 1]; /* last: any other status */
 static _Atomic uint64_t latency[ROUTE_N][NLE + 1];      /* per bucket, last: above */
 static _Atomic uint64_t latency_ns[ROUTE_N];
-static _Atomic uint64_t searches_hnsw, searches_exact;
+static _Atomic uint64_t searches[2][2]; /* [exact][filtered] */
 
 void metrics_request(int route, unsigned status, double seconds)
 {
@@ -37,9 +37,9 @@ void metrics_request(int route, unsigned status, double seconds)
     atomic_fetch_add_explicit(&latency_ns[route], (uint64_t)(seconds * 1e9), memory_order_relaxed);
 }
 
-void metrics_search(const char *plan)
+void metrics_search(const char *plan, int filtered)
 {
-    atomic_fetch_add_explicit(strcmp(plan, "exact") == 0 ? &searches_exact : &searches_hnsw, 1,
+    atomic_fetch_add_explicit(&searches[strcmp(plan, "exact") == 0][filtered != 0], 1,
                               memory_order_relaxed);
 }
 
@@ -144,11 +144,12 @@ static unsigned long long resident_bytes(void)
 void metrics_render(srv *s, sbuf *o)
 {
     render_requests(o);
-    head(o, "needle_searches_total", "counter", "Searches run, by plan.");
-    sbuf_printf(o, "needle_searches_total{plan=\"hnsw\"} %llu\n",
-                (unsigned long long)atomic_load(&searches_hnsw));
-    sbuf_printf(o, "needle_searches_total{plan=\"exact\"} %llu\n",
-                (unsigned long long)atomic_load(&searches_exact));
+    head(o, "needle_searches_total", "counter", "Searches run, by plan and whether a payload filter took part.");
+    for (int exact = 0; exact < 2; exact++)
+        for (int filtered = 0; filtered < 2; filtered++)
+            sbuf_printf(o, "needle_searches_total{plan=\"%s\",filtered=\"%s\"} %llu\n",
+                        exact ? "exact" : "hnsw", filtered ? "true" : "false",
+                        (unsigned long long)atomic_load(&searches[exact][filtered]));
     static const char *const gauges[4][2] = {
         {"needle_collection_points", "Live points per collection."},
         {"needle_collection_deleted_points", "Deleted or replaced points not yet reclaimed."},

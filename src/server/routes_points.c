@@ -343,28 +343,52 @@ void h_points_get(srv_req *r)
     json_decref(body);
 }
 
+/* Delete by filter (f) or by ids, and answer how many went. */
+static void delete_points(srv_req *r, const char *name, const ndl_filter *f, const ndl_id *ids,
+                          size_t n)
+{
+    ndl_collection *c = registry_get(r, name);
+    if (!c)
+        return;
+    size_t deleted = 0;
+    ndl_error e;
+    ndl_status rc = NDL_OK;
+    if (f)
+        rc = ndl_collection_delete_where(c, f, &deleted, &e);
+    else if (n)
+        rc = ndl_collection_delete(c, n, ids, &deleted, &e);
+    if (rc != NDL_OK) {
+        reply_lib(r, &e);
+    } else {
+        sbuf_printf(&r->out, "{\"deleted\":%zu}", deleted);
+        reply_buf(r, 200);
+    }
+    registry_put(r, name);
+}
+
 void h_points_delete(srv_req *r)
 {
-    const char *name = r->seg[2];
-    json_t *body = body_object(r, false);
     static const char *const known[] = {"ids", "filter", NULL};
-    static const char *const later[] = {"filter", NULL};
-    size_t n = 0;
+    json_t *body = body_object(r, false);
     ndl_id *ids = NULL;
-    ndl_collection *c = NULL;
-    if (body && fields_known(r, body, known, "points/delete") &&
-        fields_not_yet(r, body, later, "points/delete") && (ids = read_ids(r, body, &n)) &&
-        (c = registry_get(r, name))) {
-        size_t deleted = 0;
-        ndl_error e;
-        if (n && ndl_collection_delete(c, n, ids, &deleted, &e) != NDL_OK) {
-            reply_lib(r, &e);
-        } else {
-            sbuf_printf(&r->out, "{\"deleted\":%zu}", deleted);
-            reply_buf(r, 200);
+    ndl_filter *f = NULL;
+    size_t n = 0;
+    if (body && fields_known(r, body, known, "points/delete")) {
+        if (!json_object_get(body, "filter")) {
+            if ((ids = read_ids(r, body, &n)))
+                delete_points(r, r->seg[2], NULL, ids, n);
+        } else if (json_object_get(body, "ids")) {
+            reply_error(r, 400, "invalid_argument",
+                        "points/delete: give 'ids' or 'filter', not both");
+        } else if (get_filter(r, body, "points/delete", &f)) {
+            if (f)
+                delete_points(r, r->seg[2], f, NULL, 0);
+            else
+                reply_error(r, 400, "invalid_argument",
+                            "points/delete: 'filter' must be an object ({} deletes every point)");
         }
-        registry_put(r, name);
     }
+    ndl_filter_free(f);
     free(ids);
     json_decref(body);
 }
@@ -374,13 +398,21 @@ void h_count(srv_req *r)
     const char *name = r->seg[2];
     json_t *body = body_object(r, true);
     static const char *const known[] = {"filter", NULL};
+    ndl_filter *f = NULL;
     ndl_collection *c = NULL;
-    if (body && fields_known(r, body, known, "count") &&
-        fields_not_yet(r, body, known, "count") && (c = registry_get(r, name))) {
-        sbuf_printf(&r->out, "{\"count\":%llu}", (unsigned long long)ndl_collection_count(c));
-        reply_buf(r, 200);
+    if (body && fields_known(r, body, known, "count") && get_filter(r, body, "count", &f) &&
+        (c = registry_get(r, name))) {
+        uint64_t n;
+        ndl_error e;
+        if (ndl_collection_count_where(c, f, &n, &e) != NDL_OK) {
+            reply_lib(r, &e);
+        } else {
+            sbuf_printf(&r->out, "{\"count\":%llu}", (unsigned long long)n);
+            reply_buf(r, 200);
+        }
         registry_put(r, name);
     }
+    ndl_filter_free(f);
     json_decref(body);
 }
 
@@ -390,15 +422,15 @@ void h_scroll(srv_req *r)
     json_t *body = body_object(r, true);
     static const char *const known[] = {"limit", "cursor", "with_payload", "with_vector",
                                         "filter", NULL};
-    static const char *const later[] = {"filter", NULL};
     uint32_t limit = 100;
+    ndl_filter *f = NULL;
     int with_vector = 0, with_payload = 1;
     ndl_id after;
     json_t *cur = body ? json_object_get(body, "cursor") : NULL;
     bool has_cursor = cur && !json_is_null(cur);
     ndl_collection *c = NULL;
     if (body && fields_known(r, body, known, "scroll") &&
-        fields_not_yet(r, body, later, "scroll") &&
+        get_filter(r, body, "scroll", &f) &&
         get_u32(r, body, "scroll", "limit", 1, NDL_SCROLL_MAX, &limit) &&
         get_bool(r, body, "scroll", "with_vector", &with_vector) &&
         get_bool(r, body, "scroll", "with_payload", &with_payload) &&
@@ -406,7 +438,8 @@ void h_scroll(srv_req *r)
         ndl_id *ids;
         size_t n;
         ndl_error e;
-        if (ndl_collection_scroll(c, has_cursor ? &after : NULL, limit, &ids, &n, &e) != NDL_OK) {
+        if (ndl_collection_scroll_where(c, f, has_cursor ? &after : NULL, limit, &ids, &n, &e) !=
+            NDL_OK) {
             reply_lib(r, &e);
         } else {
             sbuf_puts(&r->out, "{\"points\":");
@@ -423,5 +456,6 @@ void h_scroll(srv_req *r)
         }
         registry_put(r, name);
     }
+    ndl_filter_free(f);
     json_decref(body);
 }

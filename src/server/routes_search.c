@@ -1,8 +1,9 @@
 /*
  * routes_search.c -- POST .../search and .../search/batch (SPEC section 4):
- * nearest neighbours of a vector with k, ef, exact, offset, min_score and
- * what each hit carries. Fields of later releases (filter, text, fusion,
- * rerank, nprobe) are refused by name, never ignored.
+ * nearest neighbours of a vector with k, ef, exact, offset, min_score, a
+ * payload filter, explain and what each hit carries. Fields of later
+ * releases (text, fusion, rerank, nprobe) are refused by name, never
+ * ignored.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -17,6 +18,9 @@ typedef struct search_req {
     double min_score;
     bool has_min_score;
     int with_vector;
+    int explain;
+    ndl_filter *where;     /* the search's filter, or NULL; freed by the handler */
+    ndl_explain ex;        /* how it ran, when explain */
     const fast_vec *fast;  /* the vector, read already (the parsed rest holds 0 there) */
 } search_req;
 
@@ -24,10 +28,11 @@ typedef struct search_req {
 static bool parse_search(srv_req *r, json_t *s, uint32_t dim, search_req *q, const char *where)
 {
     static const char *const known[] = {"vector", "k", "ef", "exact", "offset", "min_score",
-                                        "with_payload", "with_vector", "filter", "text",
-                                        "text_fields", "fusion", "rerank", "nprobe", NULL};
-    static const char *const later[] = {"filter", "text", "text_fields", "fusion", "rerank",
-                                        "nprobe", NULL};
+                                        "with_payload", "with_vector", "filter", "explain",
+                                        "text", "text_fields", "fusion", "rerank", "nprobe",
+                                        NULL};
+    static const char *const later[] = {"text", "text_fields", "fusion", "rerank", "nprobe",
+                                        NULL};
     if (!json_is_object(s)) {
         reply_error(r, 400, "invalid_argument", "%s must be an object", where);
         return false;
@@ -45,7 +50,8 @@ static bool parse_search(srv_req *r, json_t *s, uint32_t dim, search_req *q, con
         !get_u32(r, s, where, "offset", 0, 9999, &q->offset) ||
         !get_bool(r, s, where, "exact", &exact) ||
         !get_bool(r, s, where, "with_payload", &q->p.with_payload) ||
-        !get_bool(r, s, where, "with_vector", &q->with_vector))
+        !get_bool(r, s, where, "with_vector", &q->with_vector) ||
+        !get_bool(r, s, where, "explain", &q->explain))
         return false;
     q->has_min_score = json_object_get(s, "min_score") != NULL;
     if (q->has_min_score && !get_double(r, s, where, "min_score", &q->min_score))
@@ -67,6 +73,9 @@ static bool parse_search(srv_req *r, json_t *s, uint32_t dim, search_req *q, con
     }
     q->p.k = q->k + q->offset;
     q->p.exact = exact;
+    if (!get_filter(r, s, where, &q->where)) /* the handler frees it */
+        return false;
+    q->p.where = q->where;
     if (q->fast) { /* as parse_vector would check it */
         if (q->fast->n != dim) {
             reply_error(r, 400, "invalid_argument",
@@ -96,7 +105,8 @@ static bool run_search(srv_req *r, ndl_collection *c, uint32_t dim, search_req *
         reply_lib(r, &e);
         return false;
     }
-    metrics_search(ndl_results_plan(res));
+    ndl_results_explain(res, &q->ex);
+    metrics_search(q->ex.plan, q->ex.filtered);
     const ndl_hit *h = ndl_results_hits(res, 0);
     size_t n = ndl_results_count(res, 0);
     sbuf_put(&r->out, "[", 1);
@@ -133,6 +143,25 @@ static bool run_search(srv_req *r, ndl_collection *c, uint32_t dim, search_req *
     return true;
 }
 
+/* "explain":{...} of one search. */
+static void write_explain(sbuf *o, const ndl_explain *ex)
+{
+    sbuf_puts(o, "{\"plan\":");
+    sbuf_json_string(o, ex->plan, strlen(ex->plan));
+    sbuf_puts(o, ex->filtered ? ",\"filtered\":true" : ",\"filtered\":false");
+    if (ex->filtered) {
+        sbuf_puts(o, ",\"estimated_matches\":");
+        sbuf_u64(o, ex->estimated);
+        sbuf_puts(o, ",\"matched\":");
+        sbuf_u64(o, ex->matched);
+        sbuf_puts(o, ",\"filter_checks\":");
+        sbuf_u64(o, ex->checked);
+    }
+    sbuf_puts(o, ",\"visited\":");
+    sbuf_u64(o, ex->visited);
+    sbuf_put(o, "}", 1);
+}
+
 void h_search(srv_req *r)
 {
     const char *name = r->seg[2];
@@ -152,10 +181,15 @@ void h_search(srv_req *r)
         } else if (parse_search(r, body, dim, &q, "search")) {
             sbuf_puts(&r->out, "{\"results\":");
             if (run_search(r, c, dim, &q, q.vector + dim)) {
+                if (q.explain) {
+                    sbuf_puts(&r->out, ",\"explain\":");
+                    write_explain(&r->out, &q.ex);
+                }
                 sbuf_printf(&r->out, ",\"took_ms\":%.3f}", (now_seconds() - t0) * 1e3);
                 reply_buf(r, 200);
             }
         }
+        ndl_filter_free(q.where);
         free(q.vector);
         registry_put(r, name);
     }
@@ -204,10 +238,26 @@ void h_search_batch(srv_req *r)
                 sbuf_put(&r->out, ",", 1);
             ok = run_search(r, c, r->dim, &qs[i], vecs + n * dim);
         }
+        bool any_explain = false;
+        for (size_t i = 0; ok && i < n; i++)
+            any_explain |= qs[i].explain != 0;
+        if (ok && any_explain) { /* one entry per search, null where not asked */
+            sbuf_puts(&r->out, "],\"explain\":[");
+            for (size_t i = 0; i < n; i++) {
+                if (i)
+                    sbuf_put(&r->out, ",", 1);
+                if (qs[i].explain)
+                    write_explain(&r->out, &qs[i].ex);
+                else
+                    sbuf_puts(&r->out, "null");
+            }
+        }
         if (ok) {
             sbuf_printf(&r->out, "],\"took_ms\":%.3f}", (now_seconds() - t0) * 1e3);
             reply_buf(r, 200);
         }
+        for (size_t i = 0; qs && i < n; i++)
+            ndl_filter_free(qs[i].where);
         free(qs);
         free(vecs);
         registry_put(r, name);

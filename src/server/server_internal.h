@@ -91,6 +91,9 @@ bool fields_not_yet(srv_req *r, json_t *obj, const char *const *later, const cha
  * range -> 400 answered, naming `where` ("search", "searches[3]") and
  * the key; false. */
 bool get_bool(srv_req *r, json_t *obj, const char *where, const char *key, int *out);
+/* obj's "filter" (absent or null: *out NULL) parsed by the library; the
+ * caller frees it with ndl_filter_free. */
+bool get_filter(srv_req *r, json_t *obj, const char *where, ndl_filter **out);
 bool get_u32(srv_req *r, json_t *obj, const char *where, const char *key, uint32_t min,
              uint32_t max, uint32_t *out);
 bool get_double(srv_req *r, json_t *obj, const char *where, const char *key, double *out);
@@ -174,7 +177,7 @@ void h_scroll(srv_req *r);
 /* ---------------------------------------------------------------- metrics */
 
 void metrics_request(int route, unsigned status, double seconds);
-void metrics_search(const char *plan);
+void metrics_search(const char *plan, int filtered);
 void metrics_render(struct srv *s, sbuf *out);
 
 /* ---------------------------------------------------------------- the server */

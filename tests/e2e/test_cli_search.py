@@ -185,7 +185,9 @@ def test_search_output_into_missing_directory(ds, tmp_path):
     (["--k", 10, "--ef", 5], 2, r"--ef 5 is less than --k 10 \(ef must be >= k\)"),
     (["--k", 10, "--ef", 0], 2, r"--ef must be in 1\.\.65536, got 0"),
     (["--k", 10, "--threads", 0], 2, r"--threads must be in 1\.\.1024, got 0"),
-    (["--k", 10, "--filter", '{"a":1}'], 2, r"filters are not supported yet"),
+    (["--k", 10, "--filter", '{"a":{"$gt":[1]}}'], 2,
+     r"--filter: filter\.a\.\$gt: needs a number or a string \(got an array\)"),
+    (["--k", 10, "--filter", '{"a":'], 2, r"--filter: filter"),
     (["--k", 10, "--nprobe", 4], 2, r"--nprobe is not supported yet"),
     ([], 2, r"'search' needs --k"),
 ])

@@ -499,7 +499,7 @@ def test_scroll_bad_arguments(srv):
 
 # ------------------------------------------------------------------ later features: 501
 
-@pytest.mark.parametrize("field, value", [("filter", {"a": 1}), ("text", "machine learning"),
+@pytest.mark.parametrize("field, value", [("text", "machine learning"),
                                           ("text_fields", ["title"]), ("fusion", {"method": "rrf"}),
                                           ("rerank", {"method": "mmr", "lambda": 0.7}), ("nprobe", 8)])
 def test_search_features_not_yet_supported(srv, field, value):
@@ -528,15 +528,19 @@ def test_create_features_not_yet_supported(srv, extra, name):
     err(srv.request("GET", "/v1/collections/later"), 404, "not_found")
 
 
-@pytest.mark.parametrize("method, path, body", [
-    ("POST", P + "/count", {"filter": {"a": 1}}),
-    ("POST", P + "/scroll", {"filter": {"a": 1}}),
-    ("POST", P + "/points/delete", {"filter": {"a": 1}}),
+@pytest.mark.parametrize("method, path, body, named", [
+    ("POST", P + "/count", {"filter": {"a": {"$bogus": 1}}}, "'$bogus'"),
+    ("POST", P + "/scroll", {"filter": {"$or": []}}, "filter.$or"),
+    ("POST", P + "/points/delete", {"filter": {"a": {"$in": 5}}}, "filter.a.$in"),
+    ("POST", P + "/points/delete", {"filter": []}, "'filter' must be an object"),
+    ("POST", P + "/points/delete", {"filter": None}, "'filter' must be an object"),
+    ("POST", P + "/points/delete", {"filter": {}, "ids": [1]}, "not both"),
+    ("POST", P + "/search", {"vector": [1, 0, 0, 0], "filter": {"a": [1, 2]}}, "filter.a"),
 ])
-def test_filters_elsewhere_are_refused_by_name(srv, method, path, body):
-    """HTTP.md: `filter` in count, scroll and delete is 501 `unsupported`
-    naming it, as in search; nothing deleted (the still_up fixture)."""
-    err(srv.request(method, path, body), 501, "unsupported", "filter")
+def test_bad_filters_are_named(srv, method, path, body, named):
+    """docs/FILTERS.md: a malformed filter is a 400 naming the operator and
+    where it is; nothing is deleted (the still_up fixture counts)."""
+    err(srv.request(method, path, body), 400, "invalid_argument", named)
 
 
 # ------------------------------------------------------------------ routes

@@ -55,7 +55,7 @@ class ndl_collection_info(Structure):
 class ndl_search_params(Structure):
     _fields_ = [("version", c_uint32), ("k", c_uint32), ("ef", c_uint32), ("exact", c_int),
                 ("filter", c_void_p), ("filter_ctx", c_void_p), ("threads", c_uint32),
-                ("with_payload", c_int)]
+                ("with_payload", c_int), ("where", c_void_p)]
 
 
 class ndl_hit(Structure):
