@@ -9,7 +9,7 @@
 
 PY      := /usr/bin/python3
 JOBS    := $(shell nproc 2>/dev/null || echo 2)
-DEB_PKGS := cmake gcc clang make pkg-config libcmocka-dev libopenblas-dev libjansson-dev libmicrohttpd-dev \
+DEB_PKGS := cmake gcc clang make pkg-config libcmocka-dev libopenblas-dev libjansson-dev libroaring-dev libmicrohttpd-dev \
             python3 python3-pytest python3-numpy python3-venv
 BENCH_PKGS := python3-hnswlib python3-faiss
 

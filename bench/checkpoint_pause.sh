@@ -9,7 +9,7 @@ cmake -S "$ROOT" -B "$ROOT/build" -DCMAKE_BUILD_TYPE=Release -DNEEDLE_TESTS=OFF 
 cmake --build "$ROOT/build" -j"$(nproc)" >/dev/null
 BIN="$ROOT/build/checkpoint_pause"
 gcc -O2 -std=c11 -Wall -Wextra -I"$ROOT/include" "$ROOT/bench/checkpoint_pause.c" \
-    "$ROOT/build/libneedle.a" -lopenblas -ljansson -lm -lpthread -o "$BIN"
+    "$ROOT/build/libneedle.a" -lopenblas -ljansson -lroaring -lm -lpthread -o "$BIN"
 DIR=/var/tmp/needle-checkpoint-pause
 rm -rf "$DIR"
 OPENBLAS_NUM_THREADS=1 "$BIN" "$DIR" "${1:-200000}" "${2:-128}" "${3:-5}" "${4:-checkpoint}"

@@ -25,7 +25,7 @@ cmake -S "$ROOT" -B "$ROOT/build" -DCMAKE_BUILD_TYPE=Release -DNEEDLE_TESTS=OFF 
 cmake --build "$ROOT/build" -j"$(nproc)" >/dev/null
 B="$ROOT/build/http_bench"
 gcc -O2 -std=c11 -Wall -Wextra -Werror -I"$ROOT/include" "$ROOT/bench/http_bench.c" \
-    "$ROOT/build/libneedle.a" -lopenblas -ljansson -lm -lpthread -o "$B"
+    "$ROOT/build/libneedle.a" -lopenblas -ljansson -lroaring -lm -lpthread -o "$B"
 export OPENBLAS_NUM_THREADS=1
 WORK=/var/tmp/needle-http-bench
 rm -rf "$WORK"

@@ -314,6 +314,46 @@ typedef struct ndl_collection_info {
 NDL_API ndl_status ndl_collection_info_get(ndl_collection *c, ndl_collection_info *out,
                                            ndl_error *err);
 
+/* ---------------------------------------------------------------- payload indexes */
+
+/* Types of a payload field index (SPEC section 3, `fields`). */
+typedef enum ndl_field_type {
+    NDL_FIELD_KEYWORD = 0, /* strings: $eq, $in (arrays of strings: any element) */
+    NDL_FIELD_INT = 1,     /* integers: $eq, $in, ranges */
+    NDL_FIELD_FLOAT = 2,   /* numbers: $eq, $in, ranges */
+    NDL_FIELD_BOOL = 3,    /* true / false */
+    NDL_FIELD_DATE = 4,    /* ISO-8601 strings: ranges as instants */
+    NDL_FIELD_TEXT = 5     /* strings: $text (their words) */
+} ndl_field_type;
+
+/* NDL_OK if name can be a field: 1..256 bytes, dotted for nested fields
+ * with no empty part, not starting with '$'; else NDL_INVALID saying why. */
+NDL_API ndl_status ndl_field_name_check(const char *name, ndl_error *err);
+
+/* "keyword", "int", ... and back (-1 for an unknown name). */
+NDL_API const char *ndl_field_type_name(ndl_field_type t);
+NDL_API int ndl_field_type_from_name(const char *name);
+
+/* Index payload field `name` (dotted for nested fields: "meta.author") as
+ * type t, built now from the stored payloads (online: searches go on;
+ * writes wait until it is built) and kept up to date by every upsert,
+ * payload change and delete. From then on a payload whose value there
+ * has another type is refused (NDL_INVALID naming the field). Logged like
+ * a write, so it survives a crash once this returns.
+ * Returns NDL_OK (also when the field is already indexed with this type);
+ * NDL_EXISTS (indexed with another type); NDL_INVALID (bad name, or a
+ * stored payload whose value has another type: named, nothing changes);
+ * NDL_NOMEM; NDL_DISK_FULL; NDL_IO; NDL_READ_ONLY. */
+NDL_API ndl_status ndl_collection_add_field(ndl_collection *c, const char *name,
+                                            ndl_field_type t, ndl_error *err);
+
+/* The indexed fields: how many, and the i-th (in the order added) into
+ * name (at least NDL_FIELD_NAME_MAX + 1 bytes) and *t. */
+#define NDL_FIELD_NAME_MAX 256
+NDL_API size_t ndl_collection_field_count(ndl_collection *c);
+NDL_API ndl_status ndl_collection_field_get(ndl_collection *c, size_t i, char *name,
+                                            ndl_field_type *t, ndl_error *err);
+
 /* Verify every checksum and invariant of an open collection: every chunk
  * CRC of the current vectors file (read again from disk: it may have
  * changed since it was opened), the vectors mapped at open (what

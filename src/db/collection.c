@@ -61,9 +61,16 @@ static char *gen_path(const char *dir, const char *base, uint64_t gen)
  *   generation (u64; 0 = no data files yet), slots (u32), live (u64),
  *   checkpoint LSN (u64; from version 2: the last log record the files cover),
  *   files (u32; from version 3: which optional files the generation has,
- *   MANI_HAS_PAYLOADS = payloads.<gen>; unknown bits are refused)
+ *   MANI_HAS_PAYLOADS = payloads.<gen>; unknown bits are refused),
+ *   fields (u32; from version 4: the indexed payload fields), then per
+ *   field its type (u32), name length (u32) and name
  */
 #define MANI_HAS_PAYLOADS 1u
+
+typedef struct field_def {
+    char name[FIELD_NAME_BUF];
+    field_type type;
+} field_def;
 
 typedef struct manifest {
     ndl_collection_config cfg;
@@ -72,6 +79,8 @@ typedef struct manifest {
     uint64_t live;
     uint64_t lsn;
     uint32_t files;
+    field_def *fields; /* read: ndl_malloc'd (free with ndl_free); write: borrowed */
+    uint32_t nfields;
 } manifest;
 
 static ndl_status manifest_write(const char *dir, const manifest *m, ndl_error *err)
@@ -90,9 +99,18 @@ static ndl_status manifest_write(const char *dir, const manifest *m, ndl_error *
         (rc = sfile_put_u32(w, c->hnsw_ef_construction, err)) || (rc = sfile_put_u64(w, c->seed, err)) ||
         (rc = sfile_put_u64(w, m->generation, err)) || (rc = sfile_put_u32(w, m->slots, err)) ||
         (rc = sfile_put_u64(w, m->live, err)) || (rc = sfile_put_u64(w, m->lsn, err)) ||
-        (rc = sfile_put_u32(w, m->files, err))) {
+        (rc = sfile_put_u32(w, m->files, err)) || (rc = sfile_put_u32(w, m->nfields, err))) {
         sfile_abort(w);
         return rc;
+    }
+    for (uint32_t i = 0; i < m->nfields; i++) {
+        size_t len = strlen(m->fields[i].name);
+        if ((rc = sfile_put_u32(w, (uint32_t)m->fields[i].type, err)) ||
+            (rc = sfile_put_u32(w, (uint32_t)len, err)) ||
+            (rc = sfile_write(w, m->fields[i].name, len, err))) {
+            sfile_abort(w);
+            return rc;
+        }
     }
     return sfile_commit(w, err);
 }
@@ -119,9 +137,31 @@ static ndl_status manifest_read(const char *dir, manifest *m, ndl_error *err)
         m->live = sfile_get_u64(&cur);
         m->lsn = map.version >= 2 ? sfile_get_u64(&cur) : 0;
         m->files = map.version >= 3 ? sfile_get_u32(&cur) : 0;
+        m->nfields = map.version >= 4 ? sfile_get_u32(&cur) : 0;
+        m->fields = NULL;
+        if (m->nfields > 4096 || cur.overrun) {
+            cur.overrun = true;
+            m->nfields = 0;
+        } else if (m->nfields && !(m->fields = ndl_calloc(m->nfields, sizeof *m->fields))) {
+            rc = ndl_err(err, NDL_NOMEM, "out of memory");
+            m->nfields = 0;
+        }
+        for (uint32_t i = 0; i < m->nfields && !cur.overrun; i++) {
+            uint32_t t = sfile_get_u32(&cur), len = sfile_get_u32(&cur);
+            const char *name = len < FIELD_NAME_BUF ? sfile_get_bytes(&cur, len) : NULL;
+            if (!name || t >= FIELD_TYPES) {
+                cur.overrun = true; /* reported as too short or damaged below */
+                break;
+            }
+            memcpy(m->fields[i].name, name, len);
+            m->fields[i].name[len] = '\0';
+            m->fields[i].type = (field_type)t;
+        }
         ndl_error e2;
-        if (cur.overrun)
-            rc = ndl_err(err, NDL_CORRUPT, "'%s' is too short for a manifest", path);
+        if (rc != NDL_OK)
+            ; /* out of memory, said */
+        else if (cur.overrun)
+            rc = ndl_err(err, NDL_CORRUPT, "'%s' is too short for a manifest, or its field list is damaged", path);
         else if (coll_check_config(&m->cfg, &e2) != NDL_OK)
             rc = ndl_err(err, NDL_CORRUPT, "'%s' holds a bad config: %s", path, e2.msg);
         else if (m->files & ~MANI_HAS_PAYLOADS)
@@ -348,6 +388,7 @@ void coll_free(ndl_collection *c)
         c->ann->m->destroy(c->ann);
     if (c->flat)
         c->flat->m->destroy(c->flat);
+    coll_fields_free(c);
     bitset_destroy(&c->hidden);
     payload_store_destroy(&c->payloads);
     idmap_destroy(&c->ids);
@@ -443,6 +484,9 @@ ndl_status coll_load(ndl_db *db, const char *name, ndl_collection **out, ndl_err
     c->generation = m.generation;
     c->file_slots = m.slots;
     c->checkpoint_lsn = m.lsn;
+    for (uint32_t i = 0; rc == NDL_OK && i < m.nfields; i++) /* defined now, built after replay */
+        rc = coll_apply_field(c, m.fields[i].name, m.fields[i].type, err);
+    ndl_free(m.fields);
     if (m.generation > 0) {
         char *vp = gen_path(c->dir, "vectors", m.generation);
         char *ip = gen_path(c->dir, "ids", m.generation);
@@ -478,6 +522,8 @@ ndl_status coll_load(ndl_db *db, const char *name, ndl_collection **out, ndl_err
     }
     if (rc == NDL_OK)
         rc = coll_log_open(c, err);
+    if (rc == NDL_OK)
+        rc = coll_fields_build(c, err);
     if (rc != NDL_OK) {
         coll_free(c);
         return rc;
@@ -513,6 +559,8 @@ typedef struct snapshot {
     bitset dead;                /* hidden slots as of lsn */
     payload_snapshot payloads;
     vindex *graph;              /* frozen clone of c->ann, or NULL */
+    field_def *fields;          /* the indexed fields as of lsn */
+    uint32_t nfields;
 } snapshot;
 
 static void snapshot_free(ndl_collection *c, snapshot *s)
@@ -521,6 +569,8 @@ static void snapshot_free(ndl_collection *c, snapshot *s)
     if (s->graph)
         s->graph->m->destroy(s->graph);
     bitset_destroy(&s->dead);
+    ndl_free(s->fields);
+    s->fields = NULL;
 }
 
 static bool checkpoint_due(const ndl_collection *c)
@@ -548,6 +598,15 @@ static ndl_status snapshot_take(ndl_collection *c, snapshot *s, ndl_error *err)
      * (best effort: else they go at a later checkpoint) */
     if (c->log)
         wal_roll_if_covered(c->log, s->lsn + 1, NULL);
+    if (c->nfields && !(s->fields = ndl_calloc(c->nfields, sizeof *s->fields))) {
+        bitset_destroy(&s->dead);
+        return ndl_err(err, NDL_NOMEM, "out of memory");
+    }
+    s->nfields = (uint32_t)c->nfields;
+    for (size_t i = 0; i < c->nfields; i++) {
+        snprintf(s->fields[i].name, sizeof s->fields[i].name, "%s", field_index_name(c->fields[i]));
+        s->fields[i].type = field_index_type(c->fields[i]);
+    }
     rc = payload_store_snapshot(&c->payloads, s->slots, &s->payloads, err);
     if (rc == NDL_OK && c->ann && c->ann->m->clone)
         rc = c->ann->m->clone(c->ann, &s->graph, err);
@@ -574,7 +633,8 @@ static ndl_status snapshot_write(ndl_collection *c, const snapshot *s, ndl_error
         rc = s->graph->m->save(s->graph, gp, err);
     if (rc == NDL_OK) {
         manifest m = {.cfg = c->cfg, .generation = s->gen, .slots = s->slots, .live = s->live,
-                      .lsn = s->lsn, .files = MANI_HAS_PAYLOADS};
+                      .lsn = s->lsn, .files = MANI_HAS_PAYLOADS, .fields = s->fields,
+                      .nfields = s->nfields};
         rc = manifest_write(c->dir, &m, err);
     }
     ndl_free(vp);
@@ -670,6 +730,8 @@ NDL_API ndl_status ndl_collection_info_get(ndl_collection *c, ndl_collection_inf
     size_t mem = sizeof *c + arena_memory_bytes(&c->vectors) + idmap_memory_bytes(&c->ids) +
                  payload_store_memory_bytes(&c->payloads) +
                  (slots + 7) / 8 + c->flat->m->memory_bytes(c->flat);
+    for (size_t i = 0; i < c->nfields; i++)
+        mem += field_index_memory_bytes(c->fields[i]);
     pthread_rwlock_unlock(&c->map_lock);
     if (c->ann)
         mem += c->ann->m->memory_bytes(c->ann);

@@ -263,6 +263,7 @@ static void swap_in(ndl_collection *c, compacted *n, const uint32_t *remap, uint
     swap_bytes(&c->ids, &n->ids, sizeof c->ids);
     swap_bytes(&c->payloads, &n->payloads, sizeof c->payloads);
     swap_bytes(&c->hidden, &n->hidden, sizeof c->hidden);
+    c->fields_built = false; /* their slots are the old ones: filters check payloads until rebuilt */
     if (n->ann) {
         vindex *old = c->ann;
         c->ann = n->ann;
@@ -363,6 +364,11 @@ ndl_status coll_compact(ndl_collection *c, ndl_error *err)
         swap_in(c, &n, st.remap, st.taken);
         vectors_seal_retire(&c->seal); /* its records are unmapped below */
         c->dirty = true;
+        /* the payload indexes again, on the new slots (writes wait; on
+         * failure filters go on checking payloads until the next open) */
+        ndl_error ignored;
+        if (c->nfields)
+            coll_fields_build(c, &ignored);
     }
     pthread_mutex_unlock(&c->write_lock);
     compacted_free(&n); /* the old structures after a swap, else the partial new ones */

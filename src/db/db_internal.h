@@ -26,6 +26,7 @@
 #include "db/log_records.h"
 #include "db/vectors_file.h"
 #include "index/index.h"
+#include "payload/field_index.h"
 #include "payload/store.h"
 #include "storage/arena.h"
 #include "storage/wal.h"
@@ -35,7 +36,8 @@
 #define DB_MARKER_FILE "NEEDLE_DB"
 #define DB_LOCK_FILE "LOCK"
 #define COLL_MANIFEST "MANIFEST"
-#define MANIFEST_VERSION 3   /* 2 adds the checkpoint LSN, 3 the file set; 1, 2 still read */
+#define MANIFEST_VERSION 4   /* 2 adds the checkpoint LSN, 3 the file set, 4 the indexed
+                                fields; 1..3 still read */
 #define IDS_VERSION 1
 
 struct ndl_collection {
@@ -58,6 +60,11 @@ struct ndl_collection {
     bitset hidden;                 /* slot not visible: deleted, replaced or not yet inserted */
     vindex *flat;                   /* exact search, always present */
     vindex *ann;                    /* HNSW, or NULL for flat collections */
+    field_index **fields;          /* payload indexes (fields.c), in the order added;
+                                      changed under write_lock + map_lock, read under map_lock */
+    size_t nfields;
+    bool fields_built;             /* filled from the payloads (not while opening or
+                                      after a compaction's swap, until rebuilt) */
 
     pthread_mutex_t checkpoint_lock; /* one checkpoint or compaction at a time; taken
                                       before write_lock */
@@ -166,13 +173,41 @@ typedef ndl_status (*coll_chooser)(ndl_collection *c, void *ctx, const ndl_id **
 ndl_status coll_delete_chosen(ndl_collection *c, coll_chooser choose, void *ctx,
                               size_t *deleted, ndl_error *err);
 
-/* where.c: payload filters on this collection's slots. where_match takes
- * map_lock (shared) itself; the _locked form expects it held. */
-#define WHERE_SAMPLE 256 /* slots checked to estimate how many match */
-bool where_match(ndl_collection *c, const ndl_filter *f, uint32_t slot);
-bool where_match_locked(ndl_collection *c, const ndl_filter *f, uint32_t slot);
-/* Matching live points expected, from a sample; adds the slots checked to *checked. */
-uint64_t where_estimate(ndl_collection *c, const ndl_filter *f, uint64_t *checked);
+/* fields.c: payload indexes. check: a payload text against every indexed
+ * field's type (write_lock held). add/remove_slot: map_lock held
+ * exclusive. build: every index anew from the live payloads. prepare
+ * (write_lock held): a new field's index, filled when the others are;
+ * *out NULL when it exists already with that type. install: publish it.
+ * logged (write.c): prepare, log LOG_FIELD, install. */
+ndl_status coll_fields_check(ndl_collection *c, const char *text, size_t len, ndl_error *err);
+ndl_status coll_fields_add_slot(ndl_collection *c, uint32_t slot, ndl_error *err);
+void coll_fields_remove_slot(ndl_collection *c, uint32_t slot);
+ndl_status coll_fields_build(ndl_collection *c, ndl_error *err);
+void coll_fields_free(ndl_collection *c);
+ndl_status coll_field_prepare(ndl_collection *c, const char *name, field_type t,
+                              field_index **out, ndl_error *err);
+ndl_status coll_field_install(ndl_collection *c, field_index *fi, ndl_error *err);
+ndl_status coll_apply_field(ndl_collection *c, const char *name, field_type t, ndl_error *err);
+ndl_status coll_field_logged(ndl_collection *c, const char *name, field_type t, ndl_error *err);
+
+/* where.c: a payload filter made ready for one read: the candidate slots
+ * from the payload indexes (NULL: every slot) and whether they all match
+ * (else each is checked on its payload). prepare takes map_lock shared;
+ * where_allows takes it when a payload must be read, the _locked form
+ * expects it held. */
+#define WHERE_SAMPLE 256 /* candidates checked to estimate how many match */
+typedef struct where_plan {
+    const ndl_filter *f;
+    roaring_bitmap_t *cand;
+    bool exact;
+} where_plan;
+void where_prepare(ndl_collection *c, const ndl_filter *f, where_plan *w);
+void where_release(where_plan *w);
+bool where_allows(ndl_collection *c, const where_plan *w, uint32_t slot);
+bool where_allows_locked(ndl_collection *c, const where_plan *w, uint32_t slot);
+/* Matching live points expected (exact from the bitmap, else from a
+ * sample of candidates); adds the payloads checked to *checked. */
+uint64_t where_estimate(ndl_collection *c, const where_plan *w, uint64_t *checked);
 void coll_cancel(ndl_collection *c, uint64_t lsn, const ndl_error *why);
 void coll_maybe_checkpoint(ndl_collection *c);  /* size trigger, after a write */
 bool coll_log_over_limit(const ndl_collection *c); /* log > checkpoint_wal_bytes */

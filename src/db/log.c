@@ -78,6 +78,19 @@ static ndl_status apply_record(void *ctx, uint64_t lsn, uint32_t type, const voi
         rc = log_decode_payload(data, len, &id, &t, &e);
         if (rc == NDL_OK && (rc = coll_apply_payload(c, id, t, &e)) == NDL_NOT_FOUND)
             rc = NDL_CORRUPT; /* logged only for a point that existed */
+    } else if (type == LOG_FIELD) {
+        uint32_t ft;
+        const char *name;
+        size_t nlen;
+        char buf[FIELD_NAME_BUF];
+        rc = log_decode_field(data, len, &ft, &name, &nlen, &e);
+        if (rc == NDL_OK && (nlen >= sizeof buf || ft >= FIELD_TYPES))
+            rc = ndl_err(&e, NDL_CORRUPT, "a field record names type %u, %zu bytes", ft, nlen);
+        if (rc == NDL_OK) {
+            memcpy(buf, name, nlen);
+            buf[nlen] = '\0';
+            rc = coll_apply_field(c, buf, (field_type)ft, &e);
+        }
     } else {
         return ndl_err(err, NDL_CORRUPT, "log of '%s': record %llu has unknown type %u", c->name,
                        (unsigned long long)lsn, type);

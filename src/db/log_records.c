@@ -103,6 +103,13 @@ ndl_status log_encode_payload(log_buf *b, ndl_id id, log_text payload, ndl_error
     return finish(b, err);
 }
 
+ndl_status log_encode_field(log_buf *b, uint32_t type, const char *name, ndl_error *err)
+{
+    put_u32(b, type);
+    put_text(b, (log_text){name, (uint32_t)strlen(name)});
+    return finish(b, err);
+}
+
 ndl_status log_encode_delete(log_buf *b, size_t n, const ndl_id *ids, ndl_error *err)
 {
     put_u32(b, (uint32_t)n);
@@ -257,6 +264,18 @@ ndl_status log_decode_payload(const void *data, size_t len, ndl_id *id, log_text
         return ndl_err(err, NDL_CORRUPT, "log record: payload is truncated");
     if (r.p != r.end)
         return ndl_err(err, NDL_CORRUPT, "log record: trailing bytes after the payload");
+    return NDL_OK;
+}
+
+ndl_status log_decode_field(const void *data, size_t len, uint32_t *type, const char **name,
+                            size_t *name_len, ndl_error *err)
+{
+    reader r = {data, (const uint8_t *)data + len};
+    log_text t;
+    if (!get_u32(&r, type) || get_text(&r, &t) != NDL_OK || !t.p || r.p != r.end)
+        return ndl_err(err, NDL_CORRUPT, "log record: a field record is malformed");
+    *name = t.p;
+    *name_len = t.len;
     return NDL_OK;
 }
 

@@ -15,6 +15,8 @@
  *   LOG_PAYLOAD: one id, one payload -- the point's whole new payload
  *               (a merge is resolved before logging, so replay needs no
  *               merge and no size limit)
+ *   LOG_FIELD:  u32 type, u32 length, the field's name -- a payload index
+ *               added (built again on replay from the payloads then)
  * An id is u32 tag then, for tag 0xffffffff, a u64 number, else `tag`
  * bytes of a string id. A payload is u32 length then that many bytes of
  * canonical JSON, or the tag 0xffffffff alone for "no payload".
@@ -27,7 +29,8 @@
 
 #include "util/base.h"
 
-enum { LOG_UPSERT = 1, LOG_DELETE = 2, LOG_CANCEL = 3, LOG_UPSERT_P = 4, LOG_PAYLOAD = 5 };
+enum { LOG_UPSERT = 1, LOG_DELETE = 2, LOG_CANCEL = 3, LOG_UPSERT_P = 4, LOG_PAYLOAD = 5,
+       LOG_FIELD = 6 };
 
 /* A payload text in a record: p == NULL for none. */
 typedef struct log_text {
@@ -55,6 +58,7 @@ ndl_status log_encode_upsert(log_buf *b, size_t n, const ndl_id *ids, uint32_t d
                              const log_text *payloads, const float *vectors, ndl_error *err);
 ndl_status log_encode_delete(log_buf *b, size_t n, const ndl_id *ids, ndl_error *err);
 ndl_status log_encode_payload(log_buf *b, ndl_id id, log_text payload, ndl_error *err);
+ndl_status log_encode_field(log_buf *b, uint32_t type, const char *name, ndl_error *err);
 
 /* Decoded views: ids point into the record (string ids borrow its bytes),
  * vectors too when aligned, else into a copy the caller frees. */
@@ -76,5 +80,9 @@ ndl_status log_decode_payload(const void *data, size_t len, ndl_id *id, log_text
                               ndl_error *err);
 ndl_status log_decode_delete(const void *data, size_t len, log_batch *out, ndl_error *err);
 void log_batch_free(log_batch *b);
+
+/* A LOG_FIELD record: *name points into data (not terminated: name_len). */
+ndl_status log_decode_field(const void *data, size_t len, uint32_t *type, const char **name,
+                            size_t *name_len, ndl_error *err);
 
 #endif

@@ -106,6 +106,9 @@ NDL_API ndl_status ndl_collection_scroll_where(ndl_collection *c, const ndl_filt
     if (limit < 1 || limit > NDL_SCROLL_MAX)
         return ndl_err(err, NDL_INVALID, "limit %zu is outside 1..%u", limit, NDL_SCROLL_MAX);
     pthread_rwlock_rdlock(&c->swap_lock); /* no compaction swaps the map meanwhile */
+    where_plan w;
+    if (f)
+        where_prepare(c, f, &w);
     pthread_rwlock_rdlock(&c->map_lock);  /* an upsert moves an id in one step */
     const idmap *m = &c->ids;
     size_t cap = NDL_MIN(limit, m->live);
@@ -120,7 +123,7 @@ NDL_API ndl_status ndl_collection_scroll_where(ndl_collection *c, const ndl_filt
             ndl_id id = idmap_slot_to_id(idmap_slot(m, m->table[t]));
             if (after && id_cmp(id, *after) <= 0)
                 continue;
-            if (f && !where_match_locked(c, f, m->table[t]))
+            if (f && !where_allows_locked(c, &w, m->table[t]))
                 continue;
             if (n < cap) {
                 heap[n] = id;
@@ -134,6 +137,8 @@ NDL_API ndl_status ndl_collection_scroll_where(ndl_collection *c, const ndl_filt
         rc = copy_out(heap, n, ids_out, err); /* strings copied before the locks go */
     }
     pthread_rwlock_unlock(&c->map_lock);
+    if (f)
+        where_release(&w);
     pthread_rwlock_unlock(&c->swap_lock);
     ndl_free(heap);
     if (rc == NDL_OK)

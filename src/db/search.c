@@ -159,11 +159,13 @@ leave:
 }
 
 /* A search's filters as one index callback: the caller's slot filter,
- * then the payload filter, counting what the payload filter saw (for
+ * then the payload filter (its candidate bitmap, and the payload when the
+ * bitmap is not exact), counting what the payload filter saw (for
  * explain; relaxed atomics, as a batch's threads share it). */
 typedef struct filter_gate {
     ndl_collection *c;
     const ndl_search_params *p;
+    where_plan w;
     _Atomic uint64_t checked, matched;
 } filter_gate;
 
@@ -174,24 +176,28 @@ static int gate_allows(void *ctx, uint32_t slot)
         return 0;
     if (!g->p->where)
         return 1;
-    bool ok = where_match(g->c, g->p->where, slot);
+    bool ok = where_allows(g->c, &g->w, slot);
     atomic_fetch_add_explicit(&g->checked, 1, memory_order_relaxed);
     if (ok)
         atomic_fetch_add_explicit(&g->matched, 1, memory_order_relaxed);
     return ok;
 }
 
-/* The plan for a payload filter expected to match `est` of the live
- * points. Checking a filter on an unindexed field parses the payload, so
- * both plans cost about one check per point they meet: the exact scan
- * checks every live point, the walk about (unfiltered visits) / (share
- * matching). The scan wins when est is below what an unfiltered walk
- * visits, ~WHERE_WALK_VISITS_PER_EF * ef (provisional; bench/filtered
- * measures it). */
+/* The plan for a payload filter expected to match `est` of the `live`
+ * points. The walk meets about V / s points to find its ef matching ones
+ * (V: what an unfiltered walk visits, ~WHERE_WALK_VISITS_PER_EF * ef; s =
+ * est / live); the exact scan of the candidates computes est distances
+ * (with a bitmap) or checks every live payload (without one). So: with
+ * candidates, scan when est < sqrt(V * live); without, when est < V.
+ * WHERE_WALK_VISITS_PER_EF is provisional until bench/filtered measures
+ * where the plans cross. */
 #define WHERE_WALK_VISITS_PER_EF 20
-static bool exact_is_cheaper(uint64_t est, uint32_t ef)
+static bool exact_is_cheaper(uint64_t est, uint32_t ef, uint64_t live, bool candidates)
 {
-    return est <= (uint64_t)WHERE_WALK_VISITS_PER_EF * ef;
+    double v = (double)WHERE_WALK_VISITS_PER_EF * ef;
+    if (!candidates)
+        return (double)est <= v;
+    return (double)est * (double)est <= v * (double)live;
 }
 
 typedef struct search_job {
@@ -201,6 +207,8 @@ typedef struct search_job {
     vindex *ix;
     const float *queries;
     size_t nq;
+    const uint32_t *slots;   /* exact plan over a filter's candidates, or NULL */
+    size_t nslots;
     ndl_results *r;
     _Atomic size_t next;
     _Atomic uint64_t visited;
@@ -224,12 +232,14 @@ static void *search_worker(void *arg)
             break;
         codec_encode(&c->space, j->queries + qi * c->space.dim, enc);
         index_stats st = {0};
-        size_t n = j->ix->m->search(j->ix, enc, &j->q, hits, &st);
+        size_t n = j->slots ? flat_scan_slots(&c->space, &c->vectors, j->slots, j->nslots, enc,
+                                              &j->q, hits, &st.visited)
+                            : j->ix->m->search(j->ix, enc, &j->q, hits, &st);
         /* The graph walk gives up early only after exhausting every node it
          * can reach; a few nodes may be unreachable (after heavy deletes),
          * so when it found fewer than k, a scan makes the count exact:
          * min(k, matching points). It costs at most what the walk did. */
-        if (n < j->q.k && j->ix != c->flat && n < atomic_load(&c->live))
+        if (n < j->q.k && j->ix != c->flat && !j->slots && n < atomic_load(&c->live))
             n = c->flat->m->search(c->flat, enc, &j->q, hits, &st);
         visited += st.visited;
         fill_hits(c, j->r, qi, hits, n);
@@ -270,11 +280,21 @@ NDL_API ndl_status ndl_collection_search_batch(ndl_collection *c, size_t nq, con
     filter_gate gate = {.c = c, .p = p};
     uint64_t checked = 0;
     bool exact = p->exact || !c->ann;
+    uint32_t *cand_slots = NULL; /* the exact plan's candidates, ascending */
+    size_t ncand = 0;
     if (p->where) {
         r->filtered = 1;
-        r->estimated = where_estimate(c, p->where, &checked);
+        where_prepare(c, p->where, &gate.w);
+        r->estimated = where_estimate(c, &gate.w, &checked);
         if (!exact)
-            exact = exact_is_cheaper(r->estimated, ef);
+            exact = exact_is_cheaper(r->estimated, ef, atomic_load(&c->live), gate.w.cand != NULL);
+        if (exact && gate.w.cand) {
+            ncand = roaring_bitmap_get_cardinality(gate.w.cand);
+            if ((cand_slots = ndl_malloc((ncand ? ncand : 1) * sizeof *cand_slots)))
+                roaring_bitmap_to_uint32_array(gate.w.cand, cand_slots);
+            else
+                ncand = 0; /* out of memory: the full scan, checking each slot */
+        }
     }
     index_query q = {.k = p->k, .ef = ef, .deleted = &c->hidden, .allow = p->filter,
                      .allow_ctx = p->filter_ctx};
@@ -285,7 +305,7 @@ NDL_API ndl_status ndl_collection_search_batch(ndl_collection *c, size_t nq, con
     uint32_t threads = NDL_MAX(1u, NDL_MIN(p->threads, 256u));
     r->plan = exact ? "exact" : "hnsw";
 
-    if (exact && nq > 1 && c->space.metric != NDL_METRIC_HAMMING) {
+    if (exact && nq > 1 && c->space.metric != NDL_METRIC_HAMMING && !cand_slots) {
         /* many exact queries: BLAS on encoded queries */
         size_t vb = c->space.vec_bytes;
         char *enc = ndl_malloc(nq * vb);
@@ -305,7 +325,8 @@ NDL_API ndl_status ndl_collection_search_batch(ndl_collection *c, size_t nq, con
         ndl_free(counts);
     } else {
         search_job j = {.c = c, .p = p, .q = q, .ix = exact ? c->flat : c->ann,
-                        .queries = queries, .nq = nq, .r = r};
+                        .queries = queries, .nq = nq, .r = r, .slots = cand_slots,
+                        .nslots = ncand};
         if (threads > nq)
             threads = (uint32_t)NDL_MAX(nq, 1u);
         pthread_t tid[256];
@@ -320,6 +341,9 @@ NDL_API ndl_status ndl_collection_search_batch(ndl_collection *c, size_t nq, con
             rc = ndl_err(err, NDL_NOMEM, "out of memory during search");
         r->visited = exact ? 0 : atomic_load(&j.visited);
     }
+    ndl_free(cand_slots);
+    if (p->where)
+        where_release(&gate.w);
     r->checked = checked + atomic_load(&gate.checked);
     r->matched = atomic_load(&gate.matched);
     if (rc == NDL_OK)

@@ -10,6 +10,7 @@
 
 #include "db/db_internal.h"
 #include "payload/filter.h"
+#include "payload/filter_candidates.h"
 #include "util/alloc.h"
 
 struct ndl_filter {
@@ -42,47 +43,86 @@ NDL_API void ndl_filter_free(ndl_filter *f)
     ndl_free(f);
 }
 
-bool where_match_locked(ndl_collection *c, const ndl_filter *f, uint32_t slot)
+void where_prepare(ndl_collection *c, const ndl_filter *f, where_plan *w)
 {
-    const payload_ref *p = payload_store_ref(&c->payloads, slot);
-    return filter_match_text(f->root, p->text, p->text ? p->len : 0);
+    memset(w, 0, sizeof *w);
+    pthread_rwlock_rdlock(&c->map_lock);
+    if (c->fields_built && c->nfields)
+        w->cand = filter_candidates(f->root, c->fields, c->nfields, arena_count(&c->vectors),
+                                    &w->exact);
+    else /* no indexes (or being rebuilt): every slot, checked on its payload */
+        w->exact = f->root->root->kind == FILTER_TRUE;
+    pthread_rwlock_unlock(&c->map_lock);
+    w->f = f;
 }
 
-bool where_match(ndl_collection *c, const ndl_filter *f, uint32_t slot)
+void where_release(where_plan *w)
 {
+    bitmap_free(w->cand);
+    w->cand = NULL;
+}
+
+bool where_allows_locked(ndl_collection *c, const where_plan *w, uint32_t slot)
+{
+    if (w->cand && !roaring_bitmap_contains(w->cand, slot))
+        return false;
+    if (w->exact)
+        return true;
+    const payload_ref *p = payload_store_ref(&c->payloads, slot);
+    return filter_match_text(w->f->root, p->text, p->text ? p->len : 0);
+}
+
+bool where_allows(ndl_collection *c, const where_plan *w, uint32_t slot)
+{
+    if (w->exact) /* the bitmap answers: no payload read, no lock */
+        return !w->cand || roaring_bitmap_contains(w->cand, slot);
     pthread_rwlock_rdlock(&c->map_lock);
-    bool ok = where_match_locked(c, f, slot);
+    bool ok = where_allows_locked(c, w, slot);
     pthread_rwlock_unlock(&c->map_lock);
     return ok;
 }
 
-/* Checks a spread sample of the slots (every slots/WHERE_SAMPLE-th one
- * that is visible) and scales the matching share to the live count. */
-uint64_t where_estimate(ndl_collection *c, const ndl_filter *f, uint64_t *checked)
+/* Candidates scaled to the live share of the slots (hidden ones are in
+ * the bitmaps until a compaction). */
+static double live_candidates(ndl_collection *c, const where_plan *w)
 {
     uint32_t slots = arena_count(&c->vectors);
-    uint64_t live = atomic_load(&c->live);
-    if (!slots || !live)
-        return 0;
-    uint32_t step = slots > WHERE_SAMPLE ? slots / WHERE_SAMPLE : 1;
+    double live = (double)atomic_load(&c->live);
+    if (!w->cand)
+        return live;
+    return slots ? (double)roaring_bitmap_get_cardinality(w->cand) * live / slots : 0;
+}
+
+uint64_t where_estimate(ndl_collection *c, const where_plan *w, uint64_t *checked)
+{
+    double base = live_candidates(c, w);
+    if (w->exact || base < 1)
+        return (uint64_t)(base + 0.5);
+    /* a spread sample of the candidates, checked on their payloads */
+    uint32_t slots = arena_count(&c->vectors);
+    uint64_t card = w->cand ? roaring_bitmap_get_cardinality(w->cand) : slots;
+    uint64_t step = card > WHERE_SAMPLE ? card / WHERE_SAMPLE : 1;
     uint64_t seen = 0, hit = 0;
     pthread_rwlock_rdlock(&c->map_lock);
-    for (uint32_t s = step / 2; s < slots; s += step) {
-        if (bitset_test(&c->hidden, s))
+    for (uint64_t r = step / 2; r < card; r += step) {
+        uint32_t s = (uint32_t)r;
+        if (w->cand && !roaring_bitmap_select(w->cand, (uint32_t)r, &s))
+            break;
+        if (s >= slots || bitset_test(&c->hidden, s))
             continue;
         seen++;
-        hit += where_match_locked(c, f, s);
+        hit += where_allows_locked(c, w, s);
     }
     pthread_rwlock_unlock(&c->map_lock);
     *checked += seen;
-    if (!seen) /* the sample met only hidden slots: assume everything may match */
-        return live;
-    return (uint64_t)((double)hit / (double)seen * (double)live + 0.5);
+    if (!seen)
+        return (uint64_t)(base + 0.5);
+    return (uint64_t)((double)hit / (double)seen * base + 0.5);
 }
 
 /* Calls fn for each live id whose point matches f (all when f is NULL),
  * under map_lock: ids and their slots stay put while it runs. */
-static void each_match(ndl_collection *c, const ndl_filter *f,
+static void each_match(ndl_collection *c, const where_plan *w,
                        void (*fn)(void *ctx, ndl_id id), void *ctx)
 {
     const idmap *m = &c->ids;
@@ -90,7 +130,7 @@ static void each_match(ndl_collection *c, const ndl_filter *f,
         uint32_t slot = m->table[t];
         if (slot == IDMAP_EMPTY)
             continue;
-        if (f && !where_match_locked(c, f, slot))
+        if (w && !where_allows_locked(c, w, slot))
             continue;
         fn(ctx, idmap_slot_to_id(idmap_slot(m, slot)));
     }
@@ -114,9 +154,22 @@ NDL_API ndl_status ndl_collection_count_where(ndl_collection *c, const ndl_filte
         return NDL_OK;
     }
     pthread_rwlock_rdlock(&c->swap_lock);
+    where_plan w;
+    where_prepare(c, f, &w);
     pthread_rwlock_rdlock(&c->map_lock);
-    each_match(c, f, count_one, out);
+    if (w.exact && w.cand) { /* the bitmap's live slots */
+        roaring_uint32_iterator_t *it = roaring_create_iterator(w.cand);
+        for (; it && it->has_value; roaring_advance_uint32_iterator(it))
+            *out += it->current_value < arena_count(&c->vectors) &&
+                    !bitset_test(&c->hidden, it->current_value);
+        roaring_free_uint32_iterator(it);
+    } else if (w.exact) {
+        *out = atomic_load(&c->live);
+    } else {
+        each_match(c, &w, count_one, out);
+    }
     pthread_rwlock_unlock(&c->map_lock);
+    where_release(&w);
     pthread_rwlock_unlock(&c->swap_lock);
     return NDL_OK;
 }
@@ -168,9 +221,12 @@ static ndl_status choose_matching(ndl_collection *c, void *ctx, const ndl_id **i
                                   ndl_error *err)
 {
     id_list *l = ctx;
+    where_plan w;
+    where_prepare(c, l->f, &w);
     pthread_rwlock_rdlock(&c->map_lock);
-    each_match(c, l->f, collect_one, l);
+    each_match(c, &w, collect_one, l);
     pthread_rwlock_unlock(&c->map_lock);
+    where_release(&w);
     if (l->failed)
         return ndl_err(err, NDL_NOMEM, "out of memory collecting %zu matching ids", l->n);
     *ids = l->ids;

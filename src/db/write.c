@@ -181,6 +181,8 @@ static ndl_status publish(ndl_collection *c, size_t n, const ndl_id *ids, const 
         } else {
             atomic_fetch_add(&c->live, 1);
         }
+        if (rc == NDL_OK) /* indexed before it shows */
+            rc = coll_fields_add_slot(c, slots[k], err);
         bitset_clear(&c->hidden, slots[k]);
         k++;
     }
@@ -256,9 +258,16 @@ ndl_status coll_apply_payload(ndl_collection *c, ndl_id id, log_text payload, nd
 {
     pthread_rwlock_wrlock(&c->map_lock);
     uint32_t slot = idmap_find(&c->ids, id);
-    ndl_status rc = slot == IDMAP_EMPTY
-                        ? ndl_err(err, NDL_NOT_FOUND, "the point whose payload changes is absent")
-                        : payload_store_replace(&c->payloads, slot, payload.p, payload.len, err);
+    ndl_status rc = NDL_OK;
+    if (slot == IDMAP_EMPTY) {
+        rc = ndl_err(err, NDL_NOT_FOUND, "the point whose payload changes is absent");
+    } else {
+        coll_fields_remove_slot(c, slot); /* its old values, read from the old text */
+        rc = payload_store_replace(&c->payloads, slot, payload.p, payload.len, err);
+        ndl_status rf = coll_fields_add_slot(c, slot, err);
+        if (rc == NDL_OK)
+            rc = rf;
+    }
     pthread_rwlock_unlock(&c->map_lock);
     if (rc == NDL_OK)
         c->dirty = true;
@@ -317,11 +326,28 @@ static ndl_status acknowledge(ndl_collection *c, uint64_t lsn, ndl_error *err)
     return rc;
 }
 
+/* Every payload of m against the indexed fields' types (write_lock held:
+ * the fields cannot change meanwhile). */
+static ndl_status check_fields(ndl_collection *c, const mutation *m, ndl_error *err)
+{
+    if (!c->nfields || !m->payloads || (m->type != LOG_UPSERT_P && m->type != LOG_PAYLOAD))
+        return NDL_OK;
+    for (size_t i = 0; i < m->n; i++) {
+        ndl_error e;
+        if (coll_fields_check(c, m->payloads[i].p, m->payloads[i].len, &e) != NDL_OK)
+            return m->type == LOG_PAYLOAD ? ndl_err(err, e.status, "%s", e.msg)
+                                          : ndl_err(err, e.status, "point %zu: %s", i, e.msg);
+    }
+    return NDL_OK;
+}
+
 static ndl_status logged_write(ndl_collection *c, mutation *m, ndl_error *err)
 {
     uint64_t lsn = 0;
     pthread_mutex_lock(&c->write_lock);
     ndl_status rc = coll_check_writable(c, err);
+    if (rc == NDL_OK)
+        rc = check_fields(c, m, err);
     if (rc == NDL_OK)
         rc = log_and_apply(c, m, &lsn, err);
     pthread_mutex_unlock(&c->write_lock);
@@ -444,6 +470,36 @@ NDL_API ndl_status ndl_collection_delete(ndl_collection *c, size_t n, const ndl_
     return rc;
 }
 
+ndl_status coll_field_logged(ndl_collection *c, const char *name, field_type t, ndl_error *err)
+{
+    uint64_t lsn = 0;
+    field_index *fi = NULL;
+    log_buf rec = {0};
+    pthread_mutex_lock(&c->write_lock);
+    ndl_status rc = coll_check_writable(c, err);
+    if (rc == NDL_OK) /* built (and every stored payload checked) before it is logged */
+        rc = coll_field_prepare(c, name, t, &fi, err);
+    if (rc == NDL_OK && fi)
+        rc = log_encode_field(&rec, (uint32_t)t, name, err);
+    if (rc == NDL_OK && fi) {
+        wal_part part = {rec.p, rec.len};
+        rc = wal_append_parts(c->log, LOG_FIELD, &part, 1, &lsn, err);
+    }
+    if (rc == NDL_OK && fi) {
+        rc = coll_field_install(c, fi, err);
+        if (rc == NDL_OK) {
+            fi = NULL;
+            c->applied_lsn = lsn;
+        } else {
+            coll_cancel(c, lsn, err);
+        }
+    }
+    pthread_mutex_unlock(&c->write_lock);
+    field_index_free(fi);
+    log_buf_free(&rec);
+    return rc == NDL_OK && lsn ? acknowledge(c, lsn, err) : rc;
+}
+
 ndl_status coll_delete_chosen(ndl_collection *c, coll_chooser choose, void *ctx,
                               size_t *deleted, ndl_error *err)
 {
@@ -515,7 +571,9 @@ NDL_API ndl_status ndl_collection_set_payload(ndl_collection *c, ndl_id id, cons
     if (rc == NDL_OK) {
         mutation m = {.type = LOG_PAYLOAD, .parts = {{rec.p, rec.len}}, .nparts = 1, .n = 1,
                       .ids = &id, .payloads = &t};
-        rc = log_and_apply(c, &m, &lsn, err);
+        rc = check_fields(c, &m, err);
+        if (rc == NDL_OK)
+            rc = log_and_apply(c, &m, &lsn, err);
     }
     pthread_mutex_unlock(&c->write_lock);
     log_buf_free(&rec);

@@ -129,6 +129,23 @@ static void scan_group(scan *s, const char *p, uint32_t slot0, uint32_t gn, uint
     }
 }
 
+/* The bits of `live` (slots slot0 + bit, slot0 a multiple of 64) that q
+ * allows: not deleted, and passing its filter. */
+static inline uint64_t allowed(const index_query *q, uint32_t slot0, uint64_t live)
+{
+    if (q->deleted)
+        live &= ~atomic_load_explicit(&q->deleted->words[slot0 >> 6], memory_order_relaxed);
+    if (!q->allow)
+        return live;
+    uint64_t ok = 0;
+    for (uint64_t m = live; m; m &= m - 1) {
+        unsigned t = (unsigned)__builtin_ctzll(m);
+        if (q->allow(q->allow_ctx, slot0 + t))
+            ok |= (uint64_t)1 << t;
+    }
+    return ok;
+}
+
 /* Slots first..first+cnt-1 of one chunk (first a multiple of 64). Slots the
  * query does not allow are skipped before their distance is computed: a
  * selective filter then reads little of the chunk. */
@@ -140,18 +157,7 @@ static void scan_range(scan *s, const vec_arena *a, const index_query *q, uint32
     for (uint32_t g = 0; g < cnt; g += SCAN_GROUP) {
         uint32_t gn = NDL_MIN((uint32_t)SCAN_GROUP, cnt - g);
         uint32_t slot0 = first + g;
-        uint64_t live = gn == 64 ? ~(uint64_t)0 : ((uint64_t)1 << gn) - 1;
-        if (q->deleted)
-            live &= ~atomic_load_explicit(&q->deleted->words[slot0 >> 6], memory_order_relaxed);
-        if (q->allow) {
-            uint64_t ok = 0;
-            for (uint64_t m = live; m; m &= m - 1) {
-                unsigned t = (unsigned)__builtin_ctzll(m);
-                if (q->allow(q->allow_ctx, slot0 + t))
-                    ok |= (uint64_t)1 << t;
-            }
-            live = ok;
-        }
+        uint64_t live = allowed(q, slot0, gn == 64 ? ~(uint64_t)0 : ((uint64_t)1 << gn) - 1);
         if (live)
             scan_group(s, base + (size_t)g * s->rec, slot0, gn, live);
     }
@@ -198,6 +204,32 @@ static size_t flat_scan(const index_space *sp, const vec_arena *a, uint32_t coun
     size_t n = maxheap_drain_sorted(&s.h, out);
     order_ties(out, n);
     return n;
+}
+
+size_t flat_scan_slots(const index_space *sp, const vec_arena *a, const uint32_t *slots, size_t n,
+                       const void *query, const index_query *q, index_hit *out, uint64_t *visited)
+{
+    if (q->k == 0)
+        return 0;
+    scan s;
+    scan_init(&s, sp, a, query, q->k, out);
+    uint32_t count = arena_count(a);
+    for (size_t i = 0; i < n;) {
+        uint32_t slot0 = slots[i] & ~(uint32_t)(SCAN_GROUP - 1);
+        uint64_t live = 0;
+        for (; i < n && (slots[i] & ~(uint32_t)(SCAN_GROUP - 1)) == slot0; i++)
+            if (slots[i] < count)
+                live |= (uint64_t)1 << (slots[i] - slot0);
+        live = allowed(q, slot0, live);
+        if (live)
+            scan_group(&s, arena_rec(a, slot0), slot0, NDL_MIN((uint32_t)SCAN_GROUP, count - slot0),
+                       live);
+    }
+    if (visited)
+        *visited += s.visited;
+    size_t got = maxheap_drain_sorted(&s.h, out);
+    order_ties(out, got);
+    return got;
 }
 
 /* ------------------------------------------------------------------ index */

@@ -8,29 +8,28 @@
 #include "payload/filter.h"
 #include "payload/json.h"
 #include "payload/json_scan.h"
+#include "payload/path.h"
 #include "payload/tokens.h"
 
 /* Does node n hold for one end of its path: a value, or NULL for "missing"? */
 typedef bool (*end_test)(const filter_node *n, const json_t *end);
 
-/* True if some end of n's path from v (parts i.. still to go) passes test.
- * Recursion is bounded by the payload's depth: every call but the last goes
- * one container deeper. */
-static bool any_end(const json_t *v, const filter_node *n, uint32_t i, end_test test)
+typedef struct end_check {
+    const filter_node *n;
+    end_test test;
+} end_check;
+
+static bool check_end(void *ctx, const json_t *end)
 {
-    if (i == n->path.nparts)
-        return test(n, v);
-    if (json_is_object(v))
-        return any_end(json_object_get(v, n->path.parts[i]), n, i + 1, test);
-    if (json_is_array(v)) {
-        for (size_t k = 0, len = json_array_size(v); k < len; k++) {
-            const json_t *e = json_array_get(v, k);
-            if (json_is_object(e) && any_end(e, n, i, test))
-                return true;
-        }
-        return false;
-    }
-    return test(n, NULL); /* a scalar, a missing key or no payload */
+    const end_check *e = ctx;
+    return e->test(e->n, end);
+}
+
+/* True if some end of n's path from the payload passes test. */
+static bool any_end(const json_t *payload, const filter_node *n, end_test test)
+{
+    end_check e = {n, test};
+    return path_walk(payload, n->path.parts, n->path.nparts, check_end, &e);
 }
 
 /* True if the scalar v, or some element of the array v, passes test. */
@@ -171,14 +170,14 @@ static bool match(const filter_node *n, const json_t *payload)
     case FILTER_NOT: return !match(n->u.negated, payload);
     case FILTER_CMP:
         switch (n->u.cmp.op) {
-        case FILTER_EQ: return any_end(payload, n, 0, eq_end);
-        case FILTER_NE: return !any_end(payload, n, 0, eq_end);
-        default: return any_end(payload, n, 0, range_end);
+        case FILTER_EQ: return any_end(payload, n, eq_end);
+        case FILTER_NE: return !any_end(payload, n, eq_end);
+        default: return any_end(payload, n, range_end);
         }
-    case FILTER_IN: return any_end(payload, n, 0, in_end);
-    case FILTER_NIN: return !any_end(payload, n, 0, in_end);
-    case FILTER_EXISTS: return any_end(payload, n, 0, present_end) == n->u.present;
-    case FILTER_TEXT: return any_end(payload, n, 0, text_end);
+    case FILTER_IN: return any_end(payload, n, in_end);
+    case FILTER_NIN: return !any_end(payload, n, in_end);
+    case FILTER_EXISTS: return any_end(payload, n, present_end) == n->u.present;
+    case FILTER_TEXT: return any_end(payload, n, text_end);
     }
     return false;
 }

@@ -28,6 +28,7 @@ const char *const route_names[ROUTE_N] = {
     [ROUTE_SEARCH_BATCH] = "/v1/collections/{name}/search/batch",
     [ROUTE_COUNT] = "/v1/collections/{name}/count",
     [ROUTE_SCROLL] = "/v1/collections/{name}/scroll",
+    [ROUTE_FIELD] = "/v1/collections/{name}/fields/{field}",
     [ROUTE_LATER] = "(not supported yet)",
     [ROUTE_UNKNOWN] = "(unknown)",
 };
@@ -54,6 +55,7 @@ static const route routes[] = {
     {"POST", "v1/collections/{}/search/batch", ROUTE_SEARCH_BATCH, ROLE_READ, h_search_batch},
     {"POST", "v1/collections/{}/count", ROUTE_COUNT, ROLE_READ, h_count},
     {"POST", "v1/collections/{}/scroll", ROUTE_SCROLL, ROLE_READ, h_scroll},
+    {"PUT", "v1/collections/{}/fields/{}", ROUTE_FIELD, ROLE_ADMIN, h_field_put},
     /* SPEC routes of later releases: a clear 501 */
     {"POST", "v1/collections/{}/recommend", ROUTE_LATER, ROLE_READ, h_later},
     {"POST", "v1/collections/{}/clusters/train", ROUTE_LATER, ROLE_ADMIN, h_later},

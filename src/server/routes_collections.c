@@ -1,10 +1,24 @@
 /*
  * routes_collections.c -- list, create (201 new / 200 same config / 409
- * different), get (config and stats) and delete collections.
+ * different), get (config and stats) and delete collections, and add a
+ * payload index to one (PUT .../fields/{field}).
  */
 #include <string.h>
 
 #include "server/server_internal.h"
+
+/* {"name":"type",...} of c's indexed fields. */
+static json_t *fields_json(ndl_collection *c)
+{
+    json_t *f = json_object();
+    for (size_t i = 0, n = ndl_collection_field_count(c); f && i < n; i++) {
+        char name[NDL_FIELD_NAME_MAX + 1];
+        ndl_field_type t;
+        if (ndl_collection_field_get(c, i, name, &t, NULL) == NDL_OK)
+            json_object_set_new(f, name, json_string(ndl_field_type_name(t)));
+    }
+    return f;
+}
 
 static json_t *config_json(const ndl_collection_config *cfg)
 {
@@ -25,6 +39,7 @@ static json_t *info_json(const char *name, ndl_collection *c, ndl_error *e)
     if (ndl_collection_info_get(c, &info, e) != NDL_OK)
         return NULL;
     json_t *j = config_json(&info.config);
+    json_object_set_new(j, "fields", fields_json(c));
     json_object_set_new(j, "name", json_string(name));
     json_object_set_new(j, "count", json_integer((json_int_t)info.count));
     json_object_set_new(j, "deleted", json_integer((json_int_t)info.deleted));
@@ -89,6 +104,34 @@ static bool parse_index(srv_req *r, json_t *v, ndl_collection_config *cfg)
     return ok;
 }
 
+/* The "fields" of a create: {"name":"type",...}, each checked. */
+static bool parse_fields(srv_req *r, json_t *f)
+{
+    if (!f)
+        return true;
+    if (!json_is_object(f)) {
+        reply_error(r, 400, "invalid_argument", "'fields' must be an object of field name: type");
+        return false;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(f, key, v)
+    {
+        ndl_error e;
+        const char *t = text_of(v);
+        if (ndl_field_name_check(key, &e) != NDL_OK) {
+            reply_error(r, 400, "invalid_argument", "fields: %s", e.msg);
+            return false;
+        }
+        if (!t || ndl_field_type_from_name(t) < 0) {
+            reply_error(r, 400, "invalid_argument",
+                        "fields: '%.100s' needs a type: keyword, int, float, bool, date or text", key);
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool parse_config(srv_req *r, json_t *body, ndl_collection_config *cfg)
 {
     static const char *const known[] = {"dimension", "metric", "index", "quantization",
@@ -124,15 +167,8 @@ static bool parse_config(srv_req *r, json_t *body, ndl_collection_config *cfg)
             return false;
         }
     }
-    json_t *f = json_object_get(body, "fields");
-    if (f && !json_is_object(f)) {
-        reply_error(r, 400, "invalid_argument", "'fields' must be an object");
+    if (!parse_fields(r, json_object_get(body, "fields")))
         return false;
-    }
-    if (f && json_object_size(f) > 0) {
-        reply_error(r, 501, "unsupported", "payload field indexes ('fields') are not supported yet");
-        return false;
-    }
     json_t *ix = json_object_get(body, "index");
     return !ix || parse_index(r, ix, cfg);
 }
@@ -143,6 +179,24 @@ static bool same_config(const ndl_collection_config *a, const ndl_collection_con
            (a->index != NDL_INDEX_HNSW ||
             (a->hnsw_m == b->hnsw_m && a->hnsw_ef_construction == b->hnsw_ef_construction &&
              a->seed == b->seed));
+}
+
+/* c indexes exactly the fields f names, with their types. */
+static bool same_fields(ndl_collection *c, json_t *f)
+{
+    size_t n = ndl_collection_field_count(c);
+    if (n != (f ? json_object_size(f) : 0))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char name[NDL_FIELD_NAME_MAX + 1];
+        ndl_field_type t;
+        const char *want = ndl_collection_field_get(c, i, name, &t, NULL) == NDL_OK
+                               ? text_of(json_object_get(f, name))
+                               : NULL;
+        if (!want || strcmp(want, ndl_field_type_name(t)) != 0)
+            return false;
+    }
+    return true;
 }
 
 void h_collection_put(srv_req *r)
@@ -156,21 +210,37 @@ void h_collection_put(srv_req *r)
         json_decref(body);
         return;
     }
-    json_decref(body);
+    json_t *fields = json_object_get(body, "fields");
     ndl_error e;
     ndl_status st = registry_create(r->srv->reg, name, &cfg, &e);
-    if (st != NDL_OK && st != NDL_EXISTS) {
+    ndl_collection *c = st == NDL_OK || st == NDL_EXISTS ? registry_get(r, name) : NULL;
+    if (st != NDL_OK && st != NDL_EXISTS)
         reply_lib(r, &e);
+    if (!c) {
+        json_decref(body);
         return;
     }
-    ndl_collection *c = registry_get(r, name);
-    if (!c)
-        return;
+    const char *key;
+    json_t *v;
+    if (st == NDL_OK && fields) { /* a new, empty collection: building costs nothing */
+        json_object_foreach(fields, key, v)
+        {
+            if (ndl_collection_add_field(c, key, (ndl_field_type)ndl_field_type_from_name(text_of(v)),
+                                         &e) != NDL_OK) {
+                reply_lib(r, &e);
+                registry_put(r, name);
+                json_decref(body);
+                return;
+            }
+        }
+    }
     json_t *info = info_json(name, c, &e);
     ndl_collection_info now;
     bool same = st == NDL_OK ||
-                (ndl_collection_info_get(c, &now, NULL) == NDL_OK && same_config(&now.config, &cfg));
+                (ndl_collection_info_get(c, &now, NULL) == NDL_OK && same_config(&now.config, &cfg) &&
+                 same_fields(c, fields));
     registry_put(r, name);
+    json_decref(body);
     if (!info) {
         reply_lib(r, &e);
     } else if (!same) {
@@ -210,4 +280,35 @@ void h_collection_delete(srv_req *r)
     }
     sbuf_puts(&r->out, "{\"deleted\":true}");
     reply_buf(r, 200);
+}
+
+void h_field_put(srv_req *r)
+{
+    const char *name = r->seg[2], *field = r->seg[4];
+    json_t *body = body_object(r, false);
+    static const char *const known[] = {"type", NULL};
+    ndl_error e;
+    ndl_collection *c = NULL;
+    if (!body || !fields_known(r, body, known, "field")) {
+        /* answered */
+    } else if (ndl_field_name_check(field, &e) != NDL_OK) {
+        reply_error(r, 400, "invalid_argument", "%s", e.msg);
+    } else if (!text_of(json_object_get(body, "type")) ||
+               ndl_field_type_from_name(text_of(json_object_get(body, "type"))) < 0) {
+        reply_error(r, 400, "invalid_argument",
+                    "field: 'type' must be keyword, int, float, bool, date or text");
+    } else if ((c = registry_get(r, name))) {
+        const char *t = text_of(json_object_get(body, "type"));
+        size_t before = ndl_collection_field_count(c);
+        if (ndl_collection_add_field(c, field, (ndl_field_type)ndl_field_type_from_name(t), &e) !=
+            NDL_OK) {
+            reply_lib(r, &e);
+        } else {
+            bool created = ndl_collection_field_count(c) > before;
+            reply_json(r, created ? 201 : 200,
+                       json_pack("{s:b,s:s,s:s}", "created", created, "field", field, "type", t));
+        }
+        registry_put(r, name);
+    }
+    json_decref(body);
 }

@@ -146,7 +146,7 @@ void registry_each(registry *g, void (*fn)(void *ctx, const char *name, ndl_coll
 enum {
     ROUTE_HEALTH, ROUTE_METRICS, ROUTE_COLLECTIONS, ROUTE_COLLECTION, ROUTE_POINTS,
     ROUTE_POINT, ROUTE_POINTS_GET, ROUTE_POINTS_DELETE, ROUTE_SEARCH, ROUTE_SEARCH_BATCH,
-    ROUTE_COUNT, ROUTE_SCROLL, ROUTE_LATER, ROUTE_UNKNOWN, ROUTE_N
+    ROUTE_COUNT, ROUTE_SCROLL, ROUTE_FIELD, ROUTE_LATER, ROUTE_UNKNOWN, ROUTE_N
 };
 extern const char *const route_names[ROUTE_N];
 
@@ -163,6 +163,7 @@ void h_collections_list(srv_req *r);
 void h_collection_put(srv_req *r);
 void h_collection_get(srv_req *r);
 void h_collection_delete(srv_req *r);
+void h_field_put(srv_req *r);
 void h_points_upsert(srv_req *r);
 void h_point_get(srv_req *r);
 void h_point_patch(srv_req *r);

@@ -519,7 +519,6 @@ def test_text_search_without_vector_is_unsupported(srv):
     ({"quantization": {"type": "binary"}}, "binary"),
     ({"index": "ivf"}, "ivf"),
     ({"index": {"type": "ivf", "nlist": 16}}, "ivf"),
-    ({"fields": {"category": "keyword"}}, "fields"),
 ])
 def test_create_features_not_yet_supported(srv, extra, name):
     body = {"dimension": 4, "metric": "l2"}

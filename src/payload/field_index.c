@@ -1,0 +1,703 @@
+/*
+ * field_index.c -- one field's payload index (field_index.h): a dictionary
+ * of bitmaps for keyword and text fields (value or word -> slots), two
+ * bitmaps for bool, and for int, float and date a sorted array of (value,
+ * slot) with a small sorted delta that new entries go to (merged into the
+ * main array when it grows past DELTA_MAX), so ranges are two binary
+ * searches and an insert moves at most the delta.
+ */
+#include "payload/field_index.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "payload/date.h"
+#include "payload/json_print.h"
+#include "payload/path.h"
+#include "payload/tokens.h"
+#include "util/alloc.h"
+
+#define DELTA_MAX 4096
+
+static const char *const type_names[FIELD_TYPES] = {"keyword", "int", "float", "bool", "date", "text"};
+
+const char *field_type_name(field_type t) { return (unsigned)t < FIELD_TYPES ? type_names[t] : "?"; }
+
+bool field_type_parse(const char *s, field_type *out)
+{
+    for (int t = 0; t < FIELD_TYPES; t++)
+        if (strcmp(s, type_names[t]) == 0) {
+            *out = (field_type)t;
+            return true;
+        }
+    return false;
+}
+
+ndl_status field_name_check(const char *name, ndl_error *err)
+{
+    size_t len = strlen(name);
+    if (len == 0 || len > FIELD_NAME_MAX)
+        return ndl_err(err, NDL_INVALID, "a field name has 1..%d bytes (got %zu)", FIELD_NAME_MAX, len);
+    if (name[0] == '$')
+        return ndl_err(err, NDL_INVALID, "field name '%s' starts with '$' (operators do)", name);
+    if (name[0] == '.' || name[len - 1] == '.' || strstr(name, ".."))
+        return ndl_err(err, NDL_INVALID, "field name '%s' has an empty part between dots", name);
+    return NDL_OK;
+}
+
+/* ---------------------------------------------------------------- dictionary */
+
+typedef struct dict_entry {
+    char *key; /* NULL: empty */
+    size_t len;
+    roaring_bitmap_t *slots;
+} dict_entry;
+
+typedef struct dict {
+    dict_entry *e;
+    size_t cap, n; /* cap: a power of two, or 0 */
+} dict;
+
+static uint64_t hash_bytes(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    return h;
+}
+
+static dict_entry *dict_find(const dict *d, const char *key, size_t len)
+{
+    if (!d->cap)
+        return NULL;
+    for (size_t i = hash_bytes(key, len) & (d->cap - 1);; i = (i + 1) & (d->cap - 1)) {
+        dict_entry *e = &d->e[i];
+        if (!e->key)
+            return NULL;
+        if (e->len == len && memcmp(e->key, key, len) == 0)
+            return e;
+    }
+}
+
+static bool dict_grow(dict *d)
+{
+    size_t cap = d->cap ? d->cap * 2 : 64;
+    dict_entry *e = ndl_calloc(cap, sizeof *e);
+    if (!e)
+        return false;
+    for (size_t i = 0; i < d->cap; i++) {
+        if (!d->e[i].key)
+            continue;
+        size_t j = hash_bytes(d->e[i].key, d->e[i].len) & (cap - 1);
+        while (e[j].key)
+            j = (j + 1) & (cap - 1);
+        e[j] = d->e[i];
+    }
+    ndl_free(d->e);
+    d->e = e;
+    d->cap = cap;
+    return true;
+}
+
+/* The bitmap of key, made (empty) if it is not there yet; NULL: no memory. */
+static roaring_bitmap_t *dict_get(dict *d, const char *key, size_t len)
+{
+    dict_entry *e = dict_find(d, key, len);
+    if (e)
+        return e->slots;
+    if ((d->n + 1) * 10 > d->cap * 7 && !dict_grow(d))
+        return NULL;
+    size_t i = hash_bytes(key, len) & (d->cap - 1);
+    while (d->e[i].key)
+        i = (i + 1) & (d->cap - 1);
+    char *k = ndl_malloc(len + 1);
+    roaring_bitmap_t *b = k ? roaring_bitmap_create() : NULL;
+    if (!b) {
+        ndl_free(k);
+        return NULL;
+    }
+    memcpy(k, key, len);
+    k[len] = '\0';
+    d->e[i] = (dict_entry){k, len, b};
+    d->n++;
+    return b;
+}
+
+static void dict_free(dict *d)
+{
+    for (size_t i = 0; i < d->cap; i++)
+        if (d->e[i].key) {
+            ndl_free(d->e[i].key);
+            bitmap_free(d->e[i].slots);
+        }
+    ndl_free(d->e);
+}
+
+static size_t dict_memory(const dict *d)
+{
+    size_t m = d->cap * sizeof *d->e;
+    for (size_t i = 0; i < d->cap; i++)
+        if (d->e[i].key)
+            m += d->e[i].len + 1 + roaring_bitmap_portable_size_in_bytes(d->e[i].slots);
+    return m;
+}
+
+/* ---------------------------------------------------------------- numbers */
+
+/* One value of an int, float or date field: the filter's number (dates:
+ * the instant in ms, as an integer) and its slot. */
+typedef struct num_entry {
+    filter_value v;
+    uint32_t slot;
+} num_entry;
+
+typedef struct num_run {
+    num_entry *e;
+    size_t n, cap;
+} num_run;
+
+static int entry_cmp(const num_entry *a, const num_entry *b)
+{
+    int c = filter_value_cmp(&a->v, &b->v);
+    return c ? c : (a->slot > b->slot) - (a->slot < b->slot);
+}
+
+/* First entry of r not below v (slot ignored: with_slot false) or not
+ * below (v, slot). */
+static size_t lower_bound(const num_run *r, const filter_value *v, bool after)
+{
+    size_t lo = 0, hi = r->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = filter_value_cmp(&r->e[mid].v, v);
+        if (c < 0 || (after && c == 0))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static size_t entry_bound(const num_run *r, const num_entry *x)
+{
+    size_t lo = 0, hi = r->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (entry_cmp(&r->e[mid], x) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static bool run_insert(num_run *r, const num_entry *x)
+{
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 64;
+        num_entry *e = ndl_realloc(r->e, cap * sizeof *e);
+        if (!e)
+            return false;
+        r->e = e;
+        r->cap = cap;
+    }
+    size_t at = entry_bound(r, x);
+    memmove(r->e + at + 1, r->e + at, (r->n - at) * sizeof *r->e);
+    r->e[at] = *x;
+    r->n++;
+    return true;
+}
+
+static void run_remove(num_run *r, const num_entry *x)
+{
+    size_t at = entry_bound(r, x);
+    if (at < r->n && entry_cmp(&r->e[at], x) == 0) {
+        memmove(r->e + at, r->e + at + 1, (r->n - at - 1) * sizeof *r->e);
+        r->n--;
+    }
+}
+
+/* Merges delta into main (both sorted). */
+static bool run_merge(num_run *main, num_run *delta)
+{
+    size_t n = main->n + delta->n;
+    num_entry *e = ndl_malloc((n ? n : 1) * sizeof *e);
+    if (!e)
+        return false;
+    size_t i = 0, j = 0, k = 0;
+    while (i < main->n || j < delta->n) {
+        if (j == delta->n || (i < main->n && entry_cmp(&main->e[i], &delta->e[j]) <= 0))
+            e[k++] = main->e[i++];
+        else
+            e[k++] = delta->e[j++];
+    }
+    ndl_free(main->e);
+    main->e = e;
+    main->n = main->cap = n;
+    delta->n = 0;
+    return true;
+}
+
+/* ---------------------------------------------------------------- the index */
+
+struct field_index {
+    char *name;
+    char **parts;
+    uint32_t nparts;
+    field_type type;
+    roaring_bitmap_t *present; /* some end holds a value (null counts) */
+    roaring_bitmap_t *nullish; /* some end is missing or null, or an array there holds null */
+    roaring_bitmap_t *multi;   /* more than one end */
+    roaring_bitmap_t *bools[2];
+    dict keys;                 /* keyword: values; text: words (folded) */
+    num_run main, delta;       /* int, float, date */
+};
+
+const char *field_index_name(const field_index *fi) { return fi->name; }
+field_type field_index_type(const field_index *fi) { return fi->type; }
+
+ndl_status field_index_create(const char *name, field_type t, field_index **out, ndl_error *err)
+{
+    *out = NULL;
+    ndl_status rc = field_name_check(name, err);
+    if (rc != NDL_OK)
+        return rc;
+    if ((unsigned)t >= FIELD_TYPES)
+        return ndl_err(err, NDL_INVALID, "field '%s': unknown type %d", name, (int)t);
+    field_index *fi = ndl_calloc(1, sizeof *fi);
+    size_t len = strlen(name);
+    uint32_t nparts = 1;
+    for (size_t i = 0; i < len; i++)
+        nparts += name[i] == '.';
+    if (fi) {
+        fi->type = t;
+        fi->nparts = nparts;
+        fi->name = ndl_malloc(len + 1);
+        fi->parts = ndl_calloc(nparts, sizeof *fi->parts);
+        fi->present = roaring_bitmap_create();
+        fi->nullish = roaring_bitmap_create();
+        fi->multi = roaring_bitmap_create();
+        fi->bools[0] = roaring_bitmap_create();
+        fi->bools[1] = roaring_bitmap_create();
+    }
+    if (!fi || !fi->name || !fi->parts || !fi->present || !fi->nullish || !fi->multi ||
+        !fi->bools[0] || !fi->bools[1]) {
+        field_index_free(fi);
+        return ndl_err(err, NDL_NOMEM, "out of memory for the index of field '%s'", name);
+    }
+    memcpy(fi->name, name, len + 1);
+    const char *s = name;
+    for (uint32_t p = 0; p < nparts; p++) {
+        const char *dot = strchr(s, '.');
+        size_t n = dot ? (size_t)(dot - s) : strlen(s);
+        if (!(fi->parts[p] = ndl_malloc(n + 1))) {
+            field_index_free(fi);
+            return ndl_err(err, NDL_NOMEM, "out of memory for the index of field '%s'", name);
+        }
+        memcpy(fi->parts[p], s, n);
+        fi->parts[p][n] = '\0';
+        s += n + 1;
+    }
+    *out = fi;
+    return NDL_OK;
+}
+
+void field_index_free(field_index *fi)
+{
+    if (!fi)
+        return;
+    for (uint32_t p = 0; fi->parts && p < fi->nparts; p++)
+        ndl_free(fi->parts[p]);
+    ndl_free(fi->parts);
+    ndl_free(fi->name);
+    bitmap_free(fi->present);
+    bitmap_free(fi->nullish);
+    bitmap_free(fi->multi);
+    bitmap_free(fi->bools[0]);
+    bitmap_free(fi->bools[1]);
+    dict_free(&fi->keys);
+    ndl_free(fi->main.e);
+    ndl_free(fi->delta.e);
+    ndl_free(fi);
+}
+
+size_t field_index_memory_bytes(const field_index *fi)
+{
+    size_t m = sizeof *fi + dict_memory(&fi->keys) +
+               (fi->main.cap + fi->delta.cap) * sizeof(num_entry);
+    const roaring_bitmap_t *b[] = {fi->present, fi->nullish, fi->multi, fi->bools[0], fi->bools[1]};
+    for (size_t i = 0; i < sizeof b / sizeof *b; i++)
+        m += roaring_bitmap_portable_size_in_bytes(b[i]);
+    return m;
+}
+
+/* ---------------------------------------------------------------- values */
+
+/* The number a scalar of this field's type stands for (dates: the instant,
+ * as an integer of ms); false for a value the index does not order. */
+static bool number_of(field_type t, const json_t *v, filter_value *out)
+{
+    if (t == FIELD_DATE) {
+        int64_t ms;
+        if (!json_is_string(v) || !iso8601_parse(json_string_value(v), json_string_length(v), &ms))
+            return false;
+        *out = (filter_value){.type = FILTER_VALUE_NUMBER, .is_integer = true, .integer = ms,
+                              .number = (double)ms};
+        return true;
+    }
+    return json_is_number(v) && filter_value_of_json(v, out);
+}
+
+static bool type_fits(field_type t, const json_t *v)
+{
+    switch (t) {
+    case FIELD_KEYWORD:
+    case FIELD_TEXT: return json_is_string(v);
+    case FIELD_INT: return json_is_integer(v);
+    case FIELD_FLOAT: return json_is_number(v);
+    case FIELD_BOOL: return json_is_boolean(v);
+    case FIELD_DATE: {
+        filter_value x;
+        return number_of(t, v, &x);
+    }
+    }
+    return false;
+}
+
+typedef struct check_ctx {
+    const field_index *fi;
+    const json_t *bad;
+} check_ctx;
+
+static bool check_end(void *ctx, const json_t *end)
+{
+    check_ctx *c = ctx;
+    if (!end || json_is_null(end))
+        return false;
+    if (json_is_array(end)) {
+        for (size_t k = 0, n = json_array_size(end); k < n; k++) {
+            const json_t *e = json_array_get(end, k);
+            if (!json_is_null(e) && !type_fits(c->fi->type, e)) {
+                c->bad = e;
+                return true;
+            }
+        }
+        return false;
+    }
+    if (!type_fits(c->fi->type, end)) {
+        c->bad = end;
+        return true;
+    }
+    return false;
+}
+
+ndl_status field_index_check(const field_index *fi, const json_t *payload, ndl_error *err)
+{
+    check_ctx c = {fi, NULL};
+    if (!path_walk(payload, (const char *const *)fi->parts, fi->nparts, check_end, &c))
+        return NDL_OK;
+    if (fi->type == FIELD_DATE && json_is_string(c.bad))
+        return ndl_err(err, NDL_INVALID,
+                       "payload field '%s' is indexed as date: \"%.40s\" is not an ISO-8601 date",
+                       fi->name, json_string_value(c.bad));
+    return ndl_err(err, NDL_INVALID, "payload field '%s' is indexed as %s; got %s", fi->name,
+                   field_type_name(fi->type), json_type_phrase(c.bad));
+}
+
+typedef struct add_ctx {
+    field_index *fi;
+    uint32_t slot;
+    bool remove;
+    uint32_t ends;
+    bool failed;
+} add_ctx;
+
+static void put_bitmap(add_ctx *c, roaring_bitmap_t *b)
+{
+    if (!b)
+        c->failed = true;
+    else if (c->remove)
+        roaring_bitmap_remove(b, c->slot);
+    else
+        roaring_bitmap_add(b, c->slot);
+}
+
+static void put_number(add_ctx *c, const filter_value *v)
+{
+    field_index *fi = c->fi;
+    num_entry x = {*v, c->slot};
+    if (c->remove) {
+        run_remove(&fi->delta, &x);
+        run_remove(&fi->main, &x);
+        return;
+    }
+    if (!run_insert(&fi->delta, &x))
+        c->failed = true;
+    else if (fi->delta.n >= DELTA_MAX && !run_merge(&fi->main, &fi->delta))
+        c->failed = true; /* the delta keeps it: still searchable */
+}
+
+static void put_words(add_ctx *c, const char *s, size_t len)
+{
+    token_span t;
+    char buf[128];
+    for (size_t pos = 0; token_next(s, len, &pos, &t);) {
+        size_t n = t.len < sizeof buf ? t.len : sizeof buf; /* longer words: their first 128 bytes */
+        token_fold(buf, s + t.start, n);
+        if (c->remove) {
+            dict_entry *e = dict_find(&c->fi->keys, buf, n);
+            if (e)
+                roaring_bitmap_remove(e->slots, c->slot);
+        } else {
+            put_bitmap(c, dict_get(&c->fi->keys, buf, n));
+        }
+    }
+}
+
+/* One scalar at an end of the path (or in an array there). */
+static void put_value(add_ctx *c, const json_t *v)
+{
+    field_index *fi = c->fi;
+    if (json_is_null(v)) {
+        put_bitmap(c, fi->nullish);
+        return;
+    }
+    switch (fi->type) {
+    case FIELD_KEYWORD:
+        if (json_is_string(v)) {
+            const char *s = json_string_value(v);
+            size_t n = json_string_length(v);
+            if (c->remove) {
+                dict_entry *e = dict_find(&fi->keys, s, n);
+                if (e)
+                    roaring_bitmap_remove(e->slots, c->slot);
+            } else {
+                put_bitmap(c, dict_get(&fi->keys, s, n));
+            }
+        }
+        break;
+    case FIELD_TEXT:
+        if (json_is_string(v))
+            put_words(c, json_string_value(v), json_string_length(v));
+        break;
+    case FIELD_BOOL:
+        if (json_is_boolean(v))
+            put_bitmap(c, fi->bools[json_is_true(v)]);
+        break;
+    case FIELD_INT:
+    case FIELD_FLOAT:
+    case FIELD_DATE: {
+        filter_value x;
+        if (number_of(fi->type, v, &x))
+            put_number(c, &x);
+        break;
+    }
+    }
+}
+
+static bool add_end(void *ctx, const json_t *end)
+{
+    add_ctx *c = ctx;
+    c->ends++;
+    if (!end) {
+        put_bitmap(c, c->fi->nullish);
+        return false;
+    }
+    put_bitmap(c, c->fi->present);
+    if (json_is_array(end))
+        for (size_t k = 0, n = json_array_size(end); k < n; k++)
+            put_value(c, json_array_get(end, k));
+    else
+        put_value(c, end);
+    return false;
+}
+
+ndl_status field_index_add(field_index *fi, uint32_t slot, const json_t *payload, ndl_error *err)
+{
+    add_ctx c = {.fi = fi, .slot = slot};
+    path_walk(payload, (const char *const *)fi->parts, fi->nparts, add_end, &c);
+    if (c.ends > 1)
+        put_bitmap(&c, fi->multi);
+    if (c.failed)
+        return ndl_err(err, NDL_NOMEM, "out of memory indexing field '%s'", fi->name);
+    return NDL_OK;
+}
+
+void field_index_remove(field_index *fi, uint32_t slot, const json_t *payload)
+{
+    add_ctx c = {.fi = fi, .slot = slot, .remove = true};
+    path_walk(payload, (const char *const *)fi->parts, fi->nparts, add_end, &c);
+    roaring_bitmap_remove(fi->multi, slot);
+}
+
+/* ---------------------------------------------------------------- filters */
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Slots of the entries of r in [lo, hi) into b. */
+static bool add_slots(roaring_bitmap_t *b, const num_run *r, size_t lo, size_t hi)
+{
+    if (hi <= lo)
+        return true;
+    uint32_t *s = ndl_malloc((hi - lo) * sizeof *s);
+    if (!s)
+        return false;
+    for (size_t i = lo; i < hi; i++)
+        s[i - lo] = r->e[i].slot;
+    qsort(s, hi - lo, sizeof *s, cmp_u32);
+    roaring_bitmap_add_many(b, hi - lo, s);
+    ndl_free(s);
+    return true;
+}
+
+/* Slots with a value v such that (v op o) holds, op a range or EQ. */
+static roaring_bitmap_t *range(const field_index *fi, filter_op op, const filter_value *o)
+{
+    roaring_bitmap_t *b = roaring_bitmap_create();
+    const num_run *runs[2] = {&fi->main, &fi->delta};
+    for (int i = 0; b && i < 2; i++) {
+        const num_run *r = runs[i];
+        size_t lo = 0, hi = r->n;
+        if (op == FILTER_GT)
+            lo = lower_bound(r, o, true);
+        else if (op == FILTER_GTE || op == FILTER_EQ)
+            lo = lower_bound(r, o, false);
+        if (op == FILTER_LT)
+            hi = lower_bound(r, o, false);
+        else if (op == FILTER_LTE || op == FILTER_EQ)
+            hi = lower_bound(r, o, true);
+        if (!add_slots(b, r, lo, hi)) {
+            bitmap_free(b);
+            b = NULL;
+        }
+    }
+    return b;
+}
+
+/* $eq operand o (not null), or NULL + *exact false when not narrowed. */
+static roaring_bitmap_t *equal(const field_index *fi, const filter_value *o, bool *exact)
+{
+    *exact = true;
+    switch (fi->type) {
+    case FIELD_KEYWORD:
+        if (o->type == FILTER_VALUE_STRING) {
+            dict_entry *e = dict_find(&fi->keys, o->str, o->len);
+            return e ? roaring_bitmap_copy(e->slots) : roaring_bitmap_create();
+        }
+        return roaring_bitmap_create(); /* a keyword field holds strings only */
+    case FIELD_BOOL:
+        return o->type == FILTER_VALUE_BOOL ? roaring_bitmap_copy(fi->bools[o->boolean])
+                                            : roaring_bitmap_create();
+    case FIELD_INT:
+    case FIELD_FLOAT:
+        return o->type == FILTER_VALUE_NUMBER ? range(fi, FILTER_EQ, o) : roaring_bitmap_create();
+    case FIELD_DATE:
+        if (o->type != FILTER_VALUE_STRING)
+            return roaring_bitmap_create();
+        *exact = false; /* $eq compares the text; equal text is an equal instant */
+        if (!o->is_date)
+            return NULL;
+        filter_value ms = {.type = FILTER_VALUE_NUMBER, .is_integer = true, .integer = o->date_ms,
+                           .number = (double)o->date_ms};
+        return range(fi, FILTER_EQ, &ms);
+    case FIELD_TEXT: break;
+    }
+    *exact = false;
+    return NULL;
+}
+
+static roaring_bitmap_t *ordered(const field_index *fi, filter_op op, const filter_value *o,
+                                 bool *exact)
+{
+    *exact = true;
+    if (fi->type == FIELD_INT || fi->type == FIELD_FLOAT) /* numbers compare with numbers only */
+        return o->type == FILTER_VALUE_NUMBER ? range(fi, op, o) : roaring_bitmap_create();
+    if (fi->type == FIELD_DATE && o->is_date) {
+        filter_value ms = {.type = FILTER_VALUE_NUMBER, .is_integer = true, .integer = o->date_ms,
+                           .number = (double)o->date_ms};
+        return range(fi, op, &ms);
+    }
+    *exact = false;
+    return NULL;
+}
+
+static roaring_bitmap_t *words(const field_index *fi, const filter_node *n, bool *exact)
+{
+    *exact = false;
+    if (fi->type != FIELD_TEXT)
+        return NULL;
+    roaring_bitmap_t *b = NULL;
+    for (uint32_t k = 0; k < n->u.text.count; k++) {
+        const filter_token *t = &n->u.text.tokens[k];
+        dict_entry *e = dict_find(&fi->keys, t->text, t->len < 128 ? t->len : 128);
+        if (!e) {
+            bitmap_free(b);
+            *exact = true;
+            return roaring_bitmap_create();
+        }
+        if (!b)
+            b = roaring_bitmap_copy(e->slots);
+        else
+            roaring_bitmap_and_inplace(b, e->slots);
+        if (!b)
+            return NULL;
+    }
+    /* per end: a slot with several ends may hold the words in different ones */
+    bool long_word = false;
+    for (uint32_t k = 0; k < n->u.text.count; k++)
+        long_word |= n->u.text.tokens[k].len >= 128;
+    *exact = !long_word && !roaring_bitmap_intersect(b, fi->multi);
+    return b;
+}
+
+roaring_bitmap_t *field_index_leaf(const field_index *fi, const filter_node *n, uint32_t slots,
+                                   bool *exact)
+{
+    *exact = false;
+    roaring_bitmap_t *b = NULL;
+    switch (n->kind) {
+    case FILTER_CMP:
+        if (n->u.cmp.op == FILTER_NE)
+            return NULL;
+        if (n->u.cmp.op != FILTER_EQ)
+            return ordered(fi, n->u.cmp.op, &n->u.cmp.operand, exact);
+        if (n->u.cmp.operand.type == FILTER_VALUE_NULL) {
+            *exact = true;
+            return roaring_bitmap_copy(fi->nullish);
+        }
+        return equal(fi, &n->u.cmp.operand, exact);
+    case FILTER_IN:
+        b = n->u.in.has_null ? roaring_bitmap_copy(fi->nullish) : roaring_bitmap_create();
+        *exact = b != NULL;
+        for (uint32_t k = 0; b && k < n->u.in.count; k++) {
+            if (n->u.in.values[k].type == FILTER_VALUE_NULL)
+                continue;
+            bool one_exact;
+            roaring_bitmap_t *one = equal(fi, &n->u.in.values[k], &one_exact);
+            if (!one) {
+                bitmap_free(b);
+                *exact = false;
+                return NULL;
+            }
+            roaring_bitmap_or_inplace(b, one);
+            bitmap_free(one);
+            *exact &= one_exact;
+        }
+        return b;
+    case FILTER_EXISTS:
+        *exact = true;
+        if (n->u.present)
+            return roaring_bitmap_copy(fi->present);
+        b = roaring_bitmap_from_range(0, slots, 1);
+        if (b)
+            roaring_bitmap_andnot_inplace(b, fi->present);
+        *exact = b != NULL;
+        return b;
+    case FILTER_TEXT: return words(fi, n, exact);
+    default: return NULL;
+    }
+}
