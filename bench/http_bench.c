@@ -188,42 +188,6 @@ static void push(double **a, size_t *n, size_t *cap, double x)
 
 /* .fvecs (int32 dim, then dim float32) or .bvecs (int32 dim, then dim uint8),
  * by the file name. */
-static float *read_vecs(const char *path, size_t *n_out, uint32_t *dim_out)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        die(path, strerror(errno));
-    int bytes = strlen(path) > 6 && strcmp(path + strlen(path) - 6, ".bvecs") == 0;
-    int32_t d;
-    if (fread(&d, 4, 1, f) != 1 || d <= 0 || d > 65536)
-        die(path, "not an fvecs/bvecs file");
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    size_t rec = 4 + (size_t)d * (bytes ? 1 : 4);
-    size_t n = (size_t)size / rec;
-    float *v = malloc(n * (size_t)d * sizeof *v);
-    unsigned char *row = malloc(rec);
-    if (!v || !row)
-        die(path, "out of memory");
-    for (size_t i = 0; i < n; i++) {
-        if (fread(row, 1, rec, f) != rec)
-            die(path, "short read");
-        for (int32_t j = 0; j < d; j++) {
-            if (bytes) {
-                v[i * (size_t)d + (size_t)j] = row[4 + j];
-            } else {
-                memcpy(&v[i * (size_t)d + (size_t)j], row + 4 + 4 * (size_t)j, 4);
-            }
-        }
-    }
-    free(row);
-    fclose(f);
-    *n_out = n;
-    *dim_out = (uint32_t)d;
-    return v;
-}
-
 /* ------------------------------------------------------------ CPU accounting */
 
 /* CPU seconds of this process, of the server (pid), and the machine's busy
@@ -429,7 +393,7 @@ static int mode_lib_ingest(void)
     lib_ingest L = {.batch = (size_t)argi("batch", 1000),
                     .index_threads = (uint32_t)argi("index_threads", 1)};
     int callers = (int)argi("callers", 2);
-    float *v = read_vecs(need("base"), &L.n, &L.dim);
+    float *v = bench_read_vecs(need("base"), &L.n, &L.dim);
     L.v = v;
     ndl_db *db = lib_open(need("dir"));
     ndl_collection_config cfg;
@@ -526,7 +490,7 @@ static void *lib_search_run(void *arg)
 static int mode_lib_search(void)
 {
     lib_search L = {.threads = (int)argi("threads", 2)};
-    float *q = read_vecs(need("queries"), &L.nq, &L.dim);
+    float *q = bench_read_vecs(need("queries"), &L.nq, &L.dim);
     L.q = q;
     ndl_search_params_init(&L.p);
     L.p.k = (uint32_t)argi("k", 10);
@@ -603,7 +567,7 @@ static int mode_lib_json(void)
 {
     size_t nq;
     uint32_t dim;
-    float *q = read_vecs(need("queries"), &nq, &dim);
+    float *q = bench_read_vecs(need("queries"), &nq, &dim);
     buf *bodies = calloc(nq, sizeof *bodies);
     float *out = malloc(dim * sizeof *out);
     for (size_t i = 0; i < nq; i++)
@@ -1131,7 +1095,7 @@ static int mode_http_search(int get)
     } else {
         size_t nq;
         uint32_t dim;
-        float *q = read_vecs(need("queries"), &nq, &dim);
+        float *q = bench_read_vecs(need("queries"), &nq, &dim);
         snprintf(path, sizeof path, "/v1/collections/%s/search", need("name"));
         for (size_t i = 0; i < nq; i++) {
             buf b = {0};
@@ -1165,7 +1129,7 @@ static int mode_http_ingest(void)
     long pid = argi("pid", 0);
     size_t n, batch = (size_t)argi("batch", 1000);
     uint32_t dim;
-    float *v = read_vecs(need("base"), &n, &dim);
+    float *v = bench_read_vecs(need("base"), &n, &dim);
     const char *name = need("name");
     /* the collection as lib-ingest makes it (the library's default seed) */
     buf cfg = {0};

@@ -5,6 +5,7 @@
  */
 #include <math.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "db/db_internal.h"
@@ -184,20 +185,40 @@ static int gate_allows(void *ctx, uint32_t slot)
 }
 
 /* The plan for a payload filter expected to match `est` of the `live`
- * points. The walk meets about V / s points to find its ef matching ones
- * (V: what an unfiltered walk visits, ~WHERE_WALK_VISITS_PER_EF * ef; s =
- * est / live); the exact scan of the candidates computes est distances
- * (with a bitmap) or checks every live payload (without one). So: with
- * candidates, scan when est < sqrt(V * live); without, when est < V.
- * WHERE_WALK_VISITS_PER_EF is provisional until bench/filtered measures
- * where the plans cross. */
-#define WHERE_WALK_VISITS_PER_EF 20
+ * points, from a cost model measured with bench/filtered.sh (fashion-mnist,
+ * 60,000 x 784, m=16; docs/BENCHMARKS.md): a walk that may keep a share s
+ * of the points visits about WALK_PER_EF * ef * s^-WALK_EXPONENT nodes
+ * (966 at s = 0.5, 2,646 at 0.1, 11,367 at 0.01 for ef = 64), each costing
+ * about WALK_COST distances of an exact scan (random access, the heap);
+ * the exact scan computes est distances over the candidates. Without
+ * candidates (a filter on unindexed fields) each point met costs a payload
+ * parse, which dwarfs a distance: the scan parses every live payload, the
+ * walk the nodes it visits. */
+#define WALK_PER_EF 10.0
+#define WALK_EXPONENT 0.63
+#define WALK_COST 1.8
+static double walk_per_ef = WALK_PER_EF;
+static pthread_once_t walk_once = PTHREAD_ONCE_INIT;
+
+/* NEEDLE_FILTER_WALK_PER_EF overrides WALK_PER_EF: bench/filtered.sh uses
+ * it to run each plan where the other would be chosen (0: always walk). */
+static void walk_read_env(void)
+{
+    const char *e = getenv("NEEDLE_FILTER_WALK_PER_EF");
+    if (e && *e)
+        walk_per_ef = atof(e);
+}
+
 static bool exact_is_cheaper(uint64_t est, uint32_t ef, uint64_t live, bool candidates)
 {
-    double v = (double)WHERE_WALK_VISITS_PER_EF * ef;
+    pthread_once(&walk_once, walk_read_env);
+    if (!live || walk_per_ef <= 0)
+        return !live;
+    double s = (double)NDL_MAX(est, 1u) / (double)live;
+    double visits = NDL_MIN((double)live, walk_per_ef * ef * pow(s, -WALK_EXPONENT));
     if (!candidates)
-        return (double)est <= v;
-    return (double)est * (double)est <= v * (double)live;
+        return (double)live <= visits;
+    return (double)est <= visits * WALK_COST;
 }
 
 typedef struct search_job {

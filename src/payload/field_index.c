@@ -532,49 +532,66 @@ void field_index_remove(field_index *fi, uint32_t slot, const json_t *payload)
 
 /* ---------------------------------------------------------------- filters */
 
-static int cmp_u32(const void *a, const void *b)
+/* Marks the slots of the entries of r in [lo, hi) in the bit words
+ * (values are in value order, slots in any order). */
+static void mark_slots(uint64_t *words, const num_run *r, size_t lo, size_t hi)
 {
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return (x > y) - (x < y);
+    for (size_t i = lo; i < hi; i++)
+        words[r->e[i].slot >> 6] |= (uint64_t)1 << (r->e[i].slot & 63);
 }
 
-/* Slots of the entries of r in [lo, hi) into b. */
-static bool add_slots(roaring_bitmap_t *b, const num_run *r, size_t lo, size_t hi)
+/* The bit words as a bitmap: read in slot order, so the bitmap is filled
+ * by appending (no sort, no search per slot). */
+static roaring_bitmap_t *bitmap_of_words(const uint64_t *words, size_t nwords)
 {
-    if (hi <= lo)
-        return true;
-    uint32_t *s = ndl_malloc((hi - lo) * sizeof *s);
-    if (!s)
-        return false;
-    for (size_t i = lo; i < hi; i++)
-        s[i - lo] = r->e[i].slot;
-    qsort(s, hi - lo, sizeof *s, cmp_u32);
-    roaring_bitmap_add_many(b, hi - lo, s);
-    ndl_free(s);
-    return true;
+    roaring_bitmap_t *b = roaring_bitmap_create();
+    uint32_t buf[1024];
+    size_t n = 0;
+    for (size_t w = 0; b && w < nwords; w++)
+        for (uint64_t m = words[w]; m; m &= m - 1) {
+            buf[n++] = (uint32_t)(w * 64 + (unsigned)__builtin_ctzll(m));
+            if (n == sizeof buf / sizeof *buf) {
+                roaring_bitmap_add_many(b, n, buf);
+                n = 0;
+            }
+        }
+    if (b && n)
+        roaring_bitmap_add_many(b, n, buf);
+    return b;
 }
 
 /* Slots with a value v such that (v op o) holds, op a range or EQ. */
 static roaring_bitmap_t *range(const field_index *fi, filter_op op, const filter_value *o)
 {
-    roaring_bitmap_t *b = roaring_bitmap_create();
     const num_run *runs[2] = {&fi->main, &fi->delta};
-    for (int i = 0; b && i < 2; i++) {
+    uint32_t top = 0; /* slots are below top */
+    size_t lo[2], hi[2], total = 0;
+    for (int i = 0; i < 2; i++) {
         const num_run *r = runs[i];
-        size_t lo = 0, hi = r->n;
+        lo[i] = 0, hi[i] = r->n;
         if (op == FILTER_GT)
-            lo = lower_bound(r, o, true);
+            lo[i] = lower_bound(r, o, true);
         else if (op == FILTER_GTE || op == FILTER_EQ)
-            lo = lower_bound(r, o, false);
+            lo[i] = lower_bound(r, o, false);
         if (op == FILTER_LT)
-            hi = lower_bound(r, o, false);
+            hi[i] = lower_bound(r, o, false);
         else if (op == FILTER_LTE || op == FILTER_EQ)
-            hi = lower_bound(r, o, true);
-        if (!add_slots(b, r, lo, hi)) {
-            bitmap_free(b);
-            b = NULL;
-        }
+            hi[i] = lower_bound(r, o, true);
+        for (size_t j = lo[i]; j < hi[i]; j++)
+            top = top > r->e[j].slot + 1 ? top : r->e[j].slot + 1;
+        total += hi[i] > lo[i] ? hi[i] - lo[i] : 0;
     }
+    if (!total)
+        return roaring_bitmap_create();
+    size_t nwords = (top + 63) / 64;
+    uint64_t *words = ndl_calloc(nwords, sizeof *words);
+    if (!words)
+        return NULL;
+    for (int i = 0; i < 2; i++)
+        if (hi[i] > lo[i])
+            mark_slots(words, runs[i], lo[i], hi[i]);
+    roaring_bitmap_t *b = bitmap_of_words(words, nwords);
+    ndl_free(words);
     return b;
 }
 

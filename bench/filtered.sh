@@ -1,0 +1,72 @@
+#!/bin/sh
+# Filtered search, needle against FAISS HNSW with an ID selector, in one run,
+# on the same points, payloads and filters (bench/filtered_bench.c says which:
+# a keyword and an int range each keeping 50%, 10%, 1%, 0.1% and 0.01% of
+# the points, and one k-means cluster, a filter correlated with the vectors).
+# Per filter: recall@10 against the exact filtered answer, whether every
+# query got exactly min(k, matching) results, QPS on one thread, the plan.
+# usage: bench/filtered.sh [SETS="fashion-mnist wordnet-glosses"]
+# env:   NQ=1000  queries per set     SECONDS_PER_RUN=2  timed seconds per run
+#        DATA=../shared/data (or any folder with the same layout; fashion-mnist
+#        is also `apt-get install dataset-fashion-mnist`, converted by
+#        bench/mnist_to_vecs.py)
+# Results: one JSON line per measurement in /var/tmp/needle-filtered/results.jsonl,
+# then per filter the needle / FAISS QPS ratio at the same recall.
+set -eu
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+DATA=${DATA:-$ROOT/../shared/data}
+SETS=${1:-"fashion-mnist wordnet-glosses"}
+NQ=${NQ:-1000} SECS=${SECONDS_PER_RUN:-2}
+cmake -S "$ROOT" -B "$ROOT/build" -DCMAKE_BUILD_TYPE=Release -DNEEDLE_TESTS=OFF >/dev/null
+cmake --build "$ROOT/build" -j"$(nproc)" >/dev/null
+B="$ROOT/build/filtered_bench"
+gcc -O2 -std=c11 -Wall -Wextra -Werror -I"$ROOT/include" "$ROOT/bench/filtered_bench.c" \
+    "$ROOT/build/libneedle.a" -lopenblas -ljansson -lroaring -lm -lpthread -o "$B"
+export OPENBLAS_NUM_THREADS=1
+WORK=/var/tmp/needle-filtered
+rm -rf "$WORK"
+mkdir -p "$WORK"
+OUT="$WORK/results.jsonl"
+echo "{\"measure\":\"build_info\",\"commit\":\"$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)\",\"src_changed\":$(git -C "$ROOT" status --porcelain -- src include 2>/dev/null | wc -l),\"cpus\":$(nproc)}" | tee -a "$OUT"
+for set in $SETS; do
+    case $set in
+    fashion-mnist) base=$DATA/$set/base.bvecs query=$DATA/$set/query.bvecs metric=l2 ;;
+    wordnet-glosses) base=$DATA/$set/base.fvecs query=$DATA/$set/query.fvecs metric=cosine ;;
+    *) base=$DATA/$set/base.fvecs query=$DATA/$set/query.fvecs metric=l2 ;;
+    esac
+    /usr/bin/python3 "$ROOT/bench/filtered_faiss.py" labels "$base" "$WORK/$set.labels" | tee "$WORK/labels.json"
+    far=$(sed -n 's/.*"median_cluster": \([0-9]*\).*/\1/p' "$WORK/labels.json")
+    "$B" build dir="$WORK/$set" base="$base" metric="$metric" labels="$WORK/$set.labels" |
+        sed "s/^{/{\"set\":\"$set\",/" | tee -a "$OUT"
+    # the default plan, then each plan forced (0: always the walk; 1e9: always the scan)
+    "$B" run dir="$WORK/$set" queries="$query" nq="$NQ" labels=1 far_cluster="$far" \
+        efs=0,32,128,512 seconds="$SECS" | sed "s/^{/{\"set\":\"$set\",\"planner\":\"default\",/" | tee -a "$OUT"
+    for walk in 0 1e9; do
+        NEEDLE_FILTER_WALK_PER_EF=$walk "$B" run dir="$WORK/$set" queries="$query" nq="$NQ" \
+            labels=1 far_cluster="$far" efs=0 seconds="$SECS" |
+            sed "s/^{/{\"set\":\"$set\",\"planner\":\"walk_per_ef=$walk\",/" | tee -a "$OUT"
+    done
+    /usr/bin/python3 "$ROOT/bench/filtered_faiss.py" run "$base" "$query" --metric "$metric" \
+        --labels "$WORK/$set.labels" --far "$far" --nq "$NQ" |
+        sed "s/^{/{\"set\": \"$set\", /" | tee -a "$OUT"
+    rm -rf "${WORK:?}/$set"
+done
+/usr/bin/python3 - "$OUT" <<'PY' | tee -a "$OUT"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+for r in rows:
+    if r["measure"] != "search" or r.get("planner") != "default" or r["ef"] != 0:
+        continue
+    peers = [p for p in rows if p["measure"] == "faiss_search" and p["set"] == r["set"]
+             and p["filter"] == r["filter"]]
+    same = [p for p in peers if p["recall"] >= r["recall"] - 0.005]
+    best = max(same, key=lambda p: p["qps"]) if same else max(peers, key=lambda p: p["recall"])
+    print(json.dumps({"measure": "ratio", "set": r["set"], "filter": r["filter"],
+                      "matching": r["matching"], "plan": r["plan"], "needle_recall": r["recall"],
+                      "needle_wrong_counts": r["queries_with_wrong_count"], "needle_qps": r["qps"],
+                      "faiss_ef": best["ef"], "faiss_recall": best["recall"],
+                      "faiss_wrong_counts": best["queries_with_wrong_count"],
+                      "faiss_qps": best["qps"], "faiss_reaches_recall": bool(same),
+                      "qps_ratio": round(r["qps"] / best["qps"], 2)}))
+PY
+echo "results: $OUT" >&2
