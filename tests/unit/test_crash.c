@@ -9,7 +9,9 @@
  * recovering -- then reopens the database and checks it
  * holds exactly the acknowledged batches, or those plus the one in flight
  * (applied whole, never half): every vector and payload as the model says.
- * Searches must match a brute-force model and ndl_collection_check passes.
+ * Searches must match a brute-force model, payload filters (answered by
+ * field indexes rebuilt on every recovery) must count and find what the
+ * model says, and ndl_collection_check passes.
  *
  * A second loop does the same with collection creates and drops (the
  * catalog log): every acknowledged one must hold after reopen, the one in
@@ -159,8 +161,67 @@ static void child(uint32_t first, int fd)
     }
 }
 
-/* Does the collection hold exactly model m? Checks count, every id and an
- * exact search against brute force. */
+/* The payload indexes answer as the model: counts of {"b":{"$gte":x}} and
+ * {"m":{"$exists":true}}, and a filtered search holding exactly
+ * min(k, matching) points, all matching. */
+static int filters_match(ndl_collection *c, const model *m, char *why, size_t whylen)
+{
+    const char *bounds[] = {"0", "5", "20", "60", "200", "1000"};
+    for (size_t t = 0; t <= sizeof bounds / sizeof *bounds; t++) {
+        char json[64];
+        unsigned x = t < sizeof bounds / sizeof *bounds ? (unsigned)atoi(bounds[t]) : 0;
+        if (t < sizeof bounds / sizeof *bounds)
+            snprintf(json, sizeof json, "{\"b\":{\"$gte\":%u}}", x);
+        else
+            snprintf(json, sizeof json, "{\"m\":{\"$exists\":true}}");
+        uint64_t want = 0;
+        for (int i = 0; i < IDS; i++) {
+            unsigned b = 0;
+            if (!m->present[i])
+                continue;
+            if (t < sizeof bounds / sizeof *bounds)
+                want += sscanf(m->payload[i], "{\"b\":%u", &b) == 1 && b >= x;
+            else
+                want += strstr(m->payload[i], ",\"m\":") != NULL;
+        }
+        ndl_filter *f;
+        uint64_t got = 0;
+        if (ndl_filter_parse(json, strlen(json), &f, NULL) != NDL_OK ||
+            ndl_collection_count_where(c, f, &got, NULL) != NDL_OK) {
+            snprintf(why, whylen, "filter %s failed", json);
+            return 0;
+        }
+        ndl_search_params p;
+        ndl_search_params_init(&p);
+        p.k = 5;
+        p.where = f;
+        ndl_results *r = NULL;
+        float q[DIM] = {0};
+        ndl_status st = ndl_collection_search(c, q, &p, &r, NULL);
+        size_t n = st == NDL_OK ? ndl_results_count(r, 0) : 0;
+        int all_match = st == NDL_OK;
+        for (size_t i = 0; all_match && i < n; i++) {
+            uint64_t id = ndl_results_hits(r, 0)[i].id.num;
+            unsigned b = 0;
+            all_match = id < IDS && m->present[id] &&
+                        (t < sizeof bounds / sizeof *bounds
+                             ? sscanf(m->payload[id], "{\"b\":%u", &b) == 1 && b >= x
+                             : strstr(m->payload[id], ",\"m\":") != NULL);
+        }
+        ndl_results_free(r);
+        ndl_filter_free(f);
+        if (got != want || n != (want < 5 ? want : 5) || !all_match) {
+            snprintf(why, whylen, "filter %s: count %llu (model %llu), search %zu results%s", json,
+                     (unsigned long long)got, (unsigned long long)want, n,
+                     all_match ? "" : " not all matching");
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Does the collection hold exactly model m? Checks count, every id, the
+ * payload indexes and an exact search against brute force. */
 static int matches(ndl_collection *c, const model *m, char *why, size_t whylen)
 {
     uint64_t live = 0;
@@ -196,6 +257,8 @@ static int matches(ndl_collection *c, const model *m, char *why, size_t whylen)
         snprintf(why, whylen, "check: %.140s", e.msg);
         return 0;
     }
+    if (!filters_match(c, m, why, whylen))
+        return 0;
     /* nearest live id to a stored vector is that id (distance 0), via HNSW */
     ndl_search_params p;
     ndl_search_params_init(&p);
@@ -269,7 +332,12 @@ static void test_kill9_loop(void **state)
     cfg.dimension = DIM;
     cfg.hnsw_m = 8;
     cfg.hnsw_ef_construction = 32;
-    assert_int_equal(ndl_collection_create(db, "c", &cfg, NULL, &e), NDL_OK);
+    ndl_collection *c;
+    assert_int_equal(ndl_collection_create(db, "c", &cfg, &c, &e), NDL_OK);
+    /* payload indexes: rebuilt after every recovery, checked by matches() */
+    assert_int_equal(ndl_collection_add_field(c, "b", NDL_FIELD_INT, &e), NDL_OK);
+    assert_int_equal(ndl_collection_add_field(c, "m", NDL_FIELD_INT, &e), NDL_OK);
+    assert_int_equal(ndl_collection_close(c, &e), NDL_OK);
     assert_int_equal(ndl_db_close(db, &e), NDL_OK);
 
     srand((unsigned)time(NULL));
