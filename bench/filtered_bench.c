@@ -209,8 +209,16 @@ static int mode_run(void)
     ndl_db *db = open_db(arg("dir", "/var/tmp/needle-filtered"));
     ndl_collection *c;
     ndl_error e;
+    double t_open = bench_now();
     if (ndl_collection_open(db, "f", &c, &e) != NDL_OK)
         die("open", e.msg);
+    t_open = bench_now() - t_open;
+    ndl_collection_info info;
+    ndl_collection_info_get(c, &info, &e);
+    printf("{\"measure\":\"open\",\"points\":%llu,\"seconds\":%.3f,\"memory_bytes\":%zu,"
+           "\"fields\":%zu}\n",
+           (unsigned long long)info.count, t_open, (size_t)info.memory_bytes,
+           ndl_collection_field_count(c));
     filter_case fc[16];
     size_t nf = make_filters(fc, atoi(arg("labels", "0")), atoi(arg("far_cluster", "0")));
     const char *only = arg("filters", "all");
