@@ -93,6 +93,15 @@ def cli(tmp_path):
     return Cli(tmp_path / "db")
 
 
+def nested_not(levels):
+    """The filter {"$not":{"$not":...{}}}: `levels` filter objects deep
+    (docs/FILTERS.md allows 64)."""
+    f = {}
+    for _ in range(levels - 1):
+        f = {"$not": f}
+    return f
+
+
 def tree(path):
     """Every file under path with its size and content hash: equal trees mean
     a command wrote nothing. None when path does not exist."""

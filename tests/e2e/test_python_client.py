@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ENV, NEEDLE, ROOT, SANITIZER_MARKS, clustered, distances, exact_knn, recall
+from conftest import (ENV, NEEDLE, ROOT, SANITIZER_MARKS, clustered, distances, exact_knn,
+                      nested_not, recall)
 from server import NeedleServer
 
 CLIENT_DIR = ROOT / "clients" / "python"
@@ -295,6 +296,26 @@ BAD_INPUT = [
     ("payload key None, nested", lambda c: c.upsert([2], [[1, 0, 0]], [{"a": [{None: 1}]}])),
     ("set_payload key float", lambda c: c.set_payload(1, {1.5: "x"})),
     ("set_payload key bool, nested", lambda c: c.set_payload(1, {"a": {True: 1}})),
+    ("search: filter a list", lambda c: c.search([1, 0, 0], filter=[{"keep": 1}])),
+    ("search: filter a str", lambda c: c.search([1, 0, 0], filter='{"keep": 1}')),
+    ("search: filter NaN", lambda c: c.search([1, 0, 0], filter={"keep": float("nan")})),
+    ("search: filter key int", lambda c: c.search([1, 0, 0], filter={"$or": [{1: 1}]})),
+    ("search: unknown operator", lambda c: c.search([1, 0, 0], filter={"keep": {"$x": 1}})),
+    ("search: explain option", lambda c: c.search([1, 0, 0], explain=True)),
+    ("search_batch: filter a tuple", lambda c: c.search_batch([[1, 0, 0]], filter=("a", 1))),
+    ("search_batch: bad filter", lambda c: c.search_batch([[1, 0, 0]], filter={"$and": []})),
+    ("explain: bad filter", lambda c: c.explain([1, 0, 0], filter={"keep": []})),
+    ("count: filter a list", lambda c: c.count(filter=[])),
+    ("count: bad filter", lambda c: c.count(filter={"keep": {"$in": 1}})),
+    ("scroll: filter a set", lambda c: c.scroll(filter={"keep"})),
+    ("scroll: bad filter", lambda c: c.scroll(filter={"": 1})),
+    ("delete: neither ids nor filter", lambda c: c.delete()),
+    ("delete: ids and filter", lambda c: c.delete([1], filter={"keep": 1})),
+    ("delete: ids and filter {}", lambda c: c.delete(1, filter={})),
+    ("delete: filter a list", lambda c: c.delete(filter=[{"keep": 1}])),
+    ("delete: filter as ids", lambda c: c.delete({"keep": 1})),
+    ("delete: bad filter", lambda c: c.delete(filter={"keep": {"$gt": [1]}})),
+    ("delete: filter too deep", lambda c: c.delete(filter=nested_not(70))),
 ]
 
 
@@ -510,8 +531,9 @@ def test_search_options(db):
     raises("invalid_argument", c.search, q, colour="red")
     raises("invalid_argument", c.search, q[:7])
     raises("invalid_argument", c.search, list(q[:7]) + [float("nan")])
-    raises("unsupported", c.search, q, filter={"i": 3}, status=http_status(db, 501))
-    raises("unsupported", c.search, q, nprobe=4)
+    assert [x["id"] for x in c.search(q, k=10, filter={"i": 3})] == [3]  # filters work
+    raises("invalid_argument", c.search, q, filter={"i": {"$near": 3}}, status=st)
+    raises("unsupported", c.search, q, nprobe=4, status=http_status(db, 501))
 
 
 def test_search_batch(db):
@@ -695,6 +717,167 @@ def test_concurrent_use_from_threads(db):
         t.join()
     assert errors == []
     assert c.count() == 800
+
+
+# ------------------------------------------------------------------ filters (docs/FILTERS.md)
+
+FILTER_POINTS = [  # id, payload
+    (1, {"cat": "tech", "price": 5, "tags": ["a", "b"], "meta": {"author": "ann"}}),
+    (2, {"cat": "tech", "price": 15.5, "tags": ["b"], "day": "2024-03-01T10:00:00+02:00"}),
+    (3, {"cat": "food", "price": 25, "tags": [], "title": "Hello, Vector-Database world!"}),
+    ("s4", {"cat": "food", "price": "25", "meta": {"author": "bob"}, "day": "2024-03-01"}),
+    ("s5", {"cat": None, "in_stock": True}),
+    (6, None),
+]
+
+
+def filter_collection(db):
+    c = db.create_collection("flt", 2, metric="l2")
+    ids = [i for i, _ in FILTER_POINTS]
+    c.upsert(ids, [[n, n % 3] for n in range(len(ids))], [p for _, p in FILTER_POINTS])
+    return c
+
+
+FILTER_CASES = [  # filter, the matching ids in id order
+    ({}, [1, 2, 3, 6, "s4", "s5"]),
+    ({"cat": "tech"}, [1, 2]),
+    ({"cat": {"$ne": "tech"}}, [3, 6, "s4", "s5"]),
+    ({"cat": None}, [6, "s5"]),
+    ({"price": {"$gte": 5, "$lt": 25}}, [1, 2]),
+    ({"price": {"$gte": "25"}}, ["s4"]),  # strings compare with strings only
+    ({"tags": "b"}, [1, 2]),
+    ({"tags": {"$in": ["a", "zz"]}}, [1]),
+    ({"tags": {"$nin": ["b"]}}, [3, 6, "s4", "s5"]),
+    ({"tags": {"$exists": True}}, [1, 2, 3]),
+    ({"meta.author": "bob"}, ["s4"]),
+    ({"day": {"$gte": "2024-03-01T08:00:00Z"}}, [2]),  # an instant: 10:00+02:00 is 08:00Z
+    ({"day": {"$lt": "2024-03-01T08:00:00Z"}}, ["s4"]),
+    ({"title": {"$text": "vector DATABASE"}}, [3]),
+    ({"in_stock": True}, ["s5"]),
+    ({"$or": [{"cat": "food"}, {"price": {"$lt": 10}}]}, [1, 3, "s4"]),
+    ({"$and": [{"cat": "tech"}, {"$not": {"tags": "a"}}]}, [2]),
+    ({"price": {"$not": {"$gt": 10}}}, [1, 6, "s4", "s5"]),
+    ({"cat": "nothing"}, []),
+]
+
+
+@pytest.mark.parametrize("flt, want", FILTER_CASES, ids=[json.dumps(f) for f, _ in FILTER_CASES])
+def test_filter_in_count_scroll_search(db, flt, want):
+    c = filter_collection(db)
+    assert c.count(filter=flt) == len(want)
+    seen, cursor = [], None
+    while True:  # pages of 2 matching points
+        points, cursor = c.scroll(limit=2, cursor=cursor, filter=flt, with_payload=False)
+        seen += [p["id"] for p in points]
+        if cursor is None:
+            break
+    assert seen == want
+    for exact in (True, False):
+        for k in (1, 3, 10):
+            hits = c.search([0, 0], k=k, filter=flt, exact=exact)
+            assert len(hits) == min(k, len(want))  # exactly min(k, matching points)
+            assert {h["id"] for h in hits} <= set(want)
+            assert [h["payload"] for h in hits] == [dict(FILTER_POINTS)[h["id"]] for h in hits]
+    batch = c.search_batch([[0, 0], [5, 2]], k=10, filter=flt, exact=True, with_payload=False)
+    assert [sorted(map(str, (h["id"] for h in hits))) for hits in batch] == \
+        [sorted(map(str, want))] * 2
+
+
+def test_filter_none_and_empty_mean_every_point(db):
+    c = filter_collection(db)
+    q = [0.3, 0.1]  # no ties: an unfiltered and a filtered plan may order them apart
+    assert c.search(q, k=6, filter=None) == c.search(q, k=6) == c.search(q, k=6, filter={})
+    assert c.count(filter=None) == c.count(filter={}) == c.count() == 6
+    assert c.scroll(filter=None) == c.scroll(filter={}) == c.scroll()
+
+
+# Bad filters: the server's message, word for word, in both modes.
+FILTER_ERRORS = [
+    (lambda c: c.search([0, 0], filter={"$regex": "a"}),
+     "search: filter: unknown operator '$regex'"),
+    (lambda c: c.search([0, 0], k=2, offset=1, filter={"price": {}}),
+     "search: filter.price: needs at least one operator, as in {\"$gt\":5} (got {})"),
+    (lambda c: c.explain([0, 0], filter={"$and": [{}, {"price": {"$gte": []}}]}),
+     "search: filter.$and[1].price.$gte: needs a number or a string (got an array)"),
+    (lambda c: c.search_batch([[0, 0], [1, 1]], filter={"tags": {"$in": "a"}}),
+     "searches[0]: filter.tags.$in: needs an array of values (got a string)"),
+    (lambda c: c.count(filter={"t": {"$exists": 1}}),
+     "count: filter.t.$exists: needs true or false (got a number)"),
+    (lambda c: c.scroll(limit=5, filter={"t": {"$text": " - "}}),
+     "scroll: filter.t.$text: has no words to look for (letters or digits)"),
+    (lambda c: c.delete(filter={"a..b": 1}),
+     "points/delete: filter: field 'a..b' has an empty part between dots"),
+    (lambda c: c.delete(filter={"meta": {"author": "john"}}),
+     "points/delete: filter.meta: 'author' is not an operator (no embedded-document "
+     "equality: use dotted paths, as in {\"meta.author\":...})"),
+]
+
+
+# ids cut before " (": "embedded-document" would put the http cases under -k embedded
+@pytest.mark.parametrize("call, message", FILTER_ERRORS,
+                         ids=[m.split(" (")[0] for _, m in FILTER_ERRORS])
+def test_filter_errors_name_the_operator(db, call, message):
+    c = filter_collection(db)
+    e = raises("invalid_argument", call, c, status=http_status(db, 400))
+    assert e.message == message
+    assert c.count() == 6
+
+
+def test_filter_arguments_checked_before_sending(db):
+    """Not a dict (or not JSON): refused by the client in both modes, with
+    the request named as the server names it; status None."""
+    c = filter_collection(db)
+    for call, where in ((lambda: c.search([0, 0], filter=[]), "search"),
+                        (lambda: c.explain([0, 0], filter="cat"), "search"),
+                        (lambda: c.search_batch([[0, 0]], filter=1), "searches[0]"),
+                        (lambda: c.count(filter=()), "count"),
+                        (lambda: c.scroll(filter=True), "scroll"),
+                        (lambda: c.delete(filter=[]), "points/delete")):
+        e = raises("invalid_argument", call, status=None)
+        assert e.message.startswith(f"{where}: 'filter' must be a dict"), e.message
+    e = raises("invalid_argument", c.count, filter={"price": float("inf")}, status=None)
+    assert e.message == "count: filter: NaN and Inf have no JSON form"
+    e = raises("invalid_argument", c.delete, filter={"a": {2: 1}}, status=None)
+    assert e.message == "points/delete: filter: keys must be strings, not int 2"
+    e = raises("invalid_argument", c.delete, {"cat": "tech"}, status=None)
+    assert "delete(filter=" in e.message
+    assert c.count() == 6
+
+
+def test_delete_by_filter(db):
+    c = filter_collection(db)
+    assert c.delete(filter={"cat": "food"}) == 2
+    assert c.count() == 4 and c.get([3, "s4"]) == []
+    assert c.delete(filter={"cat": "food"}) == 0
+    raises("invalid_argument", c.delete, filter={"cat": {"$in": "tech"}})
+    raises("invalid_argument", c.delete, [1], filter={"cat": "tech"}, status=None)
+    raises("invalid_argument", c.delete, status=None)
+    assert c.count() == 4
+    assert c.delete(filter={"tags": {"$exists": False}}) == 2  # s5 and 6, without a payload
+    assert [p["id"] for p in c.scroll()[0]] == [1, 2]
+    assert c.delete(filter={}) == 2  # {} deletes every point
+    assert c.count() == 0 and c.delete(filter={}) == 0
+    assert c.delete(ids=[1]) == 0 and c.delete([]) == 0  # by ids as before
+
+
+def test_explain(db):
+    c = filter_collection(db)
+    plain = c.explain([0, 0], k=3)
+    assert set(plain) == {"plan", "filtered", "visited"}
+    assert plain["plan"] == "hnsw" and plain["filtered"] is False and plain["visited"] > 0
+    assert c.explain([0, 0], k=3, exact=True) == {"plan": "exact", "filtered": False,
+                                                  "visited": 0}
+    ex = c.explain([0, 0], k=3, filter={"cat": "tech"}, exact=True, with_payload=False)
+    assert set(ex) == {"plan", "filtered", "estimated_matches", "matched", "filter_checks",
+                       "visited"}
+    assert ex["plan"] == "exact" and ex["filtered"] is True
+    assert ex["matched"] == 2  # an exact scan checks every point
+    assert ex["filter_checks"] >= 6
+    # few matching points: the planner scans them exactly
+    assert c.explain([0, 0], k=1, filter={"cat": "food"})["plan"] == "exact"
+    raises("invalid_argument", c.explain, [0, 0], k=0, status=http_status(db, 400))
+    raises("invalid_argument", c.explain, [0, 0, 0])
+    raises("invalid_argument", c.explain, [0, 0], explain=False, status=None)
 
 
 # ------------------------------------------------------------------ HTTP only
@@ -1042,6 +1225,11 @@ def test_embedded_and_server_share_a_directory(tmp_path):
         c.delete([7, 8])
         before = c.search_batch(queries, k=8, ef=32, with_vector=True)
         page = c.scroll(limit=50, with_vector=True)
+        few, many = {"i": {"$lt": 40}}, {"$or": [{"i": {"$gte": 100}}, {"s": 1}]}
+        filtered = [c.search_batch(queries, k=8, ef=8, filter=f) for f in (few, many)]
+        plans = [c.explain(queries[0], k=8, ef=8, filter=f) for f in (few, many)]
+        assert [p["plan"] for p in plans] == ["exact", "hnsw"]
+        counted = (c.count(filter=few), c.scroll(limit=30, cursor=10, filter=many))
         info = {k: v for k, v in c.info().items() if k not in ("memory_bytes", "disk_bytes")}
 
     with serve(path) as s:
@@ -1055,6 +1243,9 @@ def test_embedded_and_server_share_a_directory(tmp_path):
                 if k not in ("memory_bytes", "disk_bytes")} == info
         assert hc.search_batch(queries, k=8, ef=32, with_vector=True) == before
         assert hc.scroll(limit=50, with_vector=True) == page
+        assert [hc.search_batch(queries, k=8, ef=8, filter=f) for f in (few, many)] == filtered
+        assert [hc.explain(queries[0], k=8, ef=8, filter=f) for f in (few, many)] == plans
+        assert (hc.count(filter=few), hc.scroll(limit=30, cursor=10, filter=many)) == counted
         assert hc.get(["s1", 7, 499]) == [{"id": "s1", "payload": {"s": 1}},
                                          {"id": 499, "payload": {"i": 499}}]
         hc.upsert([1000, "h"], [base[3], base[4]], [{"from": "http"}, None])

@@ -1,7 +1,8 @@
 """What the HTTP and the embedded mode share: the database and collection
 interfaces (with their defaults and docstrings), the collection config body,
-and the checks of ids, integers, vectors and payloads made before any work is
-sent, so that both modes refuse the same input with the same code."""
+and the checks of ids, integers, vectors, payloads and filters made before
+any work is sent, so that both modes refuse the same input with the same
+code."""
 import json
 import operator
 from array import array
@@ -191,6 +192,40 @@ def _check_keys(obj, where, depth):
             _check_keys(v, where, depth + 1)
 
 
+class Filter:
+    """A payload filter (docs/FILTERS.md) checked once for both modes: the
+    dict (sent in HTTP bodies) and its JSON text (parsed by libneedle in
+    embedded mode)."""
+    __slots__ = ("obj", "text")
+
+    def __init__(self, obj, text):
+        self.obj = obj
+        self.text = text
+
+
+def check_filter(f, where, required=False):
+    """A filter argument as a Filter, or None for no filter (None, unless
+    required). It must be a dict whose keys are strings, at any depth, that
+    JSON can carry; its operators are checked by libneedle (the server's
+    parser, in both modes). where names the request, as the server does
+    ("search", "searches[0]", "count", "scroll", "points/delete")."""
+    if f is None and not required:
+        return None
+    if not isinstance(f, dict):
+        what = "None" if f is None else type(f).__name__
+        raise invalid(f"{where}: 'filter' must be a dict (a JSON object), not {what}")
+    _check_keys(f, f"{where}: filter", 0)
+    return Filter(f, dumps(f, f"{where}: filter"))
+
+
+def no_explain(options, where):
+    """'explain' is Collection.explain(), not an option of search (whose
+    answer is a list of hits, with no place for it)."""
+    if "explain" in options:
+        raise invalid(f"{where}: 'explain' is not a search option here: "
+                      "Collection.explain() runs a search and returns how it ran")
+
+
 def check_points(ids, vectors, payloads):
     """An upsert's ids (a list), vectors (vector_rows) and payloads (None or
     a list of dicts and Nones), of equal lengths."""
@@ -307,17 +342,33 @@ class Collection:
             return 0
         return self._upsert(ids, rows, payloads)
 
-    def search(self, vector, k=10, **options):
-        """The k nearest points to vector, best first. Options as in the HTTP
-        search body: ef, exact, offset, min_score, with_payload, with_vector."""
-        return self._search(one_vector(vector, "search"), k, options)
+    def search(self, vector, k=10, filter=None, **options):
+        """The k nearest points to vector, best first. filter: a dict of
+        docs/FILTERS.md (only points whose payload matches; exactly
+        min(k, matching points) hits). Options as in the HTTP search body:
+        ef, exact, offset, min_score, with_payload, with_vector."""
+        no_explain(options, "search")
+        f = check_filter(filter, "search")
+        return self._search(one_vector(vector, "search"), k, f, options)
 
-    def search_batch(self, vectors, k=10, **options):
-        """search() for each of vectors; a list of hit lists."""
+    def search_batch(self, vectors, k=10, filter=None, **options):
+        """search() for each of vectors (the same k, filter and options); a
+        list of hit lists."""
+        no_explain(options, "searches[0]")
+        f = check_filter(filter, "searches[0]")
         rows = vector_rows(vectors, lambda i: f"searches[{i}]")
         if len(rows) == 0:
             return []
-        return self._search_batch(rows, k, options)
+        return self._search_batch(rows, k, f, options)
+
+    def explain(self, vector, k=10, filter=None, **options):
+        """Run search(vector, k, filter, **options) and return how it ran
+        (the hits are dropped), as the server's "explain" object:
+        {"plan": "exact" or "hnsw", "filtered": bool, "visited": n} and,
+        with a filter, "estimated_matches", "matched" and "filter_checks"."""
+        no_explain(options, "search")
+        f = check_filter(filter, "search")
+        return self._explain(one_vector(vector, "search"), k, f, options)
 
     def get(self, ids, with_vector=False, with_payload=True):
         """Points by id, in the order asked, absent ids left out. A single id
@@ -327,8 +378,19 @@ class Collection:
             return points[0] if points else None
         return self._get(as_list(ids, "ids"), with_vector, with_payload)
 
-    def delete(self, ids):
-        """Delete points (one id or a list); returns how many existed."""
+    def delete(self, ids=None, filter=None):
+        """Delete points by id (one id or a list) or by filter (a dict of
+        docs/FILTERS.md; {} deletes every point), not both. Returns how
+        many existed (matched)."""
+        if filter is not None:
+            if ids is not None:
+                raise invalid("points/delete: give 'ids' or 'filter', not both")
+            return self._delete_where(check_filter(filter, "points/delete", required=True))
+        if ids is None:
+            raise invalid("points/delete: give 'ids' or 'filter' ({} deletes every point)")
+        if isinstance(ids, dict):  # delete({"tag": "x"}): a filter given as ids
+            raise invalid("ids must be a list, not dict: to delete by filter, "
+                          "call delete(filter={...})")
         ids = [single_id(ids)] if is_single_id(ids) else as_list(ids, "ids")
         if not ids:
             return 0
@@ -341,12 +403,14 @@ class Collection:
         check_payload(payload, "payload")
         self._set_payload(single_id(id), payload)
 
-    def count(self):
-        """Number of live points."""
-        raise NotImplementedError
+    def count(self, filter=None):
+        """Number of live points (with a filter: of those that match)."""
+        return self._count(check_filter(filter, "count"))
 
-    def scroll(self, limit=100, cursor=None, with_payload=True, with_vector=False):
+    def scroll(self, limit=100, cursor=None, with_payload=True, with_vector=False, filter=None):
         """One page of points in id order (integers ascending, then strings
         bytewise): (points, next_cursor). Pass next_cursor back as cursor for
-        the next page; it is None after the last one."""
-        return self._scroll(limit, cursor, with_payload, with_vector)
+        the next page; it is None after the last one. With a filter, only
+        matching points (a page holds up to limit of them)."""
+        return self._scroll(limit, cursor, with_payload, with_vector,
+                            check_filter(filter, "scroll"))

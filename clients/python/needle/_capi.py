@@ -62,14 +62,20 @@ class ndl_hit(Structure):
     _fields_ = [("id", ndl_id), ("slot", c_uint32), ("distance", c_float), ("score", c_float)]
 
 
+class ndl_explain(Structure):
+    _fields_ = [("plan", c_char_p), ("filtered", c_int), ("estimated", c_uint64),
+                ("matched", c_uint64), ("checked", c_uint64), ("visited", c_uint64)]
+
+
 STRUCTS = (ndl_error, ndl_id, ndl_db_options, ndl_collection_config, ndl_collection_info,
-           ndl_search_params, ndl_hit)
+           ndl_search_params, ndl_hit, ndl_explain)
 
 _p = POINTER
 _err = _p(ndl_error)
 _db = c_void_p    # ndl_db *
 _coll = c_void_p  # ndl_collection *
 _res = c_void_p   # ndl_results *
+_filter = c_void_p  # ndl_filter *
 
 # name: (restype, argtypes)
 _PROTOTYPES = {
@@ -110,10 +116,19 @@ _PROTOTYPES = {
     "ndl_results_hits": (_p(ndl_hit), [_res, c_size_t]),
     "ndl_results_payload": (c_char_p, [_res, c_size_t, c_size_t]),
     "ndl_results_free": (None, [_res]),
+    "ndl_filter_parse": (c_status, [c_char_p, c_size_t, _p(_filter), _err]),
+    "ndl_filter_free": (None, [_filter]),
+    "ndl_collection_count_where": (c_status, [_coll, _filter, _p(c_uint64), _err]),
+    "ndl_collection_scroll_where": (c_status, [_coll, _filter, _p(ndl_id), c_size_t,
+                                               _p(_p(ndl_id)), _p(c_size_t), _err]),
+    "ndl_collection_delete_where": (c_status, [_coll, _filter, _p(c_size_t), _err]),
+    "ndl_results_explain": (None, [_res, _p(ndl_explain)]),
 }
-# Added after 0.1.0 shipped; an older library simply lacks it, and calling
-# it then raises unsupported.
-_OPTIONAL = {"ndl_collection_scroll"}
+# Added after 0.1.0 shipped; an older library simply lacks them, and calling
+# one then raises unsupported (filters and explain; the rest works).
+_OPTIONAL = {"ndl_collection_scroll", "ndl_filter_parse", "ndl_filter_free",
+             "ndl_collection_count_where", "ndl_collection_scroll_where",
+             "ndl_collection_delete_where", "ndl_results_explain"}
 
 _lib = None
 _lib_lock = threading.Lock()

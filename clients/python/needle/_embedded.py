@@ -13,12 +13,12 @@ import os
 import threading
 from array import array
 from contextlib import contextmanager
-from ctypes import POINTER, byref, c_char_p, c_float, c_int, c_size_t, c_void_p
+from ctypes import POINTER, byref, c_char_p, c_float, c_int, c_size_t, c_uint64, c_void_p
 
 from . import _capi
 from ._base import Collection, Store, check_id, check_int, dumps, is_bool, name_error, np
 from ._capi import (NDL_EXISTS, NDL_INDEX_HNSW, NDL_NOT_FOUND, NDL_OK, NDL_PAYLOAD_MERGE,
-                    ndl_collection_config, ndl_collection_info, ndl_error, ndl_id,
+                    ndl_collection_config, ndl_collection_info, ndl_error, ndl_explain, ndl_id,
                     ndl_search_params)
 from ._errors import NeedleError, invalid
 
@@ -29,7 +29,7 @@ SCROLL_MAX = 10000
 HNSW_M = (2, 128)
 HNSW_EF_CONSTRUCTION = (4, 4096)
 SEARCH_FIELDS = {"ef", "exact", "offset", "min_score", "with_payload", "with_vector"}
-SEARCH_LATER = {"filter", "text", "text_fields", "fusion", "rerank", "nprobe"}
+SEARCH_LATER = {"text", "text_fields", "fusion", "rerank", "nprobe"}
 
 
 def open(path, fsync="always", read_only=False):  # noqa: A001 - the public name
@@ -464,6 +464,37 @@ def _payload(text):
     return json.loads(text.decode("utf-8")) if text else None
 
 
+@contextmanager
+def _parsed_filter(lib, f, where):
+    """The ndl_filter * of a checked filter (_base.Filter; None: NULL, no
+    filter) for the duration of the block. A bad filter raises with the
+    server's message: where, then libneedle's ("filter.price: ...")."""
+    if f is None:
+        yield None
+        return
+    handle, err = c_void_p(), ndl_error()
+    st = lib.ndl_filter_parse(f.text, len(f.text), byref(handle), byref(err))
+    if st != NDL_OK:
+        raise NeedleError(lib.ndl_status_name(st).decode(),
+                          f"{where}: " + err.msg.decode("utf-8", "replace"))
+    try:
+        yield handle
+    finally:
+        lib.ndl_filter_free(handle)
+
+
+def _explain_dict(lib, res):
+    """The server's "explain" object of a search's results."""
+    ex = ndl_explain()
+    lib.ndl_results_explain(res, byref(ex))
+    out = {"plan": ex.plan.decode(), "filtered": bool(ex.filtered)}
+    if ex.filtered:
+        out.update(estimated_matches=ex.estimated, matched=ex.matched,
+                   filter_checks=ex.checked)
+    out["visited"] = ex.visited
+    return out
+
+
 # ------------------------------------------------------------------ collections
 
 class EmbeddedCollection(Collection):
@@ -507,23 +538,29 @@ class EmbeddedCollection(Collection):
         _check(lib, st, err)
         return n
 
-    def _search(self, vector, k, options):
-        return self._run_search([vector], k, options, single=True)[0]
+    def _search(self, vector, k, f, options):
+        return self._run_search([vector], k, f, options, single=True)[0]
 
-    def _search_batch(self, rows, k, options):
-        return self._run_search(rows, k, options, single=False)
+    def _explain(self, vector, k, f, options):
+        return self._run_search([vector], k, f, options, single=True, explain=True)
 
-    def _run_search(self, rows, k, options, single):
+    def _search_batch(self, rows, k, f, options):
+        return self._run_search(rows, k, f, options, single=False)
+
+    def _run_search(self, rows, k, f, options, single, explain=False):
+        """The hit lists of rows; with explain, how the (single) search ran."""
         lib, err = self._lib, ndl_error()
+        where = "search" if single else "searches[0]"
         k, ef, exact, offset, min_score, with_payload, with_vector = _search_options(
-            k, options, "search" if single else "searches[0]")
+            k, options, where)
         p = ndl_search_params()
         lib.ndl_search_params_init(byref(p))
         p.k, p.ef, p.exact, p.with_payload = k + offset, ef, int(exact), int(with_payload)
         res = c_void_p()
-        with self.db._use(self.name) as o:
-            where = (lambda i: "search") if single else (lambda i: f"searches[{i}]")
-            addr, nq, owner = _matrix(rows, o.dim, where)
+        with _parsed_filter(lib, f, where) as handle, self.db._use(self.name) as o:
+            p.where = handle
+            name = (lambda i: "search") if single else (lambda i: f"searches[{i}]")
+            addr, nq, owner = _matrix(rows, o.dim, name)
             if single:  # the call the server makes, so both modes give the same numbers
                 st = lib.ndl_collection_search(o.handle, addr, byref(p), byref(res), byref(err))
             else:
@@ -531,27 +568,32 @@ class EmbeddedCollection(Collection):
                 st = lib.ndl_collection_search_batch(o.handle, nq, addr, byref(p), byref(res),
                                                      byref(err))
             _check(lib, st, err)
-            buf = (c_float * o.dim)() if with_vector else None  # one for every hit
             try:
-                out = []
-                for q in range(nq):
-                    hits, n = lib.ndl_results_hits(res, q), lib.ndl_results_count(res, q)
-                    found = []
-                    for i in range(offset, n):
-                        h = hits[i]
-                        if min_score is not None and h.score < min_score:
-                            continue
-                        hit = {"id": _py_id(h.id), "score": h.score, "distance": h.distance}
-                        if with_payload:
-                            hit["payload"] = _payload(lib.ndl_results_payload(res, q, i))
-                        if with_vector:  # None if the point was deleted meanwhile
-                            st = lib.ndl_collection_get_point(o.handle, h.id, buf, None, None)
-                            hit["vector"] = buf[:] if st == NDL_OK else None
-                        found.append(hit)
-                    out.append(found)
+                if explain:
+                    return _explain_dict(lib, res)
+                return [self._hits(o, res, q, offset, min_score, with_payload, with_vector)
+                        for q in range(nq)]
             finally:
                 lib.ndl_results_free(res)
-        return out
+
+    def _hits(self, o, res, q, offset, min_score, with_payload, with_vector):
+        """The hits of query q of res, as the server writes them."""
+        lib = self._lib
+        buf = (c_float * o.dim)() if with_vector else None
+        hits, n = lib.ndl_results_hits(res, q), lib.ndl_results_count(res, q)
+        found = []
+        for i in range(offset, n):
+            h = hits[i]
+            if min_score is not None and h.score < min_score:
+                continue
+            hit = {"id": _py_id(h.id), "score": h.score, "distance": h.distance}
+            if with_payload:
+                hit["payload"] = _payload(lib.ndl_results_payload(res, q, i))
+            if with_vector:  # None if the point was deleted meanwhile
+                st = lib.ndl_collection_get_point(o.handle, h.id, buf, None, None)
+                hit["vector"] = buf[:] if st == NDL_OK else None
+            found.append(hit)
+        return found
 
     def _read_points(self, o, cids, n, with_vector, with_payload):
         """The points of cids[0:n] that exist, in that order."""
@@ -595,6 +637,14 @@ class EmbeddedCollection(Collection):
         _check(lib, st, err)
         return deleted.value
 
+    def _delete_where(self, f):
+        lib, err = self._lib, ndl_error()
+        deleted = c_size_t()
+        with _parsed_filter(lib, f, "points/delete") as handle, self.db._use(self.name) as o:
+            st = lib.ndl_collection_delete_where(o.handle, handle, byref(deleted), byref(err))
+        _check(lib, st, err)
+        return deleted.value
+
     def _set_payload(self, id, payload):
         lib, err = self._lib, ndl_error()
         cid, keep = _c_id(id)
@@ -603,26 +653,38 @@ class EmbeddedCollection(Collection):
                                                 NDL_PAYLOAD_MERGE, byref(err))
         _check(lib, st, err)
 
-    def count(self):
-        with self.db._use(self.name) as o:
-            return self._lib.ndl_collection_count(o.handle)
-
-    def _scroll(self, limit, cursor, with_payload, with_vector):
+    def _count(self, f):
         lib, err = self._lib, ndl_error()
-        limit = check_int(limit, 1, SCROLL_MAX, "'limit'")
-        with_vector = _bool(with_vector, "with_vector")
-        with_payload = _bool(with_payload, "with_payload")
-        after, keep = _c_id(cursor, "cursor") if cursor is not None else (None, None)
-        ids_p, n = POINTER(ndl_id)(), c_size_t()
-        with self.db._use(self.name) as o:
-            _check(lib, lib.ndl_collection_scroll(o.handle, None if after is None else
-                                                  byref(after), limit, byref(ids_p),
-                                                  byref(n), byref(err)), err)
-            try:
-                # A point deleted since the page was taken is left out, as by
-                # the server; the cursor is the page's last id all the same.
-                points = self._read_points(o, ids_p, n.value, with_vector, with_payload)
-                last = _py_id(ids_p[n.value - 1]) if n.value == limit else None
-            finally:
-                lib.ndl_free(ctypes.cast(ids_p, c_void_p))
+        with _parsed_filter(lib, f, "count") as handle, self.db._use(self.name) as o:
+            if handle is None:
+                return lib.ndl_collection_count(o.handle)
+            n = c_uint64()
+            _check(lib, lib.ndl_collection_count_where(o.handle, handle, byref(n), byref(err)),
+                   err)
+            return n.value
+
+    def _scroll(self, limit, cursor, with_payload, with_vector, f):
+        lib, err = self._lib, ndl_error()
+        with _parsed_filter(lib, f, "scroll") as handle:  # first, as the server reads it
+            limit = check_int(limit, 1, SCROLL_MAX, "'limit'")
+            with_vector = _bool(with_vector, "with_vector")
+            with_payload = _bool(with_payload, "with_payload")
+            after, keep = _c_id(cursor, "cursor") if cursor is not None else (None, None)
+            after = None if after is None else byref(after)
+            ids_p, n = POINTER(ndl_id)(), c_size_t()
+            with self.db._use(self.name) as o:
+                if handle is None:  # the call of libraries without filters too
+                    st = lib.ndl_collection_scroll(o.handle, after, limit, byref(ids_p),
+                                                   byref(n), byref(err))
+                else:
+                    st = lib.ndl_collection_scroll_where(o.handle, handle, after, limit,
+                                                         byref(ids_p), byref(n), byref(err))
+                _check(lib, st, err)
+                try:
+                    # A point deleted since the page was taken is left out, as
+                    # by the server; the cursor is the page's last id all the same.
+                    points = self._read_points(o, ids_p, n.value, with_vector, with_payload)
+                    last = _py_id(ids_p[n.value - 1]) if n.value == limit else None
+                finally:
+                    lib.ndl_free(ctypes.cast(ids_p, c_void_p))
         return points, last

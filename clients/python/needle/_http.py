@@ -280,6 +280,17 @@ def _path_id(id):
         raise invalid(f"id: the string id is not valid UTF-8: {e}") from None
 
 
+def _with_filter(body, f):
+    """body with "filter" when there is one (f: a checked _base.Filter)."""
+    if f is not None:
+        body["filter"] = f.obj
+    return body
+
+
+def _search_body(vector, k, f, options):
+    return _with_filter(dict(options, vector=vector, k=k), f)
+
+
 _SEARCH_INDEX = re.compile(r"^searches\[(\d+)\]")
 
 
@@ -307,17 +318,21 @@ class HttpCollection(Collection):
                       for i, v, p in zip(ids, rows, payloads)]
         return self._post("/points", {"points": points})["upserted"]
 
-    def _search(self, vector, k, options):
-        body = dict(options, vector=vector, k=k)
-        return _hits(self._post("/search", body)["results"])
+    def _search(self, vector, k, f, options):
+        return _hits(self._post("/search", _search_body(vector, k, f, options))["results"])
 
-    def _search_batch(self, rows, k, options):
+    def _explain(self, vector, k, f, options):
+        body = _search_body(vector, k, f, options)
+        body["explain"] = True
+        return self._post("/search", body)["explain"]
+
+    def _search_batch(self, rows, k, f, options):
         rows = _rows(rows)
         results = []
         # Searches only read, so a long batch may go as several requests;
         # an error names its search by its index in the whole batch.
         for start in range(0, len(rows), BATCH_SEARCH_MAX):
-            searches = [dict(options, vector=v, k=k)
+            searches = [_search_body(v, k, f, options)
                         for v in rows[start:start + BATCH_SEARCH_MAX]]
             try:
                 answer = self._post("/search/batch", {"searches": searches})
@@ -337,15 +352,18 @@ class HttpCollection(Collection):
     def _delete(self, ids):
         return self._post("/points/delete", {"ids": ids})["deleted"]
 
+    def _delete_where(self, f):
+        return self._post("/points/delete", {"filter": f.obj})["deleted"]
+
     def _set_payload(self, id, payload):
         self.client._call("PATCH", f"{self._path}/points/{_path_id(id)}",
                           {"payload": payload})
 
-    def count(self):
-        return self._post("/count", {})["count"]
+    def _count(self, f):
+        return self._post("/count", _with_filter({}, f))["count"]
 
-    def _scroll(self, limit, cursor, with_payload, with_vector):
+    def _scroll(self, limit, cursor, with_payload, with_vector, f):
         body = {"limit": limit, "cursor": cursor, "with_payload": with_payload,
                 "with_vector": with_vector}
-        answer = self._post("/scroll", body)
+        answer = self._post("/scroll", _with_filter(body, f))
         return _points(answer["points"]), answer["next_cursor"]
