@@ -160,12 +160,47 @@ def test_collection_config_errors(db):
     raises("unsupported", db.create_collection, "q", 4, quantization={"type": "pq"},
            status=http_status(db, 501))
     raises("unsupported", db.create_collection, "ivf", 4, index="ivf")
-    raises("unsupported", db.create_collection, "f", 4, fields={"tag": "keyword"})
+    raises("invalid_argument", db.create_collection, "f", 4, fields={"tag": "words"})
+    raises("invalid_argument", db.create_collection, "f", 4, fields={"$tag": "keyword"})
+    raises("invalid_argument", db.create_collection, "f", 4, fields={"a..b": "keyword"})
+    raises("invalid_argument", db.create_collection, "f", 4, fields={"tag": 3})
+    raises("invalid_argument", db.create_collection, "f", 4, fields=["tag"])
     assert db.list_collections() == []
     # quantization none and empty fields are the defaults, spelled out
     c = db.create_collection("ok", 4, quantization={"type": "none"}, fields={},
                              index={"type": "hnsw", "m": 8, "seed": 7})
     assert c.info()["index"]["seed"] == 7
+
+
+def test_payload_field_indexes(db):
+    """docs/FILTERS.md "Payload indexes", the same in both modes: fields at
+    create and added later, listed by info(), types enforced, filters
+    answered, the same-config rule counting fields."""
+    fields = {"cat": "keyword", "n": "int", "meta.who": "keyword"}
+    c = db.create_collection("fx", 2, metric="l2", fields=fields)
+    assert c.info()["fields"] == fields
+    assert db.create_collection("fx", 2, metric="l2", fields=fields).info()["fields"] == fields
+    raises("already_exists", db.create_collection, "fx", 2, metric="l2")
+    raises("already_exists", db.create_collection, "fx", 2, metric="l2", fields={"cat": "text"})
+    c.upsert([1, 2, 3], [[0, 0], [1, 0], [2, 0]],
+             [{"cat": "a", "n": 1, "meta": {"who": "x"}}, {"cat": ["a", "b"], "n": 5}, {"t": "hi there"}])
+    raises("invalid_argument", c.upsert, [4], [[3, 0]], [{"n": "five"}])
+    raises("invalid_argument", c.set_payload, 1, {"cat": 7})
+    assert c.count(filter={"cat": "a"}) == 2
+    assert c.count(filter={"n": {"$gt": 1.5}}) == 1
+    assert c.count(filter={"meta.who": "x"}) == 1
+    assert c.add_field("t", "text") is True
+    assert c.add_field("t", "text") is False
+    raises("already_exists", c.add_field, "t", "keyword")
+    raises("invalid_argument", c.add_field, "t", "words")
+    raises("invalid_argument", c.add_field, "$t", "text")
+    raises("invalid_argument", c.add_field, "cat", 5)
+    c.upsert([9], [[9, 9]], [{"n2": 1}])
+    raises("invalid_argument", c.add_field, "n2", "keyword")  # a stored 1 is no keyword
+    assert c.info()["fields"] == {**fields, "t": "text"}
+    assert [h["id"] for h in c.search([0, 0], k=5, filter={"t": {"$text": "HI"}})] == [3]
+    ex = c.explain([0, 0], k=5, filter={"cat": "b"})
+    assert ex["plan"] == "exact" and ex["estimated_matches"] == 1 and ex["matched"] == 1
 
 
 def test_collection_name_with_a_slash_is_refused(db):
@@ -1225,7 +1260,7 @@ def test_embedded_and_server_share_a_directory(tmp_path):
         c.delete([7, 8])
         before = c.search_batch(queries, k=8, ef=32, with_vector=True)
         page = c.scroll(limit=50, with_vector=True)
-        few, many = {"i": {"$lt": 40}}, {"$or": [{"i": {"$gte": 100}}, {"s": 1}]}
+        few, many = {"i": {"$lt": 4}}, {"$or": [{"i": {"$gte": 100}}, {"s": 1}]}
         filtered = [c.search_batch(queries, k=8, ef=8, filter=f) for f in (few, many)]
         plans = [c.explain(queries[0], k=8, ef=8, filter=f) for f in (few, many)]
         assert [p["plan"] for p in plans] == ["exact", "hnsw"]

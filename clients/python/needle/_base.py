@@ -333,6 +333,17 @@ class Collection:
         memory_bytes, disk_bytes, status, ..."""
         raise NotImplementedError
 
+    def add_field(self, name, type):  # noqa: A002 - the HTTP body's name
+        """Index payload field name (dotted for nested fields) as type:
+        "keyword", "int", "float", "bool", "date" or "text" (docs/FILTERS.md).
+        Built at once from the stored payloads; afterwards a payload whose
+        value there has another type is refused. True if it was added, False
+        if it was indexed with that type already (another type raises
+        already_exists)."""
+        if not isinstance(name, str) or not isinstance(type, str):
+            raise invalid("field: name and type must be strings")
+        return self._add_field(name, type)
+
     def upsert(self, ids, vectors, payloads=None):
         """Insert or replace points, as one atomic batch. ids: ints or strs;
         vectors: a list of lists or a 2-D numpy array; payloads: None or one

@@ -123,12 +123,21 @@ _PROTOTYPES = {
                                                _p(_p(ndl_id)), _p(c_size_t), _err]),
     "ndl_collection_delete_where": (c_status, [_coll, _filter, _p(c_size_t), _err]),
     "ndl_results_explain": (None, [_res, _p(ndl_explain)]),
+    "ndl_field_name_check": (c_status, [c_char_p, _err]),
+    "ndl_field_type_from_name": (c_int, [c_char_p]),
+    "ndl_field_type_name": (c_char_p, [c_int]),
+    "ndl_collection_add_field": (c_status, [_coll, c_char_p, c_int, _err]),
+    "ndl_collection_field_count": (c_size_t, [_coll]),
+    "ndl_collection_field_get": (c_status, [_coll, c_size_t, c_char_p, _p(c_int), _err]),
 }
 # Added after 0.1.0 shipped; an older library simply lacks them, and calling
 # one then raises unsupported (filters and explain; the rest works).
 _OPTIONAL = {"ndl_collection_scroll", "ndl_filter_parse", "ndl_filter_free",
              "ndl_collection_count_where", "ndl_collection_scroll_where",
-             "ndl_collection_delete_where", "ndl_results_explain"}
+             "ndl_collection_delete_where", "ndl_results_explain", "ndl_field_name_check",
+             "ndl_field_type_from_name", "ndl_field_type_name", "ndl_collection_add_field",
+             "ndl_collection_field_count", "ndl_collection_field_get"}
+FIELD_NAME_MAX = 256
 
 _lib = None
 _lib_lock = threading.Lock()

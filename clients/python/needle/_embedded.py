@@ -17,7 +17,8 @@ from ctypes import POINTER, byref, c_char_p, c_float, c_int, c_size_t, c_uint64,
 
 from . import _capi
 from ._base import Collection, Store, check_id, check_int, dumps, is_bool, name_error, np
-from ._capi import (NDL_EXISTS, NDL_INDEX_HNSW, NDL_NOT_FOUND, NDL_OK, NDL_PAYLOAD_MERGE,
+from ._capi import (FIELD_NAME_MAX, NDL_EXISTS, NDL_INDEX_HNSW, NDL_NOT_FOUND, NDL_OK,
+                    NDL_PAYLOAD_MERGE,
                     ndl_collection_config, ndl_collection_info, ndl_error, ndl_explain, ndl_id,
                     ndl_search_params)
 from ._errors import NeedleError, invalid
@@ -162,11 +163,16 @@ class Database(Store):
         with self._lock:
             st = lib.ndl_collection_create(self._live_db(), cname, byref(cfg), byref(h),
                                            byref(err))
+            fields = body.get("fields") or {}
             if st == NDL_OK:
                 self._open[name] = _Open(h, cfg.dimension)
+                for fname, t in fields.items():  # an empty collection: nothing to build
+                    _check(lib, lib.ndl_collection_add_field(
+                        h, _utf8(fname), lib.ndl_field_type_from_name(_utf8(t)), byref(err)), err)
             elif st == NDL_EXISTS:
-                now = _info(lib, self._open_locked(name).handle).config
-                if not _same_config(now, cfg):
+                handle = self._open_locked(name).handle
+                now = _info(lib, handle).config
+                if not _same_config(now, cfg) or _fields_of(lib, handle) != fields:
                     raise NeedleError("already_exists", f"collection '{name}' already exists "
                                       "with a different config")
             else:
@@ -278,15 +284,39 @@ def _parse_config(lib, body):
         if not isinstance(t, str):
             raise invalid("'quantization' must be {\"type\":\"none\"}")
     if "fields" in body:
-        fields = body["fields"]
-        if not isinstance(fields, dict):
-            raise invalid("'fields' must be an object")
-        if fields:
-            raise NeedleError("unsupported",
-                              "payload field indexes ('fields') are not supported yet")
+        _check_fields(lib, body["fields"])
     if "index" in body:
         _parse_index(lib, body["index"], cfg)
     return cfg
+
+
+def _check_fields(lib, fields):
+    """The "fields" of a create, as the server checks them."""
+    if not isinstance(fields, dict):
+        raise invalid("'fields' must be an object of field name: type")
+    err = ndl_error()
+    for name, t in fields.items():
+        if lib.ndl_field_name_check(_utf8(name), byref(err)) != NDL_OK:
+            raise invalid(f"fields: {err.msg.decode('utf-8', 'replace')}")
+        if not isinstance(t, str) or lib.ndl_field_type_from_name(_utf8(t)) < 0:
+            raise invalid(f"fields: '{name[:100]}' needs a type: keyword, int, float, bool, "
+                          "date or text")
+
+
+def _fields_of(lib, handle):
+    """{name: type} of the collection's indexed fields."""
+    out, err = {}, ndl_error()
+    buf, t = ctypes.create_string_buffer(FIELD_NAME_MAX + 1), c_int()
+    for i in range(lib.ndl_collection_field_count(handle)):
+        _check(lib, lib.ndl_collection_field_get(handle, i, buf, byref(t), byref(err)), err)
+        out[buf.value.decode("utf-8")] = lib.ndl_field_type_name(t.value).decode()
+    return out
+
+
+def _utf8(s):
+    if "\0" in s:
+        raise invalid("field names and types cannot hold NUL")
+    return s.encode("utf-8")
 
 
 def _parse_index(lib, ix, cfg):
@@ -509,13 +539,15 @@ class EmbeddedCollection(Collection):
         lib = self._lib
         with self.db._use(self.name) as o:
             info = _info(lib, o.handle)
+            fields = _fields_of(lib, o.handle)
         cfg = info.config
         index = {"type": lib.ndl_index_name(cfg.index).decode()}
         if cfg.index == NDL_INDEX_HNSW:
             index.update(m=cfg.hnsw_m, ef_construction=cfg.hnsw_ef_construction, seed=cfg.seed)
         out = {"name": self.name, "dimension": cfg.dimension,
                "metric": lib.ndl_metric_name(cfg.metric).decode(), "index": index,
-               "quantization": {"type": "none"}, "fields": {}, "count": info.count,
+               "quantization": {"type": "none"}, "fields": fields,
+               "count": info.count,
                "deleted": info.deleted, "memory_bytes": info.memory_bytes,
                "disk_bytes": info.disk_bytes,
                "status": "damaged" if info.damaged else "ready"}
@@ -644,6 +676,19 @@ class EmbeddedCollection(Collection):
             st = lib.ndl_collection_delete_where(o.handle, handle, byref(deleted), byref(err))
         _check(lib, st, err)
         return deleted.value
+
+    def _add_field(self, name, type):  # noqa: A002
+        lib, err = self._lib, ndl_error()
+        cname = _utf8(name)
+        if lib.ndl_field_name_check(cname, byref(err)) != NDL_OK:
+            raise invalid(err.msg.decode("utf-8", "replace"))
+        t = lib.ndl_field_type_from_name(_utf8(type))
+        if t < 0:
+            raise invalid("field: 'type' must be keyword, int, float, bool, date or text")
+        with self.db._use(self.name) as o:
+            before = lib.ndl_collection_field_count(o.handle)
+            _check(lib, lib.ndl_collection_add_field(o.handle, cname, t, byref(err)), err)
+            return lib.ndl_collection_field_count(o.handle) > before
 
     def _set_payload(self, id, payload):
         lib, err = self._lib, ndl_error()

@@ -305,6 +305,11 @@ class HttpCollection(Collection):
     def _post(self, route, body):
         return self.client._call("POST", self._path + route, body)
 
+    def _add_field(self, name, type):  # noqa: A002
+        answer = self.client._call("PUT", f"{self._path}/fields/{quote(name, safe='')}",
+                                   {"type": type})
+        return answer["created"]
+
     def info(self):
         return self.client._call("GET", self._path)
 
