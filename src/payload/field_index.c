@@ -400,6 +400,10 @@ ndl_status field_index_check(const field_index *fi, const json_t *payload, ndl_e
         return ndl_err(err, NDL_INVALID,
                        "payload field '%s' is indexed as date: \"%.40s\" is not an ISO-8601 date",
                        fi->name, json_string_value(c.bad));
+    if (fi->type == FIELD_INT && json_is_real(c.bad)) /* "got a number" would not say what is wrong */
+        return ndl_err(err, NDL_INVALID,
+                       "payload field '%s' is indexed as int; got a number with a fraction or an exponent",
+                       fi->name);
     return ndl_err(err, NDL_INVALID, "payload field '%s' is indexed as %s; got %s", fi->name,
                    field_type_name(fi->type), json_type_phrase(c.bad));
 }
@@ -671,8 +675,7 @@ static roaring_bitmap_t *words(const field_index *fi, const filter_node *n, bool
     return b;
 }
 
-roaring_bitmap_t *field_index_leaf(const field_index *fi, const filter_node *n, uint32_t slots,
-                                   bool *exact)
+static roaring_bitmap_t *leaf(const field_index *fi, const filter_node *n, uint32_t slots, bool *exact)
 {
     *exact = false;
     roaring_bitmap_t *b = NULL;
@@ -717,4 +720,13 @@ roaring_bitmap_t *field_index_leaf(const field_index *fi, const filter_node *n, 
     case FILTER_TEXT: return words(fi, n, exact);
     default: return NULL;
     }
+}
+
+roaring_bitmap_t *field_index_leaf(const field_index *fi, const filter_node *n, uint32_t slots,
+                                   bool *exact)
+{
+    roaring_bitmap_t *b = leaf(fi, n, slots, exact);
+    if (!b) /* every slot: not narrowed, or out of memory after an exact start */
+        *exact = false;
+    return b;
 }
