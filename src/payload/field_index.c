@@ -149,6 +149,7 @@ static size_t dict_memory(const dict *d)
 typedef struct num_entry {
     filter_value v;
     uint32_t slot;
+    bool dead; /* removed from the main array (dropped at its next merge) */
 } num_entry;
 
 typedef struct num_run {
@@ -208,13 +209,23 @@ static bool run_insert(num_run *r, const num_entry *x)
     return true;
 }
 
-static void run_remove(num_run *r, const num_entry *x)
+/* Removes one live entry equal to x: from the delta by moving the rest
+ * (at most DELTA_MAX), from the main array by marking it dead (moving
+ * there would cost the field's size per change). False if none. */
+static bool run_remove(num_run *r, const num_entry *x, bool mark)
 {
-    size_t at = entry_bound(r, x);
-    if (at < r->n && entry_cmp(&r->e[at], x) == 0) {
-        memmove(r->e + at, r->e + at + 1, (r->n - at - 1) * sizeof *r->e);
-        r->n--;
+    for (size_t at = entry_bound(r, x); at < r->n && entry_cmp(&r->e[at], x) == 0; at++) {
+        if (r->e[at].dead)
+            continue;
+        if (mark) {
+            r->e[at].dead = true;
+        } else {
+            memmove(r->e + at, r->e + at + 1, (r->n - at - 1) * sizeof *r->e);
+            r->n--;
+        }
+        return true;
     }
+    return false;
 }
 
 /* Merges delta into main (both sorted). */
@@ -226,14 +237,18 @@ static bool run_merge(num_run *main, num_run *delta)
         return false;
     size_t i = 0, j = 0, k = 0;
     while (i < main->n || j < delta->n) {
-        if (j == delta->n || (i < main->n && entry_cmp(&main->e[i], &delta->e[j]) <= 0))
-            e[k++] = main->e[i++];
-        else
+        if (j == delta->n || (i < main->n && entry_cmp(&main->e[i], &delta->e[j]) <= 0)) {
+            if (!main->e[i].dead) /* the dead go here */
+                e[k++] = main->e[i];
+            i++;
+        } else {
             e[k++] = delta->e[j++];
+        }
     }
     ndl_free(main->e);
     main->e = e;
-    main->n = main->cap = n;
+    main->n = k;
+    main->cap = n;
     delta->n = 0;
     return true;
 }
@@ -429,10 +444,10 @@ static void put_bitmap(add_ctx *c, roaring_bitmap_t *b)
 static void put_number(add_ctx *c, const filter_value *v)
 {
     field_index *fi = c->fi;
-    num_entry x = {*v, c->slot};
+    num_entry x = {.v = *v, .slot = c->slot};
     if (c->remove) {
-        run_remove(&fi->delta, &x);
-        run_remove(&fi->main, &x);
+        if (!run_remove(&fi->delta, &x, false))
+            run_remove(&fi->main, &x, true);
         return;
     }
     if (!run_insert(&fi->delta, &x))
@@ -541,7 +556,8 @@ void field_index_remove(field_index *fi, uint32_t slot, const json_t *payload)
 static void mark_slots(uint64_t *words, const num_run *r, size_t lo, size_t hi)
 {
     for (size_t i = lo; i < hi; i++)
-        words[r->e[i].slot >> 6] |= (uint64_t)1 << (r->e[i].slot & 63);
+        if (!r->e[i].dead)
+            words[r->e[i].slot >> 6] |= (uint64_t)1 << (r->e[i].slot & 63);
 }
 
 /* The bit words as a bitmap: read in slot order, so the bitmap is filled
