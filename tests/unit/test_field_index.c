@@ -65,6 +65,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include "test_rand.h"
 #include <jansson.h>
 #include <roaring/roaring.h>
 
@@ -109,17 +111,6 @@ static filter *compile(const json_t *spec)
     return f;
 }
 
-static uint64_t rng_state;
-
-static uint64_t rnd(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
-
-static int rnd_below(int n) { return (int)(rnd() % (uint64_t)n); }
 
 #define PICK(a) ((a)[rnd_below((int)NDL_ARRAY_LEN(a))])
 

@@ -18,6 +18,8 @@
 #include <time.h>
 
 #include <cmocka.h>
+
+#include "test_rand.h"
 #include <jansson.h>
 
 #include "payload/date.h"
@@ -159,17 +161,6 @@ static void test_date_invalid(void **state)
     assert_false(iso8601_parse("2024-01-01\0", 11, &ms));
 }
 
-static uint64_t rng_state;
-
-static uint64_t rnd(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
-
-static int rnd_below(int n) { return (int)(rnd() % (uint64_t)n); }
 
 /* Random instants in every form, against timegm. */
 static void test_date_random_against_timegm(void **state)

@@ -19,17 +19,11 @@
 
 #include <cmocka.h>
 
+#include "test_rand.h"
+
 #include "payload/json_number.h"
 #include "payload/json_print.h"
 
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static uint64_t next(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
 
 /* ---------------------------------------------------------------- reading */
 
@@ -110,7 +104,7 @@ static void test_read_random(void **state)
     (void)state;
     char s[64];
     for (int i = 0; i < 200000; i++) {
-        uint64_t r = next();
+        uint64_t r = rnd();
         switch (i % 4) {
         case 0: { /* floats as a server's clients print them */
             uint32_t bits = (uint32_t)r;
@@ -192,7 +186,7 @@ static void test_format_random(void **state)
 {
     (void)state;
     for (int i = 0; i < 1000000; i++) {
-        uint32_t bits = (uint32_t)next();
+        uint32_t bits = (uint32_t)rnd();
         float f;
         memcpy(&f, &bits, sizeof f);
         if (isfinite(f))
@@ -200,7 +194,7 @@ static void test_format_random(void **state)
     }
     /* the values scores and distances take: small magnitudes, dense */
     for (int i = 0; i < 300000; i++) {
-        float f = (float)((double)(next() >> 11) / 9007199254740992.0 * 4.0 - 2.0);
+        float f = (float)((double)(rnd() >> 11) / 9007199254740992.0 * 4.0 - 2.0);
         expect_g9(f);
         expect_g9(f * 1000.0f);
     }
