@@ -26,6 +26,10 @@
  *     entirely after a concurrent write to it. Closing a collection while
  *     other threads use it is the caller's error.
  *   - ndl_results: owned by the caller; not shared.
+ *   - ndl_filter: immutable once parsed; any number of threads may use one
+ *     filter at once, with any collections. Payload indexes
+ *     (ndl_collection_add_field) are built while searches go on; writes to
+ *     that collection wait for the build.
  *
  * ABI: same major version = binary compatible. Option structs begin with a
  * `version` field set by their *_init() function so fields can be added.
