@@ -17,17 +17,15 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DATA=${DATA:-$ROOT/../shared/data}
 SETS=${1:-"fashion-mnist wordnet-glosses"}
 NQ=${NQ:-1000} SECS=${SECONDS_PER_RUN:-2}
-cmake -S "$ROOT" -B "$ROOT/build" -DCMAKE_BUILD_TYPE=Release -DNEEDLE_TESTS=OFF >/dev/null
-cmake --build "$ROOT/build" -j"$(nproc)" >/dev/null
+. "$ROOT/bench/build.sh"
+bench_build filtered_bench
 B="$ROOT/build/filtered_bench"
-gcc -O2 -std=c11 -Wall -Wextra -Werror -I"$ROOT/include" "$ROOT/bench/filtered_bench.c" \
-    "$ROOT/build/libneedle.a" -lopenblas -ljansson -lroaring -lm -lpthread -o "$B"
 export OPENBLAS_NUM_THREADS=1
 WORK=/var/tmp/needle-filtered
 rm -rf "$WORK"
 mkdir -p "$WORK"
 OUT="$WORK/results.jsonl"
-echo "{\"measure\":\"build_info\",\"commit\":\"$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)\",\"src_changed\":$(git -C "$ROOT" status --porcelain -- src include 2>/dev/null | wc -l),\"cpus\":$(nproc)}" | tee -a "$OUT"
+echo "{\"measure\":\"build_info\",$(bench_build_json)}" | tee -a "$OUT"
 for set in $SETS; do
     case $set in
     fashion-mnist) base=$DATA/$set/base.bvecs query=$DATA/$set/query.bvecs metric=l2 ;;

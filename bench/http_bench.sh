@@ -21,11 +21,9 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 N=${1:-100000} DIM=${2:-128} NQ=${3:-1000} SECS=${4:-10}
 T=${THREADS:-2} CONNS=${CONNS:-"16 32 64"} METRIC=${METRIC:-l2} ROUNDS=${ROUNDS:-2}
-cmake -S "$ROOT" -B "$ROOT/build" -DCMAKE_BUILD_TYPE=Release -DNEEDLE_TESTS=OFF >/dev/null
-cmake --build "$ROOT/build" -j"$(nproc)" >/dev/null
+. "$ROOT/bench/build.sh"
+bench_build http_bench
 B="$ROOT/build/http_bench"
-gcc -O2 -std=c11 -Wall -Wextra -Werror -I"$ROOT/include" "$ROOT/bench/http_bench.c" \
-    "$ROOT/build/libneedle.a" -lopenblas -ljansson -lroaring -lm -lpthread -o "$B"
 export OPENBLAS_NUM_THREADS=1
 WORK=/var/tmp/needle-http-bench
 rm -rf "$WORK"
@@ -72,7 +70,7 @@ start_server() {
 }
 stop_server() { kill -TERM "$PID"; wait "$PID"; PID=; }
 
-echo "{\"measure\":\"build\",\"commit\":\"$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)\",\"src_changed\":$(git -C "$ROOT" status --porcelain -- src include 2>/dev/null | wc -l),\"threads\":$T,\"cpus\":$(nproc)}" | tee -a "$OUT"
+echo "{\"measure\":\"build\",$(bench_build_json),\"threads\":$T}" | tee -a "$OUT"
 if [ -z "${BASE:-}" ]; then
     run "$B" gen out="$WORK" n="$N" dim="$DIM" nq="$NQ"
     BASE="$WORK/base.fvecs" QUERIES="$WORK/query.fvecs"
