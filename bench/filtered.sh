@@ -5,8 +5,10 @@
 # the points, and one k-means cluster, a filter correlated with the vectors).
 # Per filter: recall@10 against the exact filtered answer, whether every
 # query got exactly min(k, matching) results, QPS on one thread, the plan.
-# usage: bench/filtered.sh [SETS="fashion-mnist wordnet-glosses"]
-# env:   NQ=1000  queries per set     SECONDS_PER_RUN=2  timed seconds per run
+# usage: bench/filtered.sh ["SET ..."]   (default "fashion-mnist wordnet-glosses")
+# env:   NQ=1000  queries per set
+#        SECONDS_PER_RUN=2  timed seconds per needle run (filter and ef); a
+#        FAISS run is timed for at least 1 s (whole passes over the queries)
 #        DATA=../shared/data (or any folder with the same layout; fashion-mnist
 #        is also `apt-get install dataset-fashion-mnist`, converted by
 #        bench/mnist_to_vecs.py)

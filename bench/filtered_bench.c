@@ -194,6 +194,19 @@ static size_t make_filters(filter_case *out, int with_cluster, int far_cluster)
     return n;
 }
 
+/* Whether name is one of the comma-separated names in list (whole names:
+ * "sel_p10" does not list "sel_p1"). */
+static int listed(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *at = list; at; at = strchr(at, ',')) {
+        at += *at == ',';
+        if (strncmp(at, name, n) == 0 && (at[n] == ',' || at[n] == 0))
+            return 1;
+    }
+    return 0;
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -229,7 +242,7 @@ static int mode_run(void)
     uint64_t *truth = malloc(nq * k * sizeof *truth);
     size_t *tlen = malloc(nq * sizeof *tlen);
     for (size_t fi = 0; fi < nf; fi++) {
-        if (strcmp(only, "all") != 0 && !strstr(only, fc[fi].name))
+        if (strcmp(only, "all") != 0 && !listed(only, fc[fi].name))
             continue;
         ndl_filter *f;
         if (ndl_filter_parse(fc[fi].json, strlen(fc[fi].json), &f, &e) != NDL_OK)

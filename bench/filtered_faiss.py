@@ -24,7 +24,6 @@ import faiss
 import numpy as np
 
 TAGS = [("p50", 0.5), ("p10", 0.1), ("p1", 0.01), ("p01", 0.001), ("p001", 0.0001)]
-M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
 def read_vecs(path):
