@@ -186,8 +186,6 @@ static void push(double **a, size_t *n, size_t *cap, double x)
     (*a)[(*n)++] = x;
 }
 
-/* .fvecs (int32 dim, then dim float32) or .bvecs (int32 dim, then dim uint8),
- * by the file name. */
 /* ------------------------------------------------------------ CPU accounting */
 
 /* CPU seconds of this process, of the server (pid), and the machine's busy
