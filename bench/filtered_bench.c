@@ -8,12 +8,13 @@
  *       and, with labels (one int32 per point), cluster: see payload_of;
  *       then indexes on them (keyword, int, int), timed: built from the
  *       stored payloads, as every reopen does
- *   filtered_bench run dir=D queries=F [k=10] [efs=0,32,64,128,256]
- *       [labels=1] [seconds=2] [filters=all|NAME,...]
- *       per filter (sel_*, r_*, cluster_far) and ef (0: the default):
- *       recall@k against the exact filtered answer, whether every query got
- *       exactly min(k, matching) results, QPS on one thread, the plan, and
- *       the estimate; one JSON line each
+ *   filtered_bench run dir=D queries=F [nq=N] [k=10] [efs=0,32,64,128,256]
+ *       [labels=1 far_cluster=C] [seconds=2] [filters=all|NAME,...]
+ *       per filter (sel_*, r_*, and with labels=1 cluster_far: cluster C)
+ *       and ef (0: the default): recall@k against the exact filtered
+ *       answer, whether every query got exactly min(k, matching) results,
+ *       QPS on one thread, the plan, and the means over the queries of the
+ *       estimate and of the nodes visited; one JSON line each
  *
  * The payloads come from a hash of the point's row, u(i, salt) in [0, 1),
  * which filtered_faiss.py computes the same way:
