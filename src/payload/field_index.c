@@ -163,8 +163,8 @@ static int entry_cmp(const num_entry *a, const num_entry *b)
     return c ? c : (a->slot > b->slot) - (a->slot < b->slot);
 }
 
-/* First entry of r not below v (slot ignored: with_slot false) or not
- * below (v, slot). */
+/* First entry of r whose value is not below v (after false), or above v
+ * (after true); slots are not compared. */
 static size_t lower_bound(const num_run *r, const filter_value *v, bool after)
 {
     size_t lo = 0, hi = r->n;
