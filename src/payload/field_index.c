@@ -18,6 +18,7 @@
 #include "util/alloc.h"
 
 #define DELTA_MAX 4096
+#define WORD_MAX 128 /* bytes of a text word kept: longer words by their start */
 
 static const char *const type_names[FIELD_TYPES] = {"keyword", "int", "float", "bool", "date", "text"};
 
@@ -462,20 +463,26 @@ static void put_number(add_ctx *c, const filter_value *v)
         c->failed = true; /* the delta keeps it: still searchable */
 }
 
+/* The slot into (or out of) the dictionary's bitmap of key[0..n). */
+static void put_key(add_ctx *c, const char *key, size_t n)
+{
+    if (c->remove) {
+        dict_entry *e = dict_find(&c->fi->keys, key, n);
+        if (e)
+            roaring_bitmap_remove(e->slots, c->slot);
+    } else {
+        put_bitmap(c, dict_get(&c->fi->keys, key, n));
+    }
+}
+
 static void put_words(add_ctx *c, const char *s, size_t len)
 {
     token_span t;
-    char buf[128];
+    char buf[WORD_MAX];
     for (size_t pos = 0; token_next(s, len, &pos, &t);) {
-        size_t n = t.len < sizeof buf ? t.len : sizeof buf; /* longer words: their first 128 bytes */
+        size_t n = NDL_MIN(t.len, (size_t)WORD_MAX);
         token_fold(buf, s + t.start, n);
-        if (c->remove) {
-            dict_entry *e = dict_find(&c->fi->keys, buf, n);
-            if (e)
-                roaring_bitmap_remove(e->slots, c->slot);
-        } else {
-            put_bitmap(c, dict_get(&c->fi->keys, buf, n));
-        }
+        put_key(c, buf, n);
     }
 }
 
@@ -489,17 +496,8 @@ static void put_value(add_ctx *c, const json_t *v)
     }
     switch (fi->type) {
     case FIELD_KEYWORD:
-        if (json_is_string(v)) {
-            const char *s = json_string_value(v);
-            size_t n = json_string_length(v);
-            if (c->remove) {
-                dict_entry *e = dict_find(&fi->keys, s, n);
-                if (e)
-                    roaring_bitmap_remove(e->slots, c->slot);
-            } else {
-                put_bitmap(c, dict_get(&fi->keys, s, n));
-            }
-        }
+        if (json_is_string(v))
+            put_key(c, json_string_value(v), json_string_length(v));
         break;
     case FIELD_TEXT:
         if (json_is_string(v))
@@ -738,7 +736,7 @@ static roaring_bitmap_t *words(const field_index *fi, const filter_node *n, bool
     roaring_bitmap_t *b = NULL;
     for (uint32_t k = 0; k < n->u.text.count; k++) {
         const filter_token *t = &n->u.text.tokens[k];
-        dict_entry *e = dict_find(&fi->keys, t->text, t->len < 128 ? t->len : 128);
+        dict_entry *e = dict_find(&fi->keys, t->text, NDL_MIN(t->len, (size_t)WORD_MAX));
         if (!e) {
             bitmap_free(b);
             *exact = true;
@@ -754,7 +752,7 @@ static roaring_bitmap_t *words(const field_index *fi, const filter_node *n, bool
     /* per end: a slot with several ends may hold the words in different ones */
     bool long_word = false;
     for (uint32_t k = 0; k < n->u.text.count; k++)
-        long_word |= n->u.text.tokens[k].len >= 128;
+        long_word |= n->u.text.tokens[k].len >= WORD_MAX; /* longer words share its key */
     *exact = !long_word && !roaring_bitmap_intersect(b, fi->multi);
     return b;
 }
