@@ -18,6 +18,7 @@
 #include "util/alloc.h"
 
 #define DELTA_MAX 4096
+#define WORD_MAX 128 /* bytes of a text word kept: longer words by their start */
 
 static const char *const type_names[FIELD_TYPES] = {"keyword", "int", "float", "bool", "date", "text"};
 
@@ -163,8 +164,8 @@ static int entry_cmp(const num_entry *a, const num_entry *b)
     return c ? c : (a->slot > b->slot) - (a->slot < b->slot);
 }
 
-/* First entry of r not below v (slot ignored: with_slot false) or not
- * below (v, slot). */
+/* First entry of r whose value is not below v (after false), or above v
+ * (after true); slots are not compared. */
 static size_t lower_bound(const num_run *r, const filter_value *v, bool after)
 {
     size_t lo = 0, hi = r->n;
@@ -348,6 +349,13 @@ size_t field_index_memory_bytes(const field_index *fi)
 
 /* ---------------------------------------------------------------- values */
 
+/* An instant (ms) as the number a date field stores for it. */
+static filter_value instant(int64_t ms)
+{
+    return (filter_value){.type = FILTER_VALUE_NUMBER, .is_integer = true, .integer = ms,
+                          .number = (double)ms};
+}
+
 /* The number a scalar of this field's type stands for (dates: the instant,
  * as an integer of ms); false for a value the index does not order. */
 static bool number_of(field_type t, const json_t *v, filter_value *out)
@@ -356,8 +364,7 @@ static bool number_of(field_type t, const json_t *v, filter_value *out)
         int64_t ms;
         if (!json_is_string(v) || !iso8601_parse(json_string_value(v), json_string_length(v), &ms))
             return false;
-        *out = (filter_value){.type = FILTER_VALUE_NUMBER, .is_integer = true, .integer = ms,
-                              .number = (double)ms};
+        *out = instant(ms);
         return true;
     }
     return json_is_number(v) && filter_value_of_json(v, out);
@@ -456,20 +463,26 @@ static void put_number(add_ctx *c, const filter_value *v)
         c->failed = true; /* the delta keeps it: still searchable */
 }
 
+/* The slot into (or out of) the dictionary's bitmap of key[0..n). */
+static void put_key(add_ctx *c, const char *key, size_t n)
+{
+    if (c->remove) {
+        dict_entry *e = dict_find(&c->fi->keys, key, n);
+        if (e)
+            roaring_bitmap_remove(e->slots, c->slot);
+    } else {
+        put_bitmap(c, dict_get(&c->fi->keys, key, n));
+    }
+}
+
 static void put_words(add_ctx *c, const char *s, size_t len)
 {
     token_span t;
-    char buf[128];
+    char buf[WORD_MAX];
     for (size_t pos = 0; token_next(s, len, &pos, &t);) {
-        size_t n = t.len < sizeof buf ? t.len : sizeof buf; /* longer words: their first 128 bytes */
+        size_t n = NDL_MIN(t.len, (size_t)WORD_MAX);
         token_fold(buf, s + t.start, n);
-        if (c->remove) {
-            dict_entry *e = dict_find(&c->fi->keys, buf, n);
-            if (e)
-                roaring_bitmap_remove(e->slots, c->slot);
-        } else {
-            put_bitmap(c, dict_get(&c->fi->keys, buf, n));
-        }
+        put_key(c, buf, n);
     }
 }
 
@@ -483,17 +496,8 @@ static void put_value(add_ctx *c, const json_t *v)
     }
     switch (fi->type) {
     case FIELD_KEYWORD:
-        if (json_is_string(v)) {
-            const char *s = json_string_value(v);
-            size_t n = json_string_length(v);
-            if (c->remove) {
-                dict_entry *e = dict_find(&fi->keys, s, n);
-                if (e)
-                    roaring_bitmap_remove(e->slots, c->slot);
-            } else {
-                put_bitmap(c, dict_get(&fi->keys, s, n));
-            }
-        }
+        if (json_is_string(v))
+            put_key(c, json_string_value(v), json_string_length(v));
         break;
     case FIELD_TEXT:
         if (json_is_string(v))
@@ -551,12 +555,12 @@ void field_index_remove(field_index *fi, uint32_t slot, const json_t *payload)
 
 /* ---------------------------------------------------------------- filters */
 
-/* Marks the slots of the entries of r in [lo, hi) in the bit words
- * (values are in value order, slots in any order). */
-static void mark_slots(uint64_t *words, const num_run *r, size_t lo, size_t hi)
+/* Marks the slots below `slots` of the entries of r in [lo, hi) in the
+ * bit words (values are in value order, slots in any order). */
+static void mark_slots(uint64_t *words, uint32_t slots, const num_run *r, size_t lo, size_t hi)
 {
     for (size_t i = lo; i < hi; i++)
-        if (!r->e[i].dead)
+        if (!r->e[i].dead && r->e[i].slot < slots)
             words[r->e[i].slot >> 6] |= (uint64_t)1 << (r->e[i].slot & 63);
 }
 
@@ -580,43 +584,76 @@ static roaring_bitmap_t *bitmap_of_words(const uint64_t *words, size_t nwords)
     return b;
 }
 
-/* Slots with a value v such that (v op o) holds, op a range or EQ. */
-static roaring_bitmap_t *range(const field_index *fi, filter_op op, const filter_value *o)
+/* Bit words for slots 0..slots-1, all clear; NULL: no memory. */
+static uint64_t *words_new(uint32_t slots)
+{
+    size_t nwords = ((size_t)slots + 63) / 64;
+    return ndl_calloc(nwords ? nwords : 1, sizeof(uint64_t));
+}
+
+/* Marks the slots (below `slots`) with a value v such that (v op o)
+ * holds, op a range or EQ; returns how many entries it looked at. */
+static size_t mark_range(const field_index *fi, filter_op op, const filter_value *o, uint64_t *words,
+                         uint32_t slots)
 {
     const num_run *runs[2] = {&fi->main, &fi->delta};
-    uint32_t top = 0; /* slots are below top */
-    size_t lo[2], hi[2], total = 0;
+    size_t total = 0;
     for (int i = 0; i < 2; i++) {
         const num_run *r = runs[i];
-        lo[i] = 0, hi[i] = r->n;
+        size_t lo = 0, hi = r->n;
         if (op == FILTER_GT)
-            lo[i] = lower_bound(r, o, true);
+            lo = lower_bound(r, o, true);
         else if (op == FILTER_GTE || op == FILTER_EQ)
-            lo[i] = lower_bound(r, o, false);
+            lo = lower_bound(r, o, false);
         if (op == FILTER_LT)
-            hi[i] = lower_bound(r, o, false);
+            hi = lower_bound(r, o, false);
         else if (op == FILTER_LTE || op == FILTER_EQ)
-            hi[i] = lower_bound(r, o, true);
-        for (size_t j = lo[i]; j < hi[i]; j++)
-            top = top > r->e[j].slot + 1 ? top : r->e[j].slot + 1;
-        total += hi[i] > lo[i] ? hi[i] - lo[i] : 0;
+            hi = lower_bound(r, o, true);
+        if (hi > lo) {
+            mark_slots(words, slots, r, lo, hi);
+            total += hi - lo;
+        }
     }
-    if (!total)
-        return roaring_bitmap_create();
-    size_t nwords = (top + 63) / 64;
-    uint64_t *words = ndl_calloc(nwords, sizeof *words);
+    return total;
+}
+
+/* Slots (below `slots`) with a value v such that (v op o) holds. */
+static roaring_bitmap_t *range(const field_index *fi, filter_op op, const filter_value *o, uint32_t slots)
+{
+    uint64_t *words = words_new(slots);
     if (!words)
         return NULL;
-    for (int i = 0; i < 2; i++)
-        if (hi[i] > lo[i])
-            mark_slots(words, runs[i], lo[i], hi[i]);
-    roaring_bitmap_t *b = bitmap_of_words(words, nwords);
+    roaring_bitmap_t *b = mark_range(fi, op, o, words, slots)
+                              ? bitmap_of_words(words, ((size_t)slots + 63) / 64)
+                              : roaring_bitmap_create();
     ndl_free(words);
     return b;
 }
 
+/* What $eq o (not null) looks up in an int, float or date field: the
+ * number into *key (true), or false when no value of the field can equal
+ * o (*narrowed true) or the index cannot tell (*narrowed false: a string
+ * that is not a date, on a date field). *exact: an entry found does
+ * match ($eq on a date compares the text; equal text is an equal instant,
+ * not the other way round). */
+static bool number_key(const field_index *fi, const filter_value *o, filter_value *key, bool *narrowed,
+                       bool *exact)
+{
+    *narrowed = true;
+    *exact = fi->type != FIELD_DATE;
+    if (fi->type != FIELD_DATE) { /* numbers compare with numbers only */
+        *key = *o;
+        return o->type == FILTER_VALUE_NUMBER;
+    }
+    if (o->type != FILTER_VALUE_STRING)
+        return false;
+    *narrowed = o->is_date;
+    *key = instant(o->date_ms);
+    return o->is_date;
+}
+
 /* $eq operand o (not null), or NULL + *exact false when not narrowed. */
-static roaring_bitmap_t *equal(const field_index *fi, const filter_value *o, bool *exact)
+static roaring_bitmap_t *equal(const field_index *fi, const filter_value *o, uint32_t slots, bool *exact)
 {
     *exact = true;
     switch (fi->type) {
@@ -631,32 +668,61 @@ static roaring_bitmap_t *equal(const field_index *fi, const filter_value *o, boo
                                             : roaring_bitmap_create();
     case FIELD_INT:
     case FIELD_FLOAT:
-        return o->type == FILTER_VALUE_NUMBER ? range(fi, FILTER_EQ, o) : roaring_bitmap_create();
-    case FIELD_DATE:
-        if (o->type != FILTER_VALUE_STRING)
-            return roaring_bitmap_create();
-        *exact = false; /* $eq compares the text; equal text is an equal instant */
-        if (!o->is_date)
-            return NULL;
-        filter_value ms = {.type = FILTER_VALUE_NUMBER, .is_integer = true, .integer = o->date_ms,
-                           .number = (double)o->date_ms};
-        return range(fi, FILTER_EQ, &ms);
+    case FIELD_DATE: {
+        filter_value key;
+        bool narrowed;
+        if (number_key(fi, o, &key, &narrowed, exact))
+            return range(fi, FILTER_EQ, &key, slots);
+        *exact = narrowed;
+        return narrowed ? roaring_bitmap_create() : NULL;
+    }
     case FIELD_TEXT: break;
     }
     *exact = false;
     return NULL;
 }
 
+/* $in on an int, float or date field: every value marked into one set of
+ * bit words (one pass over the slots, not one per value). NULL + *exact
+ * false when not narrowed or out of memory. */
+static roaring_bitmap_t *numbers_in(const field_index *fi, const filter_node *n, uint32_t slots, bool *exact)
+{
+    *exact = true;
+    uint64_t *words = words_new(slots);
+    if (!words)
+        return NULL;
+    size_t total = 0;
+    for (uint32_t k = 0; k < n->u.in.count; k++) {
+        const filter_value *o = &n->u.in.values[k];
+        if (o->type == FILTER_VALUE_NULL)
+            continue;
+        filter_value key;
+        bool narrowed, one_exact;
+        if (number_key(fi, o, &key, &narrowed, &one_exact)) {
+            total += mark_range(fi, FILTER_EQ, &key, words, slots);
+            *exact &= one_exact;
+        } else if (!narrowed) {
+            ndl_free(words);
+            *exact = false;
+            return NULL;
+        }
+    }
+    roaring_bitmap_t *b = total ? bitmap_of_words(words, ((size_t)slots + 63) / 64) : roaring_bitmap_create();
+    ndl_free(words);
+    if (b && n->u.in.has_null)
+        roaring_bitmap_or_inplace(b, fi->nullish);
+    return b;
+}
+
 static roaring_bitmap_t *ordered(const field_index *fi, filter_op op, const filter_value *o,
-                                 bool *exact)
+                                 uint32_t slots, bool *exact)
 {
     *exact = true;
     if (fi->type == FIELD_INT || fi->type == FIELD_FLOAT) /* numbers compare with numbers only */
-        return o->type == FILTER_VALUE_NUMBER ? range(fi, op, o) : roaring_bitmap_create();
+        return o->type == FILTER_VALUE_NUMBER ? range(fi, op, o, slots) : roaring_bitmap_create();
     if (fi->type == FIELD_DATE && o->is_date) {
-        filter_value ms = {.type = FILTER_VALUE_NUMBER, .is_integer = true, .integer = o->date_ms,
-                           .number = (double)o->date_ms};
-        return range(fi, op, &ms);
+        filter_value ms = instant(o->date_ms);
+        return range(fi, op, &ms, slots);
     }
     *exact = false;
     return NULL;
@@ -670,7 +736,7 @@ static roaring_bitmap_t *words(const field_index *fi, const filter_node *n, bool
     roaring_bitmap_t *b = NULL;
     for (uint32_t k = 0; k < n->u.text.count; k++) {
         const filter_token *t = &n->u.text.tokens[k];
-        dict_entry *e = dict_find(&fi->keys, t->text, t->len < 128 ? t->len : 128);
+        dict_entry *e = dict_find(&fi->keys, t->text, NDL_MIN(t->len, (size_t)WORD_MAX));
         if (!e) {
             bitmap_free(b);
             *exact = true;
@@ -686,7 +752,7 @@ static roaring_bitmap_t *words(const field_index *fi, const filter_node *n, bool
     /* per end: a slot with several ends may hold the words in different ones */
     bool long_word = false;
     for (uint32_t k = 0; k < n->u.text.count; k++)
-        long_word |= n->u.text.tokens[k].len >= 128;
+        long_word |= n->u.text.tokens[k].len >= WORD_MAX; /* longer words share its key */
     *exact = !long_word && !roaring_bitmap_intersect(b, fi->multi);
     return b;
 }
@@ -700,20 +766,22 @@ static roaring_bitmap_t *leaf(const field_index *fi, const filter_node *n, uint3
         if (n->u.cmp.op == FILTER_NE)
             return NULL;
         if (n->u.cmp.op != FILTER_EQ)
-            return ordered(fi, n->u.cmp.op, &n->u.cmp.operand, exact);
+            return ordered(fi, n->u.cmp.op, &n->u.cmp.operand, slots, exact);
         if (n->u.cmp.operand.type == FILTER_VALUE_NULL) {
             *exact = true;
             return roaring_bitmap_copy(fi->nullish);
         }
-        return equal(fi, &n->u.cmp.operand, exact);
+        return equal(fi, &n->u.cmp.operand, slots, exact);
     case FILTER_IN:
+        if (fi->type == FIELD_INT || fi->type == FIELD_FLOAT || fi->type == FIELD_DATE)
+            return numbers_in(fi, n, slots, exact);
         b = n->u.in.has_null ? roaring_bitmap_copy(fi->nullish) : roaring_bitmap_create();
         *exact = b != NULL;
         for (uint32_t k = 0; b && k < n->u.in.count; k++) {
             if (n->u.in.values[k].type == FILTER_VALUE_NULL)
                 continue;
             bool one_exact;
-            roaring_bitmap_t *one = equal(fi, &n->u.in.values[k], &one_exact);
+            roaring_bitmap_t *one = equal(fi, &n->u.in.values[k], slots, &one_exact);
             if (!one) {
                 bitmap_free(b);
                 *exact = false;

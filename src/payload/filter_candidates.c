@@ -6,9 +6,10 @@
  * slot in it matches (exact) or only that no slot outside it does. A leaf
  * on an indexed field asks its index; a leaf on any other field gives
  * every slot, not exact. AND intersects, OR unites, and each is exact when
- * all its parts are; NOT (and $ne, $nin) takes the complement of an exact
- * set -- the complement of a superset would say nothing, so an inexact
- * child makes it every slot, not exact.
+ * all its parts are (an OR also when one part is exactly every slot, as
+ * {}); NOT (and $ne, $nin) takes the complement of an exact set -- the
+ * complement of a superset would say nothing, so an inexact child makes
+ * it every slot, not exact.
  */
 #include "payload/filter_candidates.h"
 
@@ -69,41 +70,35 @@ static cand leaf(const ctx *x, const filter_node *n)
 static cand combine(const ctx *x, const filter_node *n, bool all)
 {
     cand acc = {NULL, true, false};
-    bool any_set = false; /* OR: acc.b holds a union so far */
+    bool every = false; /* OR: some child gave every slot, not exactly */
     for (uint32_t k = 0; k < n->u.logic.count; k++) {
         cand c = compile(x, &n->u.logic.children[k]);
         acc.exact &= c.exact;
         acc.failed |= c.failed;
-        if (all) { /* AND: NULL is the identity */
-            if (!c.b)
+        if (!c.b) {
+            if (all) /* AND: every slot is the identity */
                 continue;
-            if (!acc.b) {
-                acc.b = c.b;
-                continue;
-            }
-            roaring_bitmap_and_inplace(acc.b, c.b);
-            bitmap_free(c.b);
-        } else { /* OR: NULL absorbs */
-            if (!c.b) {
+            if (c.exact) { /* OR: every slot, exactly, whatever the rest */
                 bitmap_free(acc.b);
-                acc.b = NULL;
-                any_set = false;
-                for (uint32_t j = k + 1; j < n->u.logic.count; j++) { /* the rest only for exactness */
-                    cand r = compile(x, &n->u.logic.children[j]);
-                    acc.exact &= r.exact;
-                    acc.failed |= r.failed;
-                    bitmap_free(r.b);
-                }
-                return acc;
+                return (cand){NULL, true, acc.failed};
             }
-            if (!any_set) {
-                acc.b = c.b;
-                any_set = true;
-                continue;
-            }
-            roaring_bitmap_or_inplace(acc.b, c.b);
-            bitmap_free(c.b);
+            every = true; /* the rest only for an exact one */
         }
+        if (every) { /* OR: already every slot, so the sets go */
+            bitmap_free(acc.b);
+            bitmap_free(c.b);
+            acc.b = NULL;
+            continue;
+        }
+        if (!acc.b) {
+            acc.b = c.b;
+            continue;
+        }
+        if (all)
+            roaring_bitmap_and_inplace(acc.b, c.b);
+        else
+            roaring_bitmap_or_inplace(acc.b, c.b);
+        bitmap_free(c.b);
     }
     return acc;
 }

@@ -917,6 +917,10 @@ static void test_logic(void **state)
         {"{\"$or\":[{},{\"u\":1}]}", EITHER, "0 1 2 3 4 5 6"},
         {"{\"$or\":[{\"u\":1},{}]}", EITHER, "0 1 2 3 4 5 6"},
         {"{\"$and\":[{\"k\":\"zz\"},{\"u\":1}]}", EITHER, ""},
+        /* an OR with a part exactly every slot is exactly every slot, in any order */
+        {"{\"$or\":[{},{\"u\":1}]}", EXACT, "0 1 2 3 4 5 6"},
+        {"{\"$or\":[{\"u\":1},{},{\"k\":\"a\"}]}", EXACT, "0 1 2 3 4 5 6"},
+        {"{\"$or\":[{\"k\":\"a\"},{\"u\":1},{\"n\":2}]}", INEXACT, "0 1 2 3 5 6"},
     };
     RUN_WORLD("k:keyword n:int", payloads, cases);
     /* no indexes at all: every slot, exact only when the answer is all or nothing */
