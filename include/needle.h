@@ -390,7 +390,10 @@ NDL_API ndl_status ndl_collection_verify(ndl_collection *c, ndl_error *err);
  * least a quarter of the slots (and 64 or more) are dead. Online: searches
  * and gets continue (they see the collection before or after, never a mix);
  * writes continue too, waiting only for a snapshot at the start and, at
- * the end, for what they wrote meanwhile to be added to the copy. Needs
+ * the end, for what they wrote meanwhile to be added to the copy and, when
+ * the collection has payload indexes, for those to be rebuilt on the new
+ * slots (one read of every live payload; filters check payloads until it
+ * is done, and until the next open if it runs out of memory). Needs
  * extra memory while it runs: a copy of the graph (dead nodes included)
  * and the new vectors, ids and graph. Returns NDL_OK, NDL_NOMEM (nothing
  * changed), NDL_READ_ONLY, NDL_CORRUPT (the vectors mapped at open are
@@ -536,7 +539,8 @@ NDL_API ndl_status ndl_collection_get(ndl_collection *c, ndl_id id, float *out,
 NDL_API uint64_t ndl_collection_count(ndl_collection *c);
 
 /* Number of live points that match f (NULL: all of them), as of the call.
- * Returns NDL_OK, NDL_NOMEM, NDL_CORRUPT (vectors found damaged). */
+ * Returns NDL_OK or NDL_CORRUPT (vectors found damaged); short of memory
+ * for the indexes' candidates it checks every payload instead. */
 NDL_API ndl_status ndl_collection_count_where(ndl_collection *c, const ndl_filter *f,
                                               uint64_t *out, ndl_error *err);
 

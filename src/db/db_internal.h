@@ -174,14 +174,20 @@ ndl_status coll_delete_chosen(ndl_collection *c, coll_chooser choose, void *ctx,
                               size_t *deleted, ndl_error *err);
 
 /* fields.c: payload indexes. check: a payload text against every indexed
- * field's type (write_lock held). add/remove_slot: map_lock held
- * exclusive. build: every index anew from the live payloads. prepare
+ * field's type (write_lock held). parse: a payload text as the indexes
+ * read it (*out NULL when none are kept up to date; json_decref it), done
+ * before map_lock is taken; add/remove_parsed: a slot's values from that
+ * (map_lock held exclusive). build: every index anew from the live
+ * payloads. prepare
  * (write_lock held): a new field's index, filled when the others are;
  * *out NULL when it exists already with that type. install: publish it.
  * logged (write.c): prepare, log LOG_FIELD, install. */
 ndl_status coll_fields_check(ndl_collection *c, const char *text, size_t len, ndl_error *err);
-ndl_status coll_fields_add_slot(ndl_collection *c, uint32_t slot, ndl_error *err);
-void coll_fields_remove_slot(ndl_collection *c, uint32_t slot);
+ndl_status coll_fields_parse(ndl_collection *c, const char *text, size_t len, json_t **out,
+                             ndl_error *err);
+ndl_status coll_fields_add_parsed(ndl_collection *c, uint32_t slot, const json_t *p,
+                                  ndl_error *err);
+void coll_fields_remove_parsed(ndl_collection *c, uint32_t slot, const json_t *p);
 ndl_status coll_fields_build(ndl_collection *c, ndl_error *err);
 void coll_fields_free(ndl_collection *c);
 ndl_status coll_field_prepare(ndl_collection *c, const char *name, field_type t,

@@ -70,36 +70,30 @@ ndl_status coll_fields_check(ndl_collection *c, const char *text, size_t len, nd
     return rc;
 }
 
-/* Adds (or removes) slot's payload in every index; map_lock held exclusive. */
-static ndl_status put_slot(ndl_collection *c, field_index *const *fields, size_t n, uint32_t slot,
-                           bool remove, ndl_error *err)
+static bool indexing(const ndl_collection *c) { return c->fields_built && c->nfields; }
+
+ndl_status coll_fields_parse(ndl_collection *c, const char *text, size_t len, json_t **out,
+                             ndl_error *err)
 {
-    const payload_ref *r = payload_store_ref(&c->payloads, slot);
-    json_t *p;
-    if (!parse(r->text, r->text ? r->len : 0, &p))
+    *out = NULL;
+    if (indexing(c) && !parse(text, text ? len : 0, out))
         return ndl_err(err, NDL_NOMEM, "out of memory reading a payload");
+    return NDL_OK;
+}
+
+ndl_status coll_fields_add_parsed(ndl_collection *c, uint32_t slot, const json_t *p,
+                                  ndl_error *err)
+{
     ndl_status rc = NDL_OK;
-    for (size_t i = 0; i < n; i++) {
-        if (remove)
-            field_index_remove(fields[i], slot, p);
-        else if (rc == NDL_OK)
-            rc = field_index_add(fields[i], slot, p, err);
-    }
-    json_decref(p);
+    for (size_t i = 0; indexing(c) && rc == NDL_OK && i < c->nfields; i++)
+        rc = field_index_add(c->fields[i], slot, p, err);
     return rc;
 }
 
-ndl_status coll_fields_add_slot(ndl_collection *c, uint32_t slot, ndl_error *err)
+void coll_fields_remove_parsed(ndl_collection *c, uint32_t slot, const json_t *p)
 {
-    if (!c->fields_built || !c->nfields)
-        return NDL_OK;
-    return put_slot(c, c->fields, c->nfields, slot, false, err);
-}
-
-void coll_fields_remove_slot(ndl_collection *c, uint32_t slot)
-{
-    if (c->fields_built && c->nfields)
-        put_slot(c, c->fields, c->nfields, slot, true, NULL);
+    for (size_t i = 0; indexing(c) && i < c->nfields; i++)
+        field_index_remove(c->fields[i], slot, p);
 }
 
 /* Fresh indexes like fields[0..n) (their names and types), filled from

@@ -167,6 +167,8 @@ typedef struct filter_gate {
     ndl_collection *c;
     const ndl_search_params *p;
     where_plan w;
+    bool in_cand; /* every slot offered is a candidate (the exact plan's
+                     scan of them): an exact bitmap needs no look-up */
     _Atomic uint64_t checked, matched;
 } filter_gate;
 
@@ -177,7 +179,7 @@ static int gate_allows(void *ctx, uint32_t slot)
         return 0;
     if (!g->p->where)
         return 1;
-    bool ok = where_allows(g->c, &g->w, slot);
+    bool ok = g->in_cand && g->w.exact ? true : where_allows(g->c, &g->w, slot);
     atomic_fetch_add_explicit(&g->checked, 1, memory_order_relaxed);
     if (ok)
         atomic_fetch_add_explicit(&g->matched, 1, memory_order_relaxed);
@@ -311,10 +313,12 @@ NDL_API ndl_status ndl_collection_search_batch(ndl_collection *c, size_t nq, con
             exact = exact_is_cheaper(r->estimated, ef, atomic_load(&c->live), gate.w.cand != NULL);
         if (exact && gate.w.cand) {
             ncand = roaring_bitmap_get_cardinality(gate.w.cand);
-            if ((cand_slots = ndl_malloc((ncand ? ncand : 1) * sizeof *cand_slots)))
+            if ((cand_slots = ndl_malloc((ncand ? ncand : 1) * sizeof *cand_slots))) {
                 roaring_bitmap_to_uint32_array(gate.w.cand, cand_slots);
-            else
+                gate.in_cand = true;
+            } else {
                 ncand = 0; /* out of memory: the full scan, checking each slot */
+            }
         }
     }
     index_query q = {.k = p->k, .ef = ef, .deleted = &c->hidden, .allow = p->filter,

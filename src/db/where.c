@@ -62,14 +62,18 @@ void where_release(where_plan *w)
     w->cand = NULL;
 }
 
+/* slot's payload against the filter itself (map_lock held) */
+static bool payload_matches(ndl_collection *c, const where_plan *w, uint32_t slot)
+{
+    const payload_ref *p = payload_store_ref(&c->payloads, slot);
+    return filter_match_text(w->f->root, p->text, p->text ? p->len : 0);
+}
+
 bool where_allows_locked(ndl_collection *c, const where_plan *w, uint32_t slot)
 {
     if (w->cand && !roaring_bitmap_contains(w->cand, slot))
         return false;
-    if (w->exact)
-        return true;
-    const payload_ref *p = payload_store_ref(&c->payloads, slot);
-    return filter_match_text(w->f->root, p->text, p->text ? p->len : 0);
+    return w->exact || payload_matches(c, w, slot);
 }
 
 bool where_allows(ndl_collection *c, const where_plan *w, uint32_t slot)
@@ -120,12 +124,26 @@ uint64_t where_estimate(ndl_collection *c, const where_plan *w, uint64_t *checke
     return (uint64_t)((double)hit / (double)seen * base + 0.5);
 }
 
-/* Calls fn for each live id whose point matches f (all when f is NULL),
- * under map_lock: ids and their slots stay put while it runs. */
+/* Calls fn for each live id whose point matches w (all when w is NULL),
+ * under map_lock: ids and their slots stay put while it runs. With a
+ * candidate bitmap only its slots are visited (a live slot is one below
+ * the count and not hidden), else every entry of the id table. */
 static void each_match(ndl_collection *c, const where_plan *w,
                        void (*fn)(void *ctx, ndl_id id), void *ctx)
 {
     const idmap *m = &c->ids;
+    if (w && w->cand) {
+        uint32_t slots = arena_count(&c->vectors);
+        roaring_uint32_iterator_t it;
+        roaring_init_iterator(w->cand, &it);
+        for (; it.has_value && it.current_value < slots; roaring_advance_uint32_iterator(&it)) {
+            uint32_t slot = it.current_value;
+            if (bitset_test(&c->hidden, slot) || (!w->exact && !payload_matches(c, w, slot)))
+                continue;
+            fn(ctx, idmap_slot_to_id(idmap_slot(m, slot)));
+        }
+        return;
+    }
     for (size_t t = 0; t < m->cap; t++) {
         uint32_t slot = m->table[t];
         if (slot == IDMAP_EMPTY)
@@ -157,17 +175,10 @@ NDL_API ndl_status ndl_collection_count_where(ndl_collection *c, const ndl_filte
     where_plan w;
     where_prepare(c, f, &w);
     pthread_rwlock_rdlock(&c->map_lock);
-    if (w.exact && w.cand) { /* the bitmap's live slots */
-        roaring_uint32_iterator_t *it = roaring_create_iterator(w.cand);
-        for (; it && it->has_value; roaring_advance_uint32_iterator(it))
-            *out += it->current_value < arena_count(&c->vectors) &&
-                    !bitset_test(&c->hidden, it->current_value);
-        roaring_free_uint32_iterator(it);
-    } else if (w.exact) {
+    if (w.exact && !w.cand)
         *out = atomic_load(&c->live);
-    } else {
+    else
         each_match(c, &w, count_one, out);
-    }
     pthread_rwlock_unlock(&c->map_lock);
     where_release(&w);
     pthread_rwlock_unlock(&c->swap_lock);

@@ -161,8 +161,8 @@ static ndl_status stage(ndl_collection *c, size_t n, const ndl_id *ids, const fl
 
 /* Step 3: point ids at their new slots; hide replaced slots. */
 static ndl_status publish(ndl_collection *c, size_t n, const ndl_id *ids, const uint8_t *skip,
-                          const uint32_t *slots, uint32_t *replaced, size_t *nreplaced,
-                          ndl_error *err)
+                          const uint32_t *slots, json_t *const *parsed, uint32_t *replaced,
+                          size_t *nreplaced, ndl_error *err)
 {
     ndl_status rc = NDL_OK;
     size_t k = 0;
@@ -182,7 +182,7 @@ static ndl_status publish(ndl_collection *c, size_t n, const ndl_id *ids, const 
             atomic_fetch_add(&c->live, 1);
         }
         if (rc == NDL_OK) /* indexed before it shows */
-            rc = coll_fields_add_slot(c, slots[k], err);
+            rc = coll_fields_add_parsed(c, slots[k], parsed ? parsed[k] : NULL, err);
         bitset_clear(&c->hidden, slots[k]);
         k++;
     }
@@ -213,8 +213,22 @@ ndl_status coll_apply_upsert(ndl_collection *c, size_t n, const ndl_id *ids, con
         c->dirty = true;
     if (rc == NDL_OK)
         rc = coll_index_slots(c->ann, slots, staged, opts, err);
+    json_t **parsed = NULL; /* the staged payloads for the indexes, read before map_lock */
+    if (rc == NDL_OK && staged && c->fields_built && c->nfields) {
+        if (!(parsed = ndl_calloc(staged, sizeof *parsed)))
+            rc = ndl_err(err, NDL_NOMEM, "out of memory for a batch of %zu points", n);
+        for (size_t k = 0, i = 0; rc == NDL_OK && k < staged; i++) {
+            if (skip[i])
+                continue;
+            log_text t = payloads ? payloads[i] : (log_text){NULL, 0};
+            rc = coll_fields_parse(c, t.p, t.len, &parsed[k++], err);
+        }
+    }
     if (rc == NDL_OK)
-        rc = publish(c, n, ids, skip, slots, replaced, &nreplaced, err);
+        rc = publish(c, n, ids, skip, slots, parsed, replaced, &nreplaced, err);
+    for (size_t k = 0; parsed && k < staged; k++)
+        json_decref(parsed[k]);
+    ndl_free(parsed);
     for (size_t i = 0; c->ann && i < nreplaced; i++)
         c->ann->m->remove(c->ann, replaced[i]);
 leave:
@@ -256,19 +270,27 @@ ndl_status coll_apply_delete(ndl_collection *c, size_t n, const ndl_id *ids, siz
  * write_lock; readers of the old text are excluded by map_lock. */
 ndl_status coll_apply_payload(ndl_collection *c, ndl_id id, log_text payload, ndl_error *err)
 {
-    pthread_rwlock_wrlock(&c->map_lock);
+    /* the old and new texts as the indexes read them, before map_lock
+     * (write_lock held: no one else moves the id or changes its text) */
     uint32_t slot = idmap_find(&c->ids, id);
-    ndl_status rc = NDL_OK;
-    if (slot == IDMAP_EMPTY) {
-        rc = ndl_err(err, NDL_NOT_FOUND, "the point whose payload changes is absent");
-    } else {
-        coll_fields_remove_slot(c, slot); /* its old values, read from the old text */
+    if (slot == IDMAP_EMPTY)
+        return ndl_err(err, NDL_NOT_FOUND, "the point whose payload changes is absent");
+    const payload_ref *r = payload_store_ref(&c->payloads, slot);
+    json_t *was = NULL, *now = NULL;
+    ndl_status rc = coll_fields_parse(c, r->text, r->text ? r->len : 0, &was, err);
+    if (rc == NDL_OK)
+        rc = coll_fields_parse(c, payload.p, payload.len, &now, err);
+    if (rc == NDL_OK) {
+        pthread_rwlock_wrlock(&c->map_lock);
+        coll_fields_remove_parsed(c, slot, was);
         rc = payload_store_replace(&c->payloads, slot, payload.p, payload.len, err);
-        ndl_status rf = coll_fields_add_slot(c, slot, err);
+        ndl_status rf = coll_fields_add_parsed(c, slot, rc == NDL_OK ? now : was, err);
         if (rc == NDL_OK)
             rc = rf;
+        pthread_rwlock_unlock(&c->map_lock);
     }
-    pthread_rwlock_unlock(&c->map_lock);
+    json_decref(was);
+    json_decref(now);
     if (rc == NDL_OK)
         c->dirty = true;
     return rc;

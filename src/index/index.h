@@ -120,16 +120,16 @@ ndl_status flat_index_create(const index_space *space, const vec_arena *arena, v
 ndl_status hnsw_index_create(const index_space *space, const vec_arena *arena,
                              const hnsw_params *p, vindex **out, ndl_error *err);
 
-/* Exact search of many queries at once over slots 0..arena_count-1.
- * out holds nq * q->k hits (row per query), counts[i] receives how many hits
- * query i got. For l2/ip/cosine uses BLAS sgemm on blocks; other metrics loop
- * the kernels. threads >= 1. */
 /* The best q->k of the given slots (ascending, each below the arena's
  * count), with q's deleted set and filter, as a flat search would rank
  * them: an exact search over the few slots a selective filter leaves. */
 size_t flat_scan_slots(const index_space *sp, const vec_arena *a, const uint32_t *slots, size_t n,
                        const void *query, const index_query *q, index_hit *out, uint64_t *visited);
 
+/* Exact search of many queries at once over slots 0..arena_count-1.
+ * out holds nq * q->k hits (row per query), counts[i] receives how many hits
+ * query i got. For l2/ip/cosine uses BLAS sgemm on blocks; other metrics loop
+ * the kernels. threads >= 1. */
 ndl_status flat_search_batch(const index_space *space, const vec_arena *arena, size_t nq,
                              const void *queries, const index_query *q, uint32_t threads,
                              index_hit *out, size_t *counts, ndl_error *err);

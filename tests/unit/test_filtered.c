@@ -443,6 +443,51 @@ static void test_concurrent_upserts_and_filtered_searches(void **state)
     ndl_db_close(db, NULL);
 }
 
+/* Replaced and deleted points stay in the indexes' bitmaps (hidden) until
+ * a compaction: counts, scrolls and deletes by filter skip them, on an
+ * exact bitmap and on candidates checked on their payloads alike. */
+static void test_replaced_and_deleted_are_skipped(void **state)
+{
+    (void)state;
+    ndl_db *db = open_db();
+    ndl_collection *c = make(db, "replaced", true);
+    ndl_error e;
+    static ndl_id ids[100];
+    static float v[100 * DIM];
+    static char text[100][64];
+    static const char *payloads[100];
+    for (uint64_t i = 0; i < 100; i++) { /* ids 0..99 upserted again, as "moved" */
+        ids[i] = ndl_id_u64(i);
+        for (int j = 0; j < DIM; j++)
+            v[i * DIM + (uint64_t)j] = vec_of(i, j);
+        snprintf(text[i], sizeof text[i], "{\"t\":\"moved\",\"u\":\"moved\",\"n\":%llu}",
+                 (unsigned long long)i);
+        payloads[i] = text[i];
+    }
+    assert_int_equal(ndl_collection_upsert_points(c, 100, ids, v, payloads, NULL, &e), NDL_OK);
+    for (uint64_t i = 0; i < 50; i++)
+        ids[i] = ndl_id_u64(100 + i);
+    assert_int_equal(ndl_collection_delete(c, 50, ids, NULL, &e), NDL_OK);
+    uint64_t half = 0;
+    for (uint64_t i = 150; i < N; i++)
+        half += strcmp(tag_of(i), "half") == 0;
+    assert_int_equal(count_of(c, "{\"t\":\"moved\"}"), 100);
+    assert_int_equal(count_of(c, "{\"$and\":[{\"t\":\"moved\"},{\"u\":\"moved\"}]}"), 100);
+    assert_int_equal(count_of(c, "{\"t\":\"half\"}"), half);
+    assert_int_equal(count_of(c, "{\"u\":\"half\"}"), half);
+    assert_int_equal(count_of(c, "{\"$and\":[{\"t\":\"half\"},{\"u\":\"half\"}]}"), half);
+    assert_int_equal(count_of(c, "{\"n\":{\"$lt\":200}}"), 150);
+    ndl_filter *f = parse("{\"$and\":[{\"n\":{\"$lt\":200}},{\"u\":{\"$ne\":\"moved\"}}]}");
+    size_t deleted;
+    assert_int_equal(ndl_collection_delete_where(c, f, &deleted, &e), NDL_OK);
+    assert_int_equal(deleted, 50); /* ids 150..199 */
+    assert_int_equal(count_of(c, "{\"n\":{\"$lt\":200}}"), 100);
+    assert_int_equal(ndl_collection_count(c), N - 100);
+    ndl_filter_free(f);
+    ndl_collection_close(c, NULL);
+    ndl_db_close(db, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -451,6 +496,7 @@ int main(void)
         cmocka_unit_test(test_planner_and_explain),
         cmocka_unit_test(test_types_are_enforced),
         cmocka_unit_test(test_indexes_survive_reopen_and_compaction),
+        cmocka_unit_test(test_replaced_and_deleted_are_skipped),
         cmocka_unit_test(test_concurrent_upserts_and_filtered_searches),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
