@@ -484,8 +484,13 @@ ndl_status coll_load(ndl_db *db, const char *name, ndl_collection **out, ndl_err
     c->generation = m.generation;
     c->file_slots = m.slots;
     c->checkpoint_lsn = m.lsn;
-    for (uint32_t i = 0; rc == NDL_OK && i < m.nfields; i++) /* defined now, built after replay */
-        rc = coll_apply_field(c, m.fields[i].name, m.fields[i].type, err);
+    for (uint32_t i = 0; rc == NDL_OK && i < m.nfields; i++) { /* defined now, built after replay */
+        ndl_error e;
+        rc = coll_apply_field(c, m.fields[i].name, m.fields[i].type, &e);
+        if (rc != NDL_OK) /* a bad name or a clash was never written */
+            rc = ndl_err(err, rc == NDL_NOMEM ? rc : NDL_CORRUPT, "manifest of '%s': %s", name,
+                         e.msg);
+    }
     ndl_free(m.fields);
     if (m.generation > 0) {
         char *vp = gen_path(c->dir, "vectors", m.generation);

@@ -90,6 +90,8 @@ static ndl_status apply_record(void *ctx, uint64_t lsn, uint32_t type, const voi
             memcpy(buf, name, nlen);
             buf[nlen] = '\0';
             rc = coll_apply_field(c, buf, (field_type)ft, &e);
+            if (rc != NDL_OK && rc != NDL_NOMEM) /* a bad name or a clash was never logged */
+                rc = e.status = NDL_CORRUPT;
         }
     } else {
         return ndl_err(err, NDL_CORRUPT, "log of '%s': record %llu has unknown type %u", c->name,
