@@ -287,21 +287,20 @@ void h_field_put(srv_req *r)
     const char *name = r->seg[2], *field = r->seg[4];
     json_t *body = body_object(r, false);
     static const char *const known[] = {"type", NULL};
+    const char *t = body ? text_of(json_object_get(body, "type")) : NULL;
+    int type = t ? ndl_field_type_from_name(t) : -1;
     ndl_error e;
     ndl_collection *c = NULL;
     if (!body || !fields_known(r, body, known, "field")) {
         /* answered */
     } else if (ndl_field_name_check(field, &e) != NDL_OK) {
         reply_error(r, 400, "invalid_argument", "%s", e.msg);
-    } else if (!text_of(json_object_get(body, "type")) ||
-               ndl_field_type_from_name(text_of(json_object_get(body, "type"))) < 0) {
+    } else if (type < 0) {
         reply_error(r, 400, "invalid_argument",
                     "field: 'type' must be keyword, int, float, bool, date or text");
     } else if ((c = registry_get(r, name))) {
-        const char *t = text_of(json_object_get(body, "type"));
         size_t before = ndl_collection_field_count(c);
-        if (ndl_collection_add_field(c, field, (ndl_field_type)ndl_field_type_from_name(t), &e) !=
-            NDL_OK) {
+        if (ndl_collection_add_field(c, field, (ndl_field_type)type, &e) != NDL_OK) {
             reply_lib(r, &e);
         } else {
             bool created = ndl_collection_field_count(c) > before;
