@@ -121,7 +121,7 @@ bool get_filter(srv_req *r, json_t *obj, const char *where, ndl_filter **out)
     }
     /* the library parses filters from text (needle.h is all the server
      * knows); a filter is small, and this is once per request */
-    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *text = json_dumps(v, JSON_COMPACT);
     if (!text) {
         reply_error(r, 503, "out_of_memory", "%s: out of memory for the filter", where);
         return false;

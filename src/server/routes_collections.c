@@ -104,6 +104,15 @@ static bool parse_index(srv_req *r, json_t *v, ndl_collection_config *cfg)
     return ok;
 }
 
+#define FIELD_TYPES "keyword, int, float, bool, date or text"
+
+/* v as an ndl_field_type, or -1 when it is not a string naming one. */
+static int field_type_of(json_t *v)
+{
+    const char *t = text_of(v);
+    return t ? ndl_field_type_from_name(t) : -1;
+}
+
 /* The "fields" of a create: {"name":"type",...}, each checked. */
 static bool parse_fields(srv_req *r, json_t *f)
 {
@@ -118,14 +127,13 @@ static bool parse_fields(srv_req *r, json_t *f)
     json_object_foreach(f, key, v)
     {
         ndl_error e;
-        const char *t = text_of(v);
         if (ndl_field_name_check(key, &e) != NDL_OK) {
             reply_error(r, 400, "invalid_argument", "fields: %s", e.msg);
             return false;
         }
-        if (!t || ndl_field_type_from_name(t) < 0) {
-            reply_error(r, 400, "invalid_argument",
-                        "fields: '%.100s' needs a type: keyword, int, float, bool, date or text", key);
+        if (field_type_of(v) < 0) {
+            reply_error(r, 400, "invalid_argument", "fields: '%.100s' needs a type: " FIELD_TYPES,
+                        key);
             return false;
         }
     }
@@ -225,7 +233,7 @@ void h_collection_put(srv_req *r)
     if (st == NDL_OK && fields) { /* a new, empty collection: building costs nothing */
         json_object_foreach(fields, key, v)
         {
-            if (ndl_collection_add_field(c, key, (ndl_field_type)ndl_field_type_from_name(text_of(v)),
+            if (ndl_collection_add_field(c, key, (ndl_field_type)field_type_of(v),
                                          &e) != NDL_OK) {
                 reply_lib(r, &e);
                 registry_put(r, name);
@@ -287,26 +295,25 @@ void h_field_put(srv_req *r)
     const char *name = r->seg[2], *field = r->seg[4];
     json_t *body = body_object(r, false);
     static const char *const known[] = {"type", NULL};
+    int type = field_type_of(json_object_get(body, "type")); /* -1 without a body */
     ndl_error e;
     ndl_collection *c = NULL;
     if (!body || !fields_known(r, body, known, "field")) {
         /* answered */
     } else if (ndl_field_name_check(field, &e) != NDL_OK) {
         reply_error(r, 400, "invalid_argument", "%s", e.msg);
-    } else if (!text_of(json_object_get(body, "type")) ||
-               ndl_field_type_from_name(text_of(json_object_get(body, "type"))) < 0) {
+    } else if (type < 0) {
         reply_error(r, 400, "invalid_argument",
-                    "field: 'type' must be keyword, int, float, bool, date or text");
+                    "field: 'type' must be " FIELD_TYPES);
     } else if ((c = registry_get(r, name))) {
-        const char *t = text_of(json_object_get(body, "type"));
         size_t before = ndl_collection_field_count(c);
-        if (ndl_collection_add_field(c, field, (ndl_field_type)ndl_field_type_from_name(t), &e) !=
-            NDL_OK) {
+        if (ndl_collection_add_field(c, field, (ndl_field_type)type, &e) != NDL_OK) {
             reply_lib(r, &e);
         } else {
             bool created = ndl_collection_field_count(c) > before;
             reply_json(r, created ? 201 : 200,
-                       json_pack("{s:b,s:s,s:s}", "created", created, "field", field, "type", t));
+                       json_pack("{s:b,s:s,s:s}", "created", created, "field", field, "type",
+                                 ndl_field_type_name((ndl_field_type)type)));
         }
         registry_put(r, name);
     }

@@ -189,3 +189,38 @@ def test_fields_survive_restart_and_kill_9(tmp_path):
         assert ok(s.request("GET", f"{C}/kf"))["fields"] == {"w": "int", "k": "int", "tag": "keyword"}
         for w in ws:
             assert fcount(s, "kf", {"w": w.tid}) == counts[w.tid]
+
+
+def test_field_names_with_nul_are_refused(tmp_path):
+    """A name that cannot be a field is a 400 and adds nothing, whether it
+    comes in a create body (a \\u0000 in a key) or in the URL (%00), and so
+    is a type holding \\u0000."""
+    with NeedleServer(tmp_path / "d") as s:
+        err(s.request("PUT", f"{C}/b", raw=b'{"dimension":2,"metric":"l2",'
+                      b'"fields":{"a\\u0000b":"int"}}'), 400, "invalid_argument")
+        err(s.request("GET", f"{C}/b"), 404, "not_found")
+        ok(s.request("PUT", f"{C}/a", {"dimension": 2, "metric": "l2"}), 201)
+        err(s.request("PUT", f"{C}/a/fields/a%00b", {"type": "int"}), 400, "invalid_argument")
+        err(s.request("PUT", f"{C}/a/fields/n", raw=b'{"type":"int\\u0000x"}'), 400,
+            "invalid_argument", "type")
+        assert ok(s.request("GET", f"{C}/a"))["fields"] == {}
+        # a payload key may hold '/': %2F in the URL names it
+        assert ok(s.request("PUT", f"{C}/a/fields/a%2Fb", {"type": "int"}), 201)["field"] == "a/b"
+        assert ok(s.request("GET", f"{C}/a"))["fields"] == {"a/b": "int"}
+
+
+def test_filter_strings_with_nul_match_exactly(tmp_path):
+    """A filter operand holding \\u0000 survives the server's hand-over to
+    libneedle: it matches the payload string with that NUL and not the
+    string cut at it, indexed or not."""
+    with NeedleServer(tmp_path / "d") as s:
+        ok(s.request("PUT", f"{C}/a", {"dimension": 2, "metric": "l2", "fields": {"k": "keyword"}}), 201)
+        ok(s.request("POST", f"{C}/a/points", {"points": [
+            {"id": 1, "vector": [0, 0], "payload": {"k": "a\x00b", "u": "a\x00b"}},
+            {"id": 2, "vector": [1, 0], "payload": {"k": "a", "u": "a"}}]}))
+        for key in ("k", "u"):
+            assert fcount(s, "a", {key: "a\x00b"}) == 1
+            assert fcount(s, "a", {key: {"$in": ["a\x00b", "zz"]}}) == 1
+            hits = ok(s.request("POST", f"{C}/a/search",
+                                {"vector": [1, 0], "k": 2, "filter": {key: "a\x00b"}}))["results"]
+            assert [h["id"] for h in hits] == [1]

@@ -195,6 +195,16 @@ def test_payload_field_indexes(db):
     raises("invalid_argument", c.add_field, "t", "words")
     raises("invalid_argument", c.add_field, "$t", "text")
     raises("invalid_argument", c.add_field, "cat", 5)
+    raises("invalid_argument", c.add_field, "a\x00b", "int")  # a NUL: refused, not cut at it
+    raises("invalid_argument", c.add_field, "n3", "int\x00")
+    raises("invalid_argument", db.create_collection, "fy", 2, metric="l2", fields={"a\x00b": "int"})
+    # refused alike in both modes, never sent as "1" or raised as a UnicodeEncodeError
+    raises("invalid_argument", db.create_collection, "fy", 2, metric="l2", fields={1: "int"})
+    raises("invalid_argument", db.create_collection, "fy", 2, metric="l2", fields={"\ud800": "int"})
+    raises("invalid_argument", db.create_collection, "fy", 2, metric="l2", fields={"a": "int\ud800"})
+    raises("invalid_argument", c.add_field, "\ud800", "int")
+    raises("invalid_argument", c.add_field, "n3", "int\ud800")
+    assert "fy" not in [x["name"] for x in db.list_collections()]
     c.upsert([9], [[9, 9]], [{"n2": 1}])
     raises("invalid_argument", c.add_field, "n2", "keyword")  # a stored 1 is no keyword
     assert c.info()["fields"] == {**fields, "t": "text"}

@@ -265,6 +265,10 @@ def config_body(dimension, metric, index, m, ef_construction, extra):
               else ef_construction}
     body = {"dimension": dimension, "metric": metric, "index": ix}
     body.update(extra)
+    fields = body.get("fields")
+    if isinstance(fields, dict):  # names JSON would turn into strings, or cannot carry
+        _check_keys(fields, "fields", 0)
+        dumps(fields, "fields")
     return body
 
 
@@ -342,6 +346,7 @@ class Collection:
         already_exists)."""
         if not isinstance(name, str) or not isinstance(type, str):
             raise invalid("field: name and type must be strings")
+        dumps([name, type], "field")  # a lone surrogate: invalid_argument, both modes
         return self._add_field(name, type)
 
     def upsert(self, ids, vectors, payloads=None):
