@@ -6,7 +6,9 @@
 # Per filter: recall@10 against the exact filtered answer, whether every
 # query got exactly min(k, matching) results, QPS on one thread, the plan.
 # usage: bench/filtered.sh ["SET ..."]   (default "fashion-mnist wordnet-glosses")
-# env:   NQ=1000  queries per set
+# env:   NQ=500  queries per set
+#        WARM=500  held-out queries (after the first NQ) searched first with
+#        the default ef: the traffic a collection learns its default ef from
 #        SECONDS_PER_RUN=2  timed seconds per needle run (filter and ef); a
 #        FAISS run is timed for at least 1 s (whole passes over the queries)
 #        DATA=../shared/data (or any folder with the same layout; fashion-mnist
@@ -18,7 +20,7 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DATA=${DATA:-$ROOT/../shared/data}
 SETS=${1:-"fashion-mnist wordnet-glosses"}
-NQ=${NQ:-1000} SECS=${SECONDS_PER_RUN:-2}
+NQ=${NQ:-500} SECS=${SECONDS_PER_RUN:-2} WARM=${WARM:-500}
 . "$ROOT/bench/build.sh"
 bench_build filtered_bench
 B="$ROOT/build/filtered_bench"
@@ -40,10 +42,10 @@ for set in $SETS; do
         sed "s/^{/{\"set\":\"$set\",/" | tee -a "$OUT"
     # the default plan, then each plan forced (0: always the walk; 1e9: always the scan)
     "$B" run dir="$WORK/$set" queries="$query" nq="$NQ" labels=1 far_cluster="$far" \
-        efs=0,32,128,512 seconds="$SECS" | sed "s/^{/{\"set\":\"$set\",\"planner\":\"default\",/" | tee -a "$OUT"
+        warm="$WARM" efs=0,32,128,512 seconds="$SECS" | sed "s/^{/{\"set\":\"$set\",\"planner\":\"default\",/" | tee -a "$OUT"
     for walk in 0 1e9; do
         NEEDLE_FILTER_WALK_PER_EF=$walk "$B" run dir="$WORK/$set" queries="$query" nq="$NQ" \
-            labels=1 far_cluster="$far" efs=0 seconds="$SECS" |
+            labels=1 far_cluster="$far" warm="$WARM" efs=0 seconds="$SECS" |
             sed "s/^{/{\"set\":\"$set\",\"planner\":\"walk_per_ef=$walk\",/" | tee -a "$OUT"
     done
     /usr/bin/python3 "$ROOT/bench/filtered_faiss.py" run "$base" "$query" --metric "$metric" \

@@ -9,12 +9,14 @@
  *       then indexes on them (keyword, int, int), timed: built from the
  *       stored payloads, as every reopen does
  *   filtered_bench run dir=D queries=F [nq=N] [k=10] [efs=0,32,64,128,256]
- *       [labels=1 far_cluster=C] [seconds=2] [filters=all|NAME,...]
+ *       [labels=1 far_cluster=C] [seconds=2] [filters=all|NAME,...] [warm=W]
  *       per filter (sel_*, r_*, and with labels=1 cluster_far: cluster C)
  *       and ef (0: the default): recall@k against the exact filtered
  *       answer, whether every query got exactly min(k, matching) results,
  *       QPS on one thread, the plan, and the means over the queries of the
- *       estimate and of the nodes visited; one JSON line each
+ *       estimate and of the nodes visited; one JSON line each. First, W
+ *       held-out queries (those after the first N) are searched with the
+ *       default ef, as traffic the collection learns its default ef from
  *
  * The payloads come from a hash of the point's row, u(i, salt) in [0, 1),
  * which filtered_faiss.py computes the same way:
@@ -30,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bench_util.h"
 #include "needle.h"
@@ -216,12 +219,14 @@ static int cmp_u64(const void *a, const void *b)
 
 static int mode_run(void)
 {
-    size_t nq;
+    size_t nq, nfile;
     uint32_t dim;
-    float *q = bench_read_vecs(arg("queries", ""), &nq, &dim);
+    float *q = bench_read_vecs(arg("queries", ""), &nfile, &dim);
     size_t limit = (size_t)atol(arg("nq", "0"));
-    if (limit && limit < nq)
-        nq = limit;
+    nq = limit && limit < nfile ? limit : nfile;
+    size_t warm = (size_t)atol(arg("warm", "0"));
+    if (warm > nfile - nq)
+        warm = nfile - nq;
     uint32_t k = (uint32_t)atoi(arg("k", "10"));
     double secs = atof(arg("seconds", "2"));
     ndl_db *db = open_db(arg("dir", "/var/tmp/needle-filtered"));
@@ -237,6 +242,38 @@ static int mode_run(void)
            "\"fields\":%zu}\n",
            (unsigned long long)info.count, t_open, (size_t)info.memory_bytes,
            ndl_collection_field_count(c));
+    /* Traffic before the measurement: the held-out queries after the first
+     * nq, searched with the default ef, from which the collection learns
+     * its default ef (ndl_collection_info.search_ef); then wait for it. */
+    ndl_search_params wp;
+    ndl_search_params_init(&wp);
+    wp.k = k;
+    /* passes over them until a pass brings no new tuning (the sample is
+     * tuned at 100 queries and again when it has doubled) */
+    uint32_t tuned_from = 0;
+    for (int pass = 0; warm && pass < 5; pass++) {
+        for (size_t i = 0; i < warm; i++) {
+            ndl_results *r;
+            if (ndl_collection_search(c, q + (nq + i) * dim, &wp, &r, &e) != NDL_OK)
+                die("warm-up", e.msg);
+            ndl_results_free(r);
+        }
+        bool changed = false;
+        for (int tries = 0; tries < 100 && !changed; tries++) {
+            struct timespec ts = {0, 100000000};
+            nanosleep(&ts, NULL);
+            ndl_collection_info_get(c, &info, &e);
+            changed = info.search_ef_queries != tuned_from;
+        }
+        if (!changed)
+            break;
+        tuned_from = info.search_ef_queries;
+    }
+    ndl_collection_info_get(c, &info, &e);
+    printf("{\"measure\":\"default_ef\",\"warm_queries\":%zu,\"search_ef\":%u,"
+           "\"sample_recall\":%.4f,\"sample_queries\":%u}\n",
+           warm, info.search_ef, info.search_ef_recall, info.search_ef_queries);
+    fflush(stdout);
     filter_case fc[16];
     size_t nf = make_filters(fc, atoi(arg("labels", "0")), atoi(arg("far_cluster", "0")));
     const char *only = arg("filters", "all");
@@ -287,6 +324,7 @@ static int mode_run(void)
             size_t found = 0, want = 0, wrong_count = 0, runs = 0;
             uint64_t est = 0, visited = 0;
             const char *plan = "";
+            uint32_t ef_used = 0;
             double start = bench_now(), t_end = start + secs;
             for (size_t i = 0;; i = (i + 1) % nq) {
                 if (ndl_collection_search(c, q + i * dim, &p, &r, &e) != NDL_OK)
@@ -304,6 +342,7 @@ static int mode_run(void)
                     ndl_explain ex;
                     ndl_results_explain(r, &ex);
                     plan = ex.plan;
+                    ef_used = ex.ef;
                     est += ex.estimated;
                     visited += ex.visited;
                 }
@@ -314,9 +353,10 @@ static int mode_run(void)
             double el = bench_now() - start;
             printf("{\"measure\":\"search\",\"filter\":\"%s\",\"ef\":%u,\"matching\":%llu,"
                    "\"recall\":%.4f,\"queries_with_wrong_count\":%zu,\"qps\":%.0f,"
-                   "\"plan\":\"%s\",\"estimated_mean\":%.0f,\"visited_mean\":%.0f}\n",
+                   "\"plan\":\"%s\",\"ef_used\":%u,\"estimated_mean\":%.0f,\"visited_mean\":%.0f}\n",
                    fc[fi].name, ef, (unsigned long long)matching,
                    want ? (double)found / (double)want : 1.0, wrong_count, (double)runs / el, plan,
+                   ef_used,
                    (double)est / (double)nq, (double)visited / (double)nq);
             fflush(stdout);
         }

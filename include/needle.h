@@ -313,6 +313,15 @@ typedef struct ndl_collection_info {
      * background verification, a checkpoint or a compaction): what and
      * where; every read and write then answers NDL_CORRUPT. */
     char damaged[400];
+    /* HNSW: the ef a search without one uses. It starts at
+     * NDL_HNSW_EF_DEFAULT and is then learned from the collection's own
+     * queries: the background thread measures the recall@10 of a sample
+     * of the queries searched with the default ef against exact search,
+     * and makes the smallest ef reaching 0.95 the default (64..1024).
+     * 0 for flat collections. */
+    uint32_t search_ef;
+    float search_ef_recall;      /* that sample's recall@10 at search_ef; -1 until tuned */
+    uint32_t search_ef_queries;  /* queries in that sample; 0 until tuned */
 } ndl_collection_info;
 
 NDL_API ndl_status ndl_collection_info_get(ndl_collection *c, ndl_collection_info *out,
@@ -569,7 +578,9 @@ typedef int (*ndl_filter_fn)(void *ctx, uint32_t slot);
 typedef struct ndl_search_params {
     uint32_t version;
     uint32_t k;          /* 1..10000; default 10 */
-    uint32_t ef;         /* HNSW candidate list; 0 = default (max(64, k)); must be >= k */
+    uint32_t ef;         /* HNSW candidate list; must be >= k. 0 = the collection's
+                            default, max(k, search_ef of ndl_collection_info):
+                            64 until learned from the queries searched with it */
     int exact;           /* nonzero forces exhaustive search */
     ndl_filter_fn filter;  /* optional */
     void *filter_ctx;
@@ -634,6 +645,7 @@ typedef struct ndl_explain {
                                 scan, those the walk met for hnsw */
     uint64_t checked;        /* points the filter was checked on */
     uint64_t visited;        /* graph nodes whose distance was computed (hnsw) */
+    uint32_t ef;             /* the ef the search ran with (hnsw) */
 } ndl_explain;
 NDL_API void ndl_results_explain(const ndl_results *r, ndl_explain *out);
 NDL_API void ndl_results_free(ndl_results *r);

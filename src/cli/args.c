@@ -109,8 +109,8 @@ int cli_opt_u32(const cli_opt *o, uint32_t min, uint32_t max, uint32_t *out)
     return CLI_OK;
 }
 
-int cli_opt_u32_list(const cli_opt *o, uint32_t min, uint32_t max, uint32_t *out, size_t cap,
-                     size_t *n)
+int cli_opt_u32_list(const cli_opt *o, uint32_t min, uint32_t max, const char *zero_word,
+                     uint32_t *out, size_t cap, size_t *n)
 {
     *n = 0;
     const char *p = o->value;
@@ -119,14 +119,16 @@ int cli_opt_u32_list(const cli_opt *o, uint32_t min, uint32_t max, uint32_t *out
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
         char item[32];
         if (len == 0 || len >= sizeof item)
-            return cli_fail(CLI_USAGE, "--%s: '%s' is not a comma-separated list of numbers",
-                            o->name, o->value);
+            return cli_fail(CLI_USAGE, "--%s: '%s' is not a comma-separated list of numbers%s%s%s",
+                            o->name, o->value, zero_word ? " or '" : "",
+                            zero_word ? zero_word : "", zero_word ? "'" : "");
         memcpy(item, p, len);
         item[len] = '\0';
         if (*n >= cap)
             return cli_fail(CLI_USAGE, "--%s: at most %zu values", o->name, cap);
         cli_opt one = {o->name, 1, item, 1};
-        int rc = cli_opt_u32(&one, min, max, &out[*n]);
+        int rc = zero_word && strcmp(item, zero_word) == 0 ? (out[*n] = 0, CLI_OK)
+                                                            : cli_opt_u32(&one, min, max, &out[*n]);
         if (rc != CLI_OK)
             return rc;
         (*n)++;

@@ -33,9 +33,9 @@ int cli_parse(int argc, char **argv, cli_opt *opts, size_t nopts, const char **p
 int cli_opt_u32(const cli_opt *o, uint32_t min, uint32_t max, uint32_t *out);
 
 /* Parse o's value as a comma-separated list of integers in min..max (at most
- * cap of them). */
-int cli_opt_u32_list(const cli_opt *o, uint32_t min, uint32_t max, uint32_t *out, size_t cap,
-                     size_t *n);
+ * cap of them); zero_word (if not NULL) is also accepted and read as 0. */
+int cli_opt_u32_list(const cli_opt *o, uint32_t min, uint32_t max, const char *zero_word,
+                     uint32_t *out, size_t cap, size_t *n);
 
 /* Usage error for a missing required option. */
 int cli_missing(const char *command, const char *what);

@@ -35,8 +35,9 @@ typedef struct truth_set {
 
 typedef struct setting {
     const char *index;  /* "hnsw" or "flat" */
-    uint32_t ef;        /* 0: null in the output */
+    uint32_t ef;        /* 0: the default (adaptive) ef, or null in the output */
     int exact;
+    int hnsw;           /* ef 0 means "auto" (the library's default) */
 } setting;
 
 typedef struct bench_run {
@@ -185,7 +186,7 @@ static int run_setting(ndl_collection *c, const char *name, const setting *s, co
     if (s->ef)
         snprintf(label, sizeof label, "ef=%u", s->ef);
     else
-        snprintf(label, sizeof label, "%s", s->exact ? "exact" : s->index);
+        snprintf(label, sizeof label, "%s", s->exact ? "exact" : s->hnsw ? "ef=auto" : s->index);
     cli_progress bar;
     progress_start(&bar, label, nq);
 
@@ -232,12 +233,14 @@ static int run_setting(ndl_collection *c, const char *name, const setting *s, co
             if (s->ef)
                 printf("%u", s->ef);
             else
-                fputs("null", stdout);
+                fputs(s->hnsw ? "\"auto\"" : "null", stdout);
             printf(",\"nprobe\":null,\"k\":%u,\"threads\":%u,\"queries\":%zu,\"recall\":%.4f,"
                    "\"qps\":%.1f,\"p50_us\":%llu,\"p95_us\":%llu,\"p99_us\":%llu}\n",
                    k, threads, nq, recall, qps, p50, p95, p99);
         } else {
             char ef[16] = "-";
+            if (s->hnsw)
+                snprintf(ef, sizeof ef, "auto");
             if (s->ef)
                 snprintf(ef, sizeof ef, "%u", s->ef);
             printf("%-6s %6s %8.4f %11.1f %8llu %8llu %8llu\n", s->exact ? "exact" : s->index, ef,
@@ -380,12 +383,13 @@ int cmd_bench(int argc, char **argv)
     uint32_t efs[BENCH_MAX_SETTINGS];
     size_t nef = 0;
     if (o[O_EF].value) {
-        rc = cli_opt_u32_list(&o[O_EF], NDL_HNSW_EF_MIN, NDL_HNSW_EF_MAX, efs, BENCH_MAX_SETTINGS,
-                              &nef);
+        /* "auto": 0, the collection's default ef (ndl_search_params.ef) */
+        rc = cli_opt_u32_list(&o[O_EF], NDL_HNSW_EF_MIN, NDL_HNSW_EF_MAX, "auto", efs,
+                              BENCH_MAX_SETTINGS, &nef);
         if (rc != CLI_OK)
             return rc;
         for (size_t i = 0; i < nef; i++)
-            if (efs[i] < k)
+            if (efs[i] && efs[i] < k)
                 return cli_fail(CLI_USAGE, "--ef %u is less than --k %u (ef must be >= k)", efs[i], k);
     }
     int json = o[O_JSON].value != NULL;
@@ -427,11 +431,11 @@ int cmd_bench(int argc, char **argv)
             }
         }
         for (size_t i = 0; i < nef; i++)
-            settings[ns++] = (setting){"hnsw", efs[i], 0};
+            settings[ns++] = (setting){"hnsw", efs[i], 0, efs[i] == 0};
         if (o[O_EXACT].value)
-            settings[ns++] = (setting){"flat", 0, 1};
+            settings[ns++] = (setting){"flat", 0, 1, 0};
     } else {
-        settings[ns++] = (setting){ndl_index_name(info.config.index), 0, 0};
+        settings[ns++] = (setting){ndl_index_name(info.config.index), 0, 0, 0};
     }
 
     if (o[O_TRUTH].value) {

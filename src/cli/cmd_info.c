@@ -31,6 +31,14 @@ static void print_one_json(const ndl_collection_info *in)
     if (c->index == NDL_INDEX_HNSW)
         printf(",\"m\":%u,\"ef_construction\":%u", c->hnsw_m, c->hnsw_ef_construction);
     fputs("},\"quantization\":{\"type\":\"none\"},\"fields\":{},", stdout);
+    if (c->index == NDL_INDEX_HNSW) {
+        printf("\"search\":{\"ef\":%u,\"recall\":", in->search_ef);
+        if (in->search_ef_queries)
+            printf("%.4f", in->search_ef_recall);
+        else
+            fputs("null", stdout);
+        printf(",\"sample_queries\":%u},", in->search_ef_queries);
+    }
     cli_print_sizes_json(in);
     if (in->salvaged[0]) {
         fputs(",\"salvaged\":", stdout);
@@ -54,6 +62,13 @@ static void print_one_text(const ndl_collection_info *in)
     else
         printf("index:         %s\n", ndl_index_name(c->index));
     printf("quantization:  none\n");
+    if (c->index == NDL_INDEX_HNSW) {
+        if (in->search_ef_queries)
+            printf("search ef:     %u (recall@10 %.4f on %u sampled queries)\n", in->search_ef,
+                   in->search_ef_recall, in->search_ef_queries);
+        else
+            printf("search ef:     %u (not yet learned from queries)\n", in->search_ef);
+    }
     printf("count:         %llu\n", (unsigned long long)in->count);
     printf("deleted:       %llu\n", (unsigned long long)in->deleted);
     printf("memory:        %s (%llu bytes)\n", mem, (unsigned long long)in->memory_bytes);

@@ -338,6 +338,7 @@ static ndl_status coll_alloc(ndl_db *db, const char *name, const ndl_collection_
     c->dir = db_path_join(db->path, name);
     pthread_mutex_init(&c->write_lock, NULL);
     pthread_mutex_init(&c->checkpoint_lock, NULL);
+    tuner_init(&c->tuner);
     pthread_rwlock_init(&c->map_lock, NULL);
     /* writer-preferring, so a compaction is not starved by a stream of
      * searches; readers never take it twice, so this cannot deadlock */
@@ -394,6 +395,7 @@ void coll_free(ndl_collection *c)
     idmap_destroy(&c->ids);
     arena_destroy(&c->vectors);
     vectors_seal_destroy(&c->seal);
+    tuner_destroy(&c->tuner);
     pthread_mutex_destroy(&c->write_lock);
     pthread_mutex_destroy(&c->checkpoint_lock);
     pthread_rwlock_destroy(&c->map_lock);
@@ -749,6 +751,7 @@ NDL_API ndl_status ndl_collection_info_get(ndl_collection *c, ndl_collection_inf
     out->disk_bytes = dir_bytes(c->dir, gen) + (c->log ? wal_bytes(c->log) : 0);
     out->dropped_log_bytes = c->recovered.dropped_bytes;
     snprintf(out->salvaged, sizeof out->salvaged, "%s", c->salvaged);
+    tuner_info(c, out);
     if (atomic_load_explicit(&c->seal.state, memory_order_acquire) == SEAL_DAMAGED)
         snprintf(out->damaged, sizeof out->damaged, "%s", c->seal.damage);
     if (c->recovered.dropped_bytes)

@@ -162,8 +162,7 @@ NDL_API ndl_status ndl_db_open(const char *path, const ndl_db_options *opts, ndl
     pthread_mutex_init(&db->lock, NULL);
     pthread_cond_init(&db->stop_cond, NULL);
     db->checkpoint_interval_ms = opts->checkpoint_interval_ms;
-    if (!db->read_only)
-        db_checkpointer_start(db);
+    db_checkpointer_start(db);
     *out = db;
     return NDL_OK;
 fail:

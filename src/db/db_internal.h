@@ -40,6 +40,22 @@
                                 fields; 1..3 still read */
 #define IDS_VERSION 1
 
+/* The default search ef, learned from the queries (ef_tuning.c). */
+#define TUNE_TARGET_RECALL 0.95  /* recall@10 the default ef aims for */
+#define TUNE_EF_MAX 1024         /* the most it raises the default to */
+typedef struct ef_tuner {
+    pthread_mutex_t lock;          /* guards all but ef */
+    float *sample;                 /* cap queries of dimension floats */
+    uint32_t cap, n;
+    uint64_t offered;              /* default-ef queries seen since open */
+    uint64_t rng;
+    bool pending;                  /* the background thread is asked to tune */
+    _Atomic uint32_t ef;           /* the default ef (NDL_HNSW_EF_DEFAULT until tuned) */
+    float recall;                  /* the sample's recall@10 at ef */
+    uint32_t queries;              /* sample size of the last tuning; 0: none yet */
+    uint64_t live_at, offered_at;  /* live points and offered at the last tuning */
+} ef_tuner;
+
 struct ndl_collection {
     ndl_db *db;
     char name[NDL_NAME_MAX + 1];
@@ -87,6 +103,7 @@ struct ndl_collection {
     wal_recovery recovered;        /* what opening the log found (a dropped torn tail) */
     char failure[256];             /* non-empty: writes refused (why); write_lock */
     char salvaged[512];            /* salvage open: what was skipped or rebuilt */
+    ef_tuner tuner;                /* the default search ef (HNSW) */
 };
 
 struct ndl_db {
@@ -108,6 +125,7 @@ struct ndl_db {
     bool checkpointer_running;
     bool stopping;                 /* guarded by lock */
     bool checkpoint_requested;     /* a log outgrew checkpoint_wal_bytes; lock */
+    bool tune_requested;           /* a collection's ef tuner is due; lock */
     pthread_cond_t stop_cond;      /* wakes the checkpointer: stopping or a request */
 };
 
@@ -218,6 +236,18 @@ void coll_cancel(ndl_collection *c, uint64_t lsn, const ndl_error *why);
 void coll_maybe_checkpoint(ndl_collection *c);  /* size trigger, after a write */
 bool coll_log_over_limit(const ndl_collection *c); /* log > checkpoint_wal_bytes */
 
+/* ef_tuning.c */
+void tuner_init(ef_tuner *t);
+void tuner_destroy(ef_tuner *t);
+/* Offer nq queries searched with the default ef to the sample; asks the
+ * background thread for a tuning when one is due. */
+void tuner_offer(ndl_collection *c, const float *queries, size_t nq);
+bool tuner_pending(ndl_collection *c);
+/* Tune now (the background thread, for a pending tuner). */
+void tuner_run(ndl_collection *c);
+void tuner_info(ndl_collection *c, ndl_collection_info *out);
+/* checkpointer.c: also wakes the background thread for tunings */
+void db_background_request(ndl_db *db);
 /* checkpointer.c */
 void db_checkpointer_start(ndl_db *db);
 void db_checkpointer_stop(ndl_db *db);

@@ -22,16 +22,18 @@ struct ndl_results {
     size_t *payload_at;  /* per hit (indexed like hits): offset in payloads or SIZE_MAX */
     const char *plan;
     uint64_t visited;
+    uint32_t ef;
     int filtered;
     uint64_t estimated, matched, checked;
 };
 
-static ndl_status check_params(const ndl_search_params *p, uint32_t *ef, ndl_error *err)
+static ndl_status check_params(ndl_collection *c, const ndl_search_params *p, uint32_t *ef,
+                               ndl_error *err)
 {
     if (p->k < NDL_K_MIN || p->k > NDL_K_MAX)
         return ndl_err(err, NDL_INVALID, "k must be between %d and %d (got %u)", NDL_K_MIN,
                        NDL_K_MAX, p->k);
-    *ef = p->ef ? p->ef : NDL_MAX((uint32_t)NDL_HNSW_EF_DEFAULT, p->k);
+    *ef = p->ef ? p->ef : NDL_MAX(atomic_load(&c->tuner.ef), p->k);
     if (p->ef && p->ef < p->k)
         return ndl_err(err, NDL_INVALID, "ef (%u) must be at least k (%u)", p->ef, p->k);
     if (*ef > NDL_HNSW_EF_MAX)
@@ -287,7 +289,7 @@ NDL_API ndl_status ndl_collection_search_batch(ndl_collection *c, size_t nq, con
     uint32_t ef = 0;
     ndl_status rc = coll_check_intact(c, err);
     if (rc == NDL_OK)
-        rc = check_params(p, &ef, err);
+        rc = check_params(c, p, &ef, err);
     if (rc != NDL_OK)
         return rc;
     if (nq && !queries)
@@ -329,6 +331,7 @@ NDL_API ndl_status ndl_collection_search_batch(ndl_collection *c, size_t nq, con
     }
     uint32_t threads = NDL_MAX(1u, NDL_MIN(p->threads, 256u));
     r->plan = exact ? "exact" : "hnsw";
+    r->ef = exact ? 0 : ef;
 
     if (exact && nq > 1 && c->space.metric != NDL_METRIC_HAMMING && !cand_slots) {
         /* many exact queries: BLAS on encoded queries */
@@ -380,6 +383,8 @@ NDL_API ndl_status ndl_collection_search_batch(ndl_collection *c, size_t nq, con
         ndl_results_free(r);
         return rc;
     }
+    if (!p->ef && !p->exact && c->ann)
+        tuner_offer(c, queries, nq);
     *out = r;
     return NDL_OK;
 }
@@ -424,6 +429,7 @@ NDL_API void ndl_results_explain(const ndl_results *r, ndl_explain *out)
     out->matched = r->matched;
     out->checked = r->checked;
     out->visited = r->visited;
+    out->ef = r->ef;
 }
 
 NDL_API const char *ndl_results_payload(const ndl_results *r, size_t query, size_t i)

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "payload/bitmap_words.h"
 #include "payload/date.h"
 #include "payload/json_print.h"
 #include "payload/path.h"
@@ -564,26 +565,6 @@ static void mark_slots(uint64_t *words, uint32_t slots, const num_run *r, size_t
             words[r->e[i].slot >> 6] |= (uint64_t)1 << (r->e[i].slot & 63);
 }
 
-/* The bit words as a bitmap: read in slot order, so the bitmap is filled
- * by appending (no sort, no search per slot). */
-static roaring_bitmap_t *bitmap_of_words(const uint64_t *words, size_t nwords)
-{
-    roaring_bitmap_t *b = roaring_bitmap_create();
-    uint32_t buf[1024];
-    size_t n = 0;
-    for (size_t w = 0; b && w < nwords; w++)
-        for (uint64_t m = words[w]; m; m &= m - 1) {
-            buf[n++] = (uint32_t)(w * 64 + (unsigned)__builtin_ctzll(m));
-            if (n == sizeof buf / sizeof *buf) {
-                roaring_bitmap_add_many(b, n, buf);
-                n = 0;
-            }
-        }
-    if (b && n)
-        roaring_bitmap_add_many(b, n, buf);
-    return b;
-}
-
 /* Bit words for slots 0..slots-1, all clear; NULL: no memory. */
 static uint64_t *words_new(uint32_t slots)
 {
@@ -624,7 +605,7 @@ static roaring_bitmap_t *range(const field_index *fi, filter_op op, const filter
     if (!words)
         return NULL;
     roaring_bitmap_t *b = mark_range(fi, op, o, words, slots)
-                              ? bitmap_of_words(words, ((size_t)slots + 63) / 64)
+                              ? bitmap_from_words(words, ((size_t)slots + 63) / 64)
                               : roaring_bitmap_create();
     ndl_free(words);
     return b;
@@ -707,7 +688,7 @@ static roaring_bitmap_t *numbers_in(const field_index *fi, const filter_node *n,
             return NULL;
         }
     }
-    roaring_bitmap_t *b = total ? bitmap_of_words(words, ((size_t)slots + 63) / 64) : roaring_bitmap_create();
+    roaring_bitmap_t *b = total ? bitmap_from_words(words, ((size_t)slots + 63) / 64) : roaring_bitmap_create();
     ndl_free(words);
     if (b && n->u.in.has_null)
         roaring_bitmap_or_inplace(b, fi->nullish);

@@ -3,6 +3,7 @@
  * different), get (config and stats) and delete collections, and add a
  * payload index to one (PUT .../fields/{field}).
  */
+#include <math.h>
 #include <string.h>
 
 #include "server/server_internal.h"
@@ -45,6 +46,13 @@ static json_t *info_json(const char *name, ndl_collection *c, ndl_error *e)
     json_object_set_new(j, "deleted", json_integer((json_int_t)info.deleted));
     json_object_set_new(j, "memory_bytes", json_integer((json_int_t)info.memory_bytes));
     json_object_set_new(j, "disk_bytes", json_integer((json_int_t)info.disk_bytes));
+    if (info.config.index == NDL_INDEX_HNSW) /* the default ef, learned from the queries */
+        json_object_set_new(j, "search", json_pack("{s:I,s:o,s:I}", "ef", (json_int_t)info.search_ef,
+                                                   "recall", info.search_ef_queries
+                                                                 ? json_real(round(info.search_ef_recall * 1e4) / 1e4)
+                                                                 : json_null(),
+                                                   "sample_queries",
+                                                   (json_int_t)info.search_ef_queries));
     const char *status = info.damaged[0] ? "damaged" : "ready";
     json_object_set_new(j, "status", json_string(status));
     if (info.damaged[0])

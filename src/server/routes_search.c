@@ -159,6 +159,10 @@ static void write_explain(sbuf *o, const ndl_explain *ex)
     }
     sbuf_puts(o, ",\"visited\":");
     sbuf_u64(o, ex->visited);
+    if (ex->ef) {
+        sbuf_puts(o, ",\"ef\":");
+        sbuf_u64(o, ex->ef);
+    }
     sbuf_put(o, "}", 1);
 }
 

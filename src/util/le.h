@@ -7,6 +7,12 @@
 
 #include <stdint.h>
 
+static inline void le_put16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
 static inline void le_put32(uint8_t *p, uint32_t v)
 {
     for (int i = 0; i < 4; i++)

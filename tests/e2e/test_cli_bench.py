@@ -51,6 +51,18 @@ def test_bench_recall_agrees_with_search_and_numpy(ds, ef):
     assert computed[0]["recall"] == pytest.approx(want, abs=1e-4)
 
 
+def test_bench_auto_ef(ds):
+    """'auto' runs the collection's default ef: the same recall as an
+    explicit ef 64 (nothing learned yet: a tuning needs 100 queries)."""
+    rows = bench_json(ds.cli, "h", "--queries", ds.q_fvecs, "--k", ds.K, "--ef", "auto,64",
+                      "--truth", ds.truth_path)
+    assert [r["ef"] for r in rows] == ["auto", 64]
+    assert rows[0]["recall"] == pytest.approx(rows[1]["recall"], abs=1e-9)
+    text = ds.cli.run("bench", "h", "--queries", ds.q_fvecs, "--k", ds.K, "--ef", "auto").stdout
+    assert [line.split()[:2] for line in text.splitlines() if line.startswith("hnsw")] == [
+        ["hnsw", "auto"]]
+
+
 def test_bench_default_ef_list(ds):
     rows = bench_json(ds.cli, "h", "--queries", ds.q_fvecs, "--k", 5)
     assert [r["ef"] for r in rows] == [16, 32, 64, 128]
@@ -114,6 +126,9 @@ def test_bench_writes_nothing(ds):
     (["--k", 10, "--ef", "16,5"], 2, r"--ef 5 is less than --k 10 \(ef must be >= k\)"),
     (["--k", 10, "--ef", "16,,32"], 2, r"--ef: '16,,32' is not a comma-separated list"),
     (["--k", 10, "--ef", "16,x"], 2, r"--ef: 'x' is not a whole number"),
+    (["--k", 10, "--ef", "16,"], 2, r"--ef: '16,' is not a comma-separated list of numbers or 'auto'"),
+    (["--k", 10, "--ef", ","], 2, r"--ef: ',' is not a comma-separated list of numbers or 'auto'"),
+    (["--k", 10, "--ef", "Auto"], 2, r"--ef: 'Auto' is not a whole number"),
     (["--k", 10, "--threads", 0], 2, r"--threads must be in 1\.\.1024, got 0"),
     (["--k", 10, "--nprobe", "4"], 2, r"--nprobe is not supported yet"),
     (["--k", 10, "--plot", "p.svg"], 2, r"--plot is not supported yet"),

@@ -12,8 +12,8 @@ import pytest
 from conftest import (ENV, NEEDLE, Cli, clustered, exact_knn, result_ids, tree, write_fvecs,
                       write_jsonl)
 
-INFO_KEYS = ["name", "dimension", "metric", "index", "quantization", "fields", "count", "deleted",
-             "memory_bytes", "disk_bytes"]
+INFO_KEYS = ["name", "dimension", "metric", "index", "quantization", "fields", "search", "count",
+             "deleted", "memory_bytes", "disk_bytes"]
 
 
 def test_info_lists_collections(cli, tmp_path):
@@ -46,10 +46,13 @@ def test_info_of_one_collection(cli, tmp_path):
     assert info["count"] == 100 and info["deleted"] == 0
     assert info["memory_bytes"] >= 100 * 16 * 4
     assert info["disk_bytes"] >= 100 * 16 * 4
+    # the default search ef: 64 until learned from queries (a CLI process
+    # is too short-lived to learn it)
+    assert info["search"] == {"ef": 64, "recall": None, "sample_queries": 0}
     text = cli.run("info", "c").stdout
     for line in ["name:          c", "dimension:     16", "metric:        cosine",
                  "index:         hnsw (m=8, ef_construction=50)", "count:         100",
-                 "deleted:       0"]:
+                 "deleted:       0", "search ef:     64 (not yet learned from queries)"]:
         assert line + "\n" in text
     assert re.search(rf"disk: +.* \({info['disk_bytes']} bytes\)", text)
 

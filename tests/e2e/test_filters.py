@@ -745,7 +745,8 @@ def test_explain_and_metrics(ops, srv):
     assert set(before) == {(p, f) for p in ("hnsw", "exact") for f in ("true", "false")}
     q = [0, 0, 0]
     r = ops.search(q, 3, explain=True)
-    assert r["explain"] == {"plan": "hnsw", "filtered": False, "visited": r["explain"]["visited"]}
+    assert r["explain"] == {"plan": "hnsw", "filtered": False, "visited": r["explain"]["visited"],
+                            "ef": 64}
     assert r["explain"]["visited"] > 0
     assert ops.search(q, 3, exact=True, explain=True)["explain"] == {
         "plan": "exact", "filtered": False, "visited": 0}

@@ -10,6 +10,7 @@ kill -9: test_http_durability.py.
 import json
 import re
 import threading
+import time
 import urllib.parse
 
 import numpy as np
@@ -19,7 +20,7 @@ from conftest import clustered, distances, exact_knn, recall
 from server import NeedleServer, count, err, ok, read_response, scroll_all, vec
 
 INFO_KEYS = {"name", "dimension", "metric", "index", "quantization", "fields",
-             "count", "deleted", "memory_bytes", "disk_bytes", "status"}
+             "count", "deleted", "memory_bytes", "disk_bytes", "search", "status"}
 
 
 # ------------------------------------------------------------------ helpers
@@ -107,7 +108,40 @@ def test_create_answers_the_info(srv):
     assert isinstance(c["memory_bytes"], int) and c["memory_bytes"] >= 0
     assert isinstance(c["disk_bytes"], int) and c["disk_bytes"] >= 0
     assert c["status"] == "ready"
+    assert c["search"] == {"ef": 64, "recall": None, "sample_queries": 0}
     assert info(srv, "cr_default") == c
+
+
+def test_default_ef_is_learned_from_queries(srv):
+    """After 100 searches without ef, the server's background thread tunes
+    the default ef on a sample of them (HTTP.md, collection info): info
+    reports the ef, its recall on the sample and the sample's size, and
+    explain shows searches running with it; an explicit ef still rules."""
+    dim = 8
+    x = clustered(1500, dim, seed=31)
+    create(srv, "tuned", dim)
+    upsert(srv, "tuned", points(x))
+    q = clustered(150, dim, seed=32)
+    assert info(srv, "tuned")["search"]["sample_queries"] == 0
+    for v in q[:50]:  # an explicit ef teaches nothing
+        search(srv, "tuned", vector=vec(v), k=10, ef=40)
+    for v in q:
+        search(srv, "tuned", vector=vec(v), k=10)
+    for _ in range(600):
+        s = info(srv, "tuned")["search"]
+        if s["sample_queries"]:
+            break
+        time.sleep(0.1)
+    assert s["sample_queries"] >= 100 and 64 <= s["ef"] <= 1024
+    assert 0.95 <= s["recall"] <= 1 or s["ef"] == 1024
+    r = ok(srv.request("POST", "/v1/collections/tuned/search",
+                       {"vector": vec(q[0]), "k": 10, "explain": True}))
+    assert r["explain"]["ef"] == s["ef"]
+    r = ok(srv.request("POST", "/v1/collections/tuned/search",
+                       {"vector": vec(q[0]), "k": 10, "ef": 33, "explain": True}))
+    assert r["explain"]["ef"] == 33
+    flat = create(srv, "tuned_flat", dim, index="flat")["collection"]
+    assert "search" not in flat
 
 
 def test_create_full_config_and_flat(srv):

@@ -908,8 +908,10 @@ def test_delete_by_filter(db):
 def test_explain(db):
     c = filter_collection(db)
     plain = c.explain([0, 0], k=3)
-    assert set(plain) == {"plan", "filtered", "visited"}
+    assert set(plain) == {"plan", "filtered", "visited", "ef"}
     assert plain["plan"] == "hnsw" and plain["filtered"] is False and plain["visited"] > 0
+    assert plain["ef"] == 64  # the untuned default (a tuning needs 100 queries)
+    assert c.explain([0, 0], k=3, ef=7)["ef"] == 7
     assert c.explain([0, 0], k=3, exact=True) == {"plan": "exact", "filtered": False,
                                                   "visited": 0}
     ex = c.explain([0, 0], k=3, filter={"cat": "tech"}, exact=True, with_payload=False)

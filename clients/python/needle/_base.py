@@ -380,8 +380,9 @@ class Collection:
     def explain(self, vector, k=10, filter=None, **options):
         """Run search(vector, k, filter, **options) and return how it ran
         (the hits are dropped), as the server's "explain" object:
-        {"plan": "exact" or "hnsw", "filtered": bool, "visited": n} and,
-        with a filter, "estimated_matches", "matched" and "filter_checks"."""
+        {"plan": "exact" or "hnsw", "filtered": bool, "visited": n}, with
+        "ef" (the ef the walk ran with) for hnsw and, with a filter,
+        "estimated_matches", "matched" and "filter_checks"."""
         no_explain(options, "search")
         f = check_filter(filter, "search")
         return self._explain(one_vector(vector, "search"), k, f, options)

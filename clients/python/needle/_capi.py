@@ -49,7 +49,8 @@ class ndl_collection_info(Structure):
                 ("count", c_uint64), ("deleted", c_uint64), ("memory_bytes", c_uint64),
                 ("disk_bytes", c_uint64), ("dropped_log_bytes", c_uint64),
                 ("dropped_log_at", c_char * 300), ("salvaged", c_char * 512),
-                ("damaged", c_char * 400)]
+                ("damaged", c_char * 400), ("search_ef", c_uint32),
+                ("search_ef_recall", c_float), ("search_ef_queries", c_uint32)]
 
 
 class ndl_search_params(Structure):
@@ -64,7 +65,8 @@ class ndl_hit(Structure):
 
 class ndl_explain(Structure):
     _fields_ = [("plan", c_char_p), ("filtered", c_int), ("estimated", c_uint64),
-                ("matched", c_uint64), ("checked", c_uint64), ("visited", c_uint64)]
+                ("matched", c_uint64), ("checked", c_uint64), ("visited", c_uint64),
+                ("ef", c_uint32)]
 
 
 STRUCTS = (ndl_error, ndl_id, ndl_db_options, ndl_collection_config, ndl_collection_info,

@@ -522,6 +522,8 @@ def _explain_dict(lib, res):
         out.update(estimated_matches=ex.estimated, matched=ex.matched,
                    filter_checks=ex.checked)
     out["visited"] = ex.visited
+    if ex.ef:
+        out["ef"] = ex.ef
     return out
 
 
@@ -549,8 +551,13 @@ class EmbeddedCollection(Collection):
                "quantization": {"type": "none"}, "fields": fields,
                "count": info.count,
                "deleted": info.deleted, "memory_bytes": info.memory_bytes,
-               "disk_bytes": info.disk_bytes,
-               "status": "damaged" if info.damaged else "ready"}
+               "disk_bytes": info.disk_bytes}
+        if cfg.index == NDL_INDEX_HNSW:
+            tuned = info.search_ef_queries > 0
+            out["search"] = {"ef": info.search_ef,
+                             "recall": round(info.search_ef_recall, 4) if tuned else None,
+                             "sample_queries": info.search_ef_queries}
+        out["status"] = "damaged" if info.damaged else "ready"
         if info.damaged:
             out["reason"] = info.damaged.decode("utf-8", "replace")
         return out
