@@ -40,7 +40,7 @@ QUICK=${NEEDLE_BENCH_QUICK:-0}
 DATA=${NEEDLE_BENCH_DATA:-$ROOT/../shared/data}
 PEERS=${NEEDLE_BENCH_PEERS:-$ROOT/../shared/bench/peers.py}
 DATASETS=${NEEDLE_BENCH_DATASETS:-fashion-mnist wordnet-glosses}
-OUT=${NEEDLE_BENCH_OUT:-$ROOT/build/bench$([ "$QUICK" = 1 ] && echo -quick)}
+OUT=${NEEDLE_BENCH_OUT:-$ROOT/build/bench$(if [ "$QUICK" = 1 ]; then echo -quick; fi)}
 if [ "$QUICK" = 1 ]; then
     QUIET=${NEEDLE_BENCH_QUIET:-0}
     ROUNDS=${NEEDLE_BENCH_ROUNDS:-1}
@@ -80,7 +80,7 @@ BIN=$OUT/lib_bench
 say "compiling $BIN"
 # shellcheck disable=SC2046
 gcc -O2 -std=c11 -Wall -Wextra -I"$ROOT/include" "$ROOT/bench/lib_bench.c" "$LIB" \
-    $(pkg-config --libs openblas) -lpthread -lm -o "$BIN"
+    $(pkg-config --libs openblas) -ljansson -lroaring -lpthread -lm -o "$BIN"
 
 rm -f "$OUT"/raw/*.jsonl "$OUT"/raw/*.log "$OUT/failures.txt" "$OUT/quiet.log"
 : > "$OUT/failures.txt"

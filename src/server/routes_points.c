@@ -374,12 +374,16 @@ void h_points_delete(srv_req *r)
     ndl_filter *f = NULL;
     size_t n = 0;
     if (body && fields_known(r, body, known, "points/delete")) {
-        if (!json_object_get(body, "filter")) {
-            if ((ids = read_ids(r, body, &n)))
-                delete_points(r, r->seg[2], NULL, ids, n);
-        } else if (json_object_get(body, "ids")) {
+        /* a key with value null is as good as absent beside the other one
+         * (clients send both); alone, each null gets its own 400 */
+        json_t *jf = json_object_get(body, "filter"), *ji = json_object_get(body, "ids");
+        bool has_filter = jf && !json_is_null(jf), has_ids = ji && !json_is_null(ji);
+        if (has_filter && has_ids) {
             reply_error(r, 400, "invalid_argument",
                         "points/delete: give 'ids' or 'filter', not both");
+        } else if (has_ids || !jf) {
+            if ((ids = read_ids(r, body, &n)))
+                delete_points(r, r->seg[2], NULL, ids, n);
         } else if (get_filter(r, body, "points/delete", &f)) {
             if (f)
                 delete_points(r, r->seg[2], f, NULL, 0);

@@ -55,6 +55,7 @@
  * a reader allocate (besides the file size). */
 #define WAL_RECORD_MAX ((uint32_t)1 << 30)
 #define WAL_SEGMENT_BYTES_DEFAULT ((uint64_t)64 << 20)
+#define WAL_RESERVE_FIRST ((uint64_t)4 << 20) /* a new segment's first allocation */
 #define WAL_BATCH_MS_DEFAULT 10u
 #define WAL_NAME_LEN 24 /* "wal-" + 16 hex digits + ".log" */
 
@@ -142,6 +143,8 @@ struct wal {
     int fd;                     /* active segment for writing; -1 if read-only */
     char *active_path;          /* path of segs[nsegs-1] */
     uint64_t end;               /* invariant 2 */
+    uint64_t reserved;          /* bytes of the active segment allocated ahead
+                                   (fallocate: WAL_RESERVE_FIRST, then all); under mu */
     uint64_t last_lsn;          /* written under mu with __atomic (wal_last_lsn reads it bare) */
     uint64_t synced_lsn;        /* invariant 3 */
     bool syncing;

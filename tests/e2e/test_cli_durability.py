@@ -118,9 +118,11 @@ def test_kill9_during_import_keeps_whole_batches(cli, tmp_path):
         assert count % batch == 0, f"count {count} is not whole batches of {batch}"
         seen.add(count)
         assert cli.run("check", "c").stdout == "c: ok\n"
-        # the points that are there are the right ones
+        # the points that are there are the right ones (exact search: this is
+        # about what was kept, and an HNSW graph of m=8 built from repeatedly
+        # interrupted imports may miss a point now and then)
         q = tmp_path / "q.fvecs"
         write_fvecs(q, base[:5])
-        for line, i in zip(cli.search("c", q, 1), range(5)):
+        for line, i in zip(cli.search("c", q, 1, "--exact"), range(5)):
             assert line["results"][0]["id"] == i and line["results"][0]["distance"] == 0
     assert max(seen) > 0

@@ -715,8 +715,13 @@ def test_delete_by_filter_survives_restart(tmp_path):
         err(h.post("/points/delete", {"filter": flt, "ids": [1]}), 400, "invalid_argument",
             "not both")
         err(h.post("/points/delete", {"filter": None}), 400, "invalid_argument", "'filter'")
+        err(h.post("/points/delete", {"filter": None, "ids": None}), 400, "invalid_argument",
+            "'filter'")
         assert h.count() == 300
-        assert ok(h.post("/points/delete", {"filter": flt})) == {"deleted": len(gone)}
+        # null beside the other key counts as absent (clients send both keys)
+        assert ok(h.post("/points/delete", {"filter": None, "ids": [kept[0]]})) == {"deleted": 1}
+        assert ok(h.post("/points/delete", {"ids": None, "filter": flt})) == {"deleted": len(gone)}
+        kept = kept[1:]
         assert ok(h.post("/points/delete", {"filter": flt})) == {"deleted": 0}
         assert h.count() == len(kept) and h.count(flt) == 0
         assert [p["id"] for p in scroll_all(s, "del", limit=50)[0]] == kept

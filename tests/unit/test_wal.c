@@ -1534,6 +1534,41 @@ static void test_wal_read_while_appending(void **state)
     close_ok(w);
 }
 
+/* The active segment reserves 4 MiB of blocks when created and the rest of
+ * its size once writes pass that (wal.c, reserve_ahead): an idle log holds
+ * 4 MiB of disk, a busy one its whole segment. Skipped where the file
+ * system does not allocate ahead (no fallocate). */
+static void test_wal_reserves_ahead_in_one_step(void **state)
+{
+    (void)state;
+    char dir[PATH_MAX], seg[PATH_MAX];
+    path_in(dir, sizeof dir, "reserve");
+    assert_int_equal(mkdir(dir, 0755), 0);
+    wal_options o = opts(WAL_SYNC_ALWAYS, 64u << 20);
+    wal *w = open_ok(dir, &o, NULL);
+    seg_path(seg, sizeof seg, dir, 1);
+    struct stat st;
+    assert_int_equal(stat(seg, &st), 0);
+    uint64_t held = (uint64_t)st.st_blocks * 512;
+    if (held < (4u << 20)) {
+        close_ok(w);
+        skip(); /* no fallocate here */
+    }
+    assert_true(held < (8u << 20)); /* not the whole 64 MiB segment */
+    assert_int_equal((uint64_t)st.st_size, SEG_HEADER);
+    uint64_t lsn = 0;
+    for (int i = 0; i < 80; i++) /* 5 MiB: past the first reserve */
+        lsn = append_model(w, 1, 64u << 10);
+    commit_ok(w, lsn);
+    assert_int_equal(stat(seg, &st), 0);
+    assert_true((uint64_t)st.st_blocks * 512 >= (64u << 20));
+    assert_true((uint64_t)st.st_size < (6u << 20)); /* the size is what was written */
+    close_ok(w);
+    w = open_ok(dir, &o, NULL); /* and every record reads back */
+    expect_records(w, 1, 1, lsn);
+    close_ok(w);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, reset_faults, reset_faults)
 
 int main(void)
@@ -1564,6 +1599,7 @@ int main(void)
         T(test_wal_none_mode_never_syncs),
         T(test_wal_read_only_open),
         T(test_wal_read_while_appending),
+        T(test_wal_reserves_ahead_in_one_step),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
