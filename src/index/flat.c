@@ -367,8 +367,22 @@ static void batch_keep(batch_query *b, const float *dd, uint32_t m, uint32_t slo
     }
 }
 
-/* Offer one row of a product block to query b. l2 is a constant at each
- * call site, so the 16-wide distance and reject loops vectorize. */
+/* Four floats (GCC/clang vector extensions: SSE on the baseline x86-64
+ * the library is built for; the compilers left the plain 16-wide loop
+ * scalar, and at d = 100 this loop cost a fifth of a batch search). */
+typedef float v4f __attribute__((vector_size(16)));
+typedef int32_t v4i __attribute__((vector_size(16)));
+
+static inline v4f v4f_load(const float *p)
+{
+    v4f v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* Offer one row of a product block to query b: 16 distances at a time,
+ * and only blocks holding one below the worst kept reach the heap. l2 is
+ * a constant at each call site. */
 static inline __attribute__((always_inline)) void
 batch_consume(batch_query *b, const float *row, const float *xn, uint32_t bb, uint32_t slot0,
               const index_query *q, const bool l2)
@@ -376,23 +390,29 @@ batch_consume(batch_query *b, const float *row, const float *xn, uint32_t bb, ui
     float w = b->worst;
     float dd[16];
     int bad = 0;
+    const v4f zero = {0, 0, 0, 0}, norm = {b->norm, b->norm, b->norm, b->norm};
+    v4f wv = {w, w, w, w};
     /* d * 0 is 0 for finite d and NaN for inf or NaN: one multiply-add per
-     * distance finds overflow (the test once per row, not per element) */
-    float poison[16] = {0};
+     * distance finds overflow (tested once per row) */
+    v4f poison = zero;
     uint32_t j = 0;
     for (; j + 16 <= bb; j += 16) {
-        int any = 0;
-        for (uint32_t t = 0; t < 16; t++) {
-            /* l2: ||q||^2 + ||x||^2 - 2q.x, which cancellation can push below 0 */
-            float d = l2 ? b->norm + xn[j + t] + row[j + t] : row[j + t];
-            dd[t] = l2 && d < 0 ? 0 : d;
+        v4i any = {0, 0, 0, 0};
+        for (uint32_t u = 0; u < 16; u += 4) {
+            v4f d = v4f_load(row + j + u);
+            if (l2) {
+                /* ||q||^2 + ||x||^2 - 2q.x, which cancellation can push below 0 */
+                d = norm + v4f_load(xn + j + u) + d;
+                d = (v4f)((v4i)d & ~(d < zero)); /* negative: +0 (NaN stays) */
+            }
+            memcpy(dd + u, &d, sizeof d);
+            any |= d < wv;
+            poison += d * zero;
         }
-        for (uint32_t t = 0; t < 16; t++) {
-            any |= dd[t] < w;
-            poison[t] += dd[t] * 0.0f;
-        }
-        if (NDL_UNLIKELY(any) || NDL_UNLIKELY(b->h.n < b->h.cap))
+        if (NDL_UNLIKELY(any[0] | any[1] | any[2] | any[3]) || NDL_UNLIKELY(b->h.n < b->h.cap)) {
             batch_keep(b, dd, 16, slot0 + j, q, &w);
+            wv = (v4f){w, w, w, w};
+        }
     }
     if (j < bb) {
         uint32_t m = bb - j;
@@ -403,7 +423,7 @@ batch_consume(batch_query *b, const float *row, const float *xn, uint32_t bb, ui
         }
         batch_keep(b, dd, m, slot0 + j, q, &w);
     }
-    for (uint32_t t = 0; t < 16; t++)
+    for (int t = 0; t < 4; t++)
         bad |= poison[t] != 0.0f; /* NaN != 0 */
     b->worst = w;
     b->overflow |= bad;
