@@ -7,7 +7,7 @@
  *
  *   cmake -S . -B build && cmake --build build --target needle_static
  *   gcc -std=c11 -O3 -D_GNU_SOURCE -Iinclude -Isrc bench/flat_bench.c \
- *       build/libneedle.a $(pkg-config --cflags --libs openblas) -lm -lpthread \
+ *       build/libneedle.a $(pkg-config --cflags --libs openblas jansson) -lroaring -lm -lpthread \
  *       -o build/flat_bench
  *   OPENBLAS_NUM_THREADS=1 build/flat_bench --base base.bvecs --queries query.bvecs --metric l2
  *   OPENBLAS_NUM_THREADS=1 build/flat_bench --random 1000000 128 --metric l2

@@ -11,7 +11,7 @@
  *   cmake --build build-rel -j2 --target ingest_bench
  * or by hand against a release libneedle.a:
  *   gcc -O2 -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude bench/ingest_bench.c \
- *       build/libneedle.a $(pkg-config --libs openblas jansson) -lpthread -lm \
+ *       build/libneedle.a $(pkg-config --libs openblas jansson) -lroaring -lpthread -lm \
  *       -o build/ingest_bench
  * Examples:
  *   build-rel/bench/ingest_bench ingest --dim 128 --batch 1 --writers 8 --fsync always --seconds 3

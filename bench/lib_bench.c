@@ -22,7 +22,7 @@
  *
  * Build (bench/run.sh does this):
  *   gcc -O2 -std=c11 -Iinclude bench/lib_bench.c build/libneedle.a \
- *       $(pkg-config --libs openblas) -lpthread -lm -o build/lib_bench
+ *       $(pkg-config --libs openblas) -ljansson -lroaring -lpthread -lm -o build/lib_bench
  *
  * Example:
  *   OPENBLAS_NUM_THREADS=1 build/lib_bench --base base.bvecs --queries query.bvecs \

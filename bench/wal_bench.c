@@ -5,7 +5,7 @@
  *
  * Build (after `make build`):
  *   cc -O2 -D_GNU_SOURCE -Isrc -Iinclude bench/wal_bench.c build/libneedle.a \
- *      -lopenblas -lpthread -lm -o build/wal_bench
+ *      -lopenblas -ljansson -lroaring -lpthread -lm -o build/wal_bench
  * Run:  build/wal_bench [DIR [SECONDS]]   (DIR: where the logs go, default /tmp;
  *       put it on the disk you care about -- fdatasync cost is the point)
  */

@@ -132,7 +132,9 @@ NDL_API const char *ndl_index_name(ndl_index_type t);
 #define NDL_HNSW_EF_CONSTRUCTION_DEFAULT 200
 #define NDL_HNSW_EF_CONSTRUCTION_MIN 4
 #define NDL_HNSW_EF_CONSTRUCTION_MAX 4096
-#define NDL_HNSW_EF_DEFAULT 64      /* search ef when none is given (raised to k) */
+#define NDL_HNSW_EF_DEFAULT 64      /* search ef when none is given, until the collection
+                                       learns a larger one from its queries
+                                       (ndl_collection_info.search_ef); raised to k */
 #define NDL_HNSW_EF_MIN 1
 #define NDL_HNSW_EF_MAX 65536
 #define NDL_HNSW_SEED_DEFAULT 100
@@ -173,7 +175,10 @@ NDL_API const char *ndl_fsync_name(ndl_fsync f);
 typedef struct ndl_db_options {
     uint32_t version;
     int create_if_missing;  /* default 1: create the database (directory and marker) if absent or empty */
-    int read_only;          /* default 0 */
+    int read_only;          /* default 0. Every database, read-only too, runs one
+                               background thread: it checkpoints (not when
+                               read-only) and tunes collections' default search
+                               ef (ndl_collection_info.search_ef, in memory) */
     ndl_fsync fsync;        /* default NDL_FSYNC_ALWAYS */
     uint64_t checkpoint_wal_bytes; /* checkpoint a collection (on the background
                                       thread) once its log exceeds this

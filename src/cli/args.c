@@ -127,8 +127,11 @@ int cli_opt_u32_list(const cli_opt *o, uint32_t min, uint32_t max, const char *z
         if (*n >= cap)
             return cli_fail(CLI_USAGE, "--%s: at most %zu values", o->name, cap);
         cli_opt one = {o->name, 1, item, 1};
-        int rc = zero_word && strcmp(item, zero_word) == 0 ? (out[*n] = 0, CLI_OK)
-                                                            : cli_opt_u32(&one, min, max, &out[*n]);
+        int rc = CLI_OK;
+        if (zero_word && strcmp(item, zero_word) == 0)
+            out[*n] = 0;
+        else
+            rc = cli_opt_u32(&one, min, max, &out[*n]);
         if (rc != CLI_OK)
             return rc;
         (*n)++;

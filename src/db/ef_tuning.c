@@ -9,8 +9,8 @@
  * ef 512. So every search run with the default ef (ndl_search_params.ef
  * == 0) offers its query to a reservoir sample. Once the sample holds
  * TUNE_MIN queries -- and again when it has doubled, when the collection
- * has grown or shrunk by a fifth, or after TUNE_AGAIN_AFTER more queries -- the database's
- * background thread measures the sample's recall@10 against exact search
+ * has grown or shrunk by a fifth, or after TUNE_AGAIN_AFTER more queries --
+ * the database's background thread measures the sample's recall@10 against exact search
  * at rising ef and makes the smallest ef that reaches TUNE_TARGET_RECALL
  * the default: never below NDL_HNSW_EF_DEFAULT (a tuning never makes
  * searches worse than an untuned collection), never above TUNE_EF_MAX.
@@ -27,7 +27,8 @@
 #define TUNE_AGAIN_AFTER 1000000        /* queries between tunings (drift) */
 #define TUNE_K 10
 
-static const uint32_t ladder[] = {64, 96, 128, 192, 256, 384, 512, 768, TUNE_EF_MAX};
+static const uint32_t ladder[] = {NDL_HNSW_EF_DEFAULT, 96, 128, 192, 256, 384, 512, 768,
+                                  TUNE_EF_MAX};
 
 void tuner_init(ef_tuner *t)
 {

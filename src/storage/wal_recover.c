@@ -399,6 +399,11 @@ ndl_status wal_open(const char *dir, const wal_options *o, wal **out, wal_recove
     ndl_free(lsns);
     if (rc == NDL_OK && w->nsegs > 0)
         w->end = w->segs[w->nsegs - 1].bytes;
+    /* what the active segment holds reserved (wal.c, reserve_ahead): its
+     * first step while it is shorter, else all of it -- so reopening an
+     * idle log and writing a record does not reserve a whole segment */
+    if (rc == NDL_OK && w->nsegs > 0 && !w->reserved)
+        w->reserved = w->end <= WAL_RESERVE_FIRST ? WAL_RESERVE_FIRST : w->opt.segment_bytes;
     for (size_t i = 0; i < w->nsegs; i++)
         w->total_bytes += w->segs[i].bytes;
     w->synced_lsn = w->last_lsn;
