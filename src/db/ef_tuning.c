@@ -8,11 +8,12 @@
  * (wordnet-glosses: lemma strings searched against gloss sentences) need
  * ef 512. So every search run with the default ef (ndl_search_params.ef
  * == 0) offers its query to a reservoir sample. Once the sample holds
- * TUNE_MIN queries -- and again when it has doubled, when the collection
- * has grown or shrunk by a fifth, or after TUNE_AGAIN_AFTER more queries --
- * the database's background thread measures the sample's recall@10 against exact search
- * at rising ef and makes the smallest ef that reaches TUNE_TARGET_RECALL
- * the default: never below NDL_HNSW_EF_DEFAULT (a tuning never makes
+ * TUNE_MIN queries -- and again when it has doubled or filled, when the
+ * collection has grown or shrunk by a fifth, or after TUNE_AGAIN_AFTER more
+ * queries -- the database's background thread measures the sample's
+ * recall@10 against exact search at rising ef and makes the smallest ef
+ * that reaches TUNE_TARGET_RECALL the default: never below
+ * NDL_HNSW_EF_DEFAULT (a tuning never makes
  * searches worse than an untuned collection), never above TUNE_EF_MAX.
  */
 #include <stdlib.h>
@@ -57,8 +58,10 @@ static bool tuning_due(const ef_tuner *t, uint64_t live)
     uint32_t need = NDL_MIN((uint32_t)TUNE_MIN, t->cap);
     if (t->pending || t->n < need || live == 0)
         return false;
-    if (!t->queries || t->n >= 2 * t->queries)
-        return true; /* the first, and again as the sample fills */
+    /* The first, and again as the sample fills: when it has doubled, or
+     * has filled (a first tuning from 129..255 queries cannot double). */
+    if (!t->queries || (t->n > t->queries && t->n >= NDL_MIN(2 * t->queries, t->cap)))
+        return true;
     uint64_t lo = t->live_at - t->live_at / 5, hi = t->live_at + t->live_at / 5;
     return live < lo || live > hi || t->offered - t->offered_at >= TUNE_AGAIN_AFTER;
 }

@@ -217,10 +217,13 @@ static void test_hard_queries_raise_ef(void **state)
     recall_default(c, q, 1, 0, &used); /* one default search, untuned */
     assert_int_equal(used, NDL_HNSW_EF_DEFAULT);
 
-    /* 300 default searches: tuned from 100 queries, then again from 256 */
-    search_all(c, q, 300, 0, 0);
+    /* Default searches: tuned from 100 queries, again when the sample has
+     * doubled, and again when it has filled (256: 200 cannot double). */
+    search_all(c, q, 100, 0, 0); /* with the one above: tuned from 100 or 101 */
     in = wait_tuned(c, 100);
-    search_all(c, q, 1, 0, 0); /* an offer after the first tuning asks for the next */
+    search_all(c, q + 100 * DIM, 110, 0, 0);
+    in = wait_tuned(c, 202);
+    search_all(c, q + 210 * DIM, 90, 0, 0);
     in = wait_tuned(c, 256);
     assert_true(in.search_ef > NDL_HNSW_EF_DEFAULT);
     assert_true(in.search_ef <= 1024);
