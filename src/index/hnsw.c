@@ -11,6 +11,15 @@
 #include "index/hnsw_internal.h"
 #include "util/alloc.h"
 
+/* How much of a neighbour's vector a walk prefetches before measuring it
+ * (see prefetch_vec). */
+#ifndef HNSW_PREFETCH_BYTES
+#define HNSW_PREFETCH_BYTES 512
+#endif
+#ifndef HNSW_PREFETCH_AHEAD
+#define HNSW_PREFETCH_AHEAD 2
+#endif
+
 /* ------------------------------------------------------------ node storage */
 
 static void chunk_free(hnsw_chunk *c)
@@ -58,17 +67,28 @@ ndl_status hnsw_ensure_chunk(hnsw *h, uint32_t slot, ndl_error *err)
 
 static bool ctx_fit(hnsw_ctx *cx, uint32_t slots, uint32_t ef)
 {
-    if (cx->mark_cap < slots) {
-        uint32_t cap = NDL_MAX(slots, 1024u);
-        if (cap < UINT32_MAX / 2)
-            cap += cap / 2; /* room to grow without reallocating every insert */
-        uint16_t *m = ndl_calloc(cap, sizeof *m);
-        if (!m)
+    if (cx->seen_cap < slots) {
+        uint64_t cap = NDL_MAX(slots, 1024u);
+        cap += cap / 2; /* room to grow without reallocating every insert */
+        cap = NDL_MIN((cap + 63) & ~(uint64_t)63, (uint64_t)UINT32_MAX + 1 - 64);
+        size_t words = (size_t)(cap / 64);
+        /* Clearing more dirty words one by one than a quarter of the set
+         * costs about what clearing it whole does. */
+        uint32_t dcap = (uint32_t)NDL_MAX(words / 4, (size_t)64);
+        uint64_t *seen = ndl_calloc(words, sizeof *seen);
+        uint32_t *dirty = ndl_malloc((size_t)dcap * sizeof *dirty);
+        if (!seen || !dirty) {
+            ndl_free(seen);
+            ndl_free(dirty);
             return false;
-        ndl_free(cx->mark);
-        cx->mark = m;
-        cx->mark_cap = cap;
-        cx->epoch = 0;
+        }
+        ndl_free(cx->seen);
+        ndl_free(cx->dirty);
+        cx->seen = seen;
+        cx->seen_cap = (uint32_t)cap;
+        cx->dirty = dirty;
+        cx->dirty_cap = dcap;
+        cx->dirty_n = 0;
     }
     if (cx->res_cap < ef + 1) {
         dist_slot *r = ndl_malloc((size_t)(ef + 1) * sizeof *r);
@@ -91,7 +111,8 @@ static bool ctx_fit(hnsw_ctx *cx, uint32_t slots, uint32_t ef)
 
 static void ctx_free(hnsw_ctx *cx)
 {
-    ndl_free(cx->mark);
+    ndl_free(cx->seen);
+    ndl_free(cx->dirty);
     ndl_free(cx->cand);
     ndl_free(cx->res);
     ndl_free(cx);
@@ -122,13 +143,31 @@ void hnsw_ctx_release(hnsw *h, hnsw_ctx *cx)
     pthread_mutex_unlock(&h->pool_lock);
 }
 
-static inline uint16_t ctx_new_epoch(hnsw_ctx *cx)
+/* Empty the visited set for the next walk. */
+static void seen_clear(hnsw_ctx *cx)
 {
-    if (++cx->epoch == 0) {
-        memset(cx->mark, 0, (size_t)cx->mark_cap * sizeof *cx->mark);
-        cx->epoch = 1;
+    if (cx->dirty_n > cx->dirty_cap)
+        memset(cx->seen, 0, (size_t)(cx->seen_cap / 64) * sizeof *cx->seen);
+    else
+        for (uint32_t i = 0; i < cx->dirty_n; i++)
+            cx->seen[cx->dirty[i]] = 0;
+    cx->dirty_n = 0;
+}
+
+/* Marks slot s (< seen_cap) visited; true if it already was. */
+static inline bool seen_test_set(hnsw_ctx *cx, uint32_t s)
+{
+    uint64_t *w = &cx->seen[s >> 6];
+    uint64_t bit = (uint64_t)1 << (s & 63);
+    if (*w & bit)
+        return true;
+    if (*w == 0) {
+        if (cx->dirty_n < cx->dirty_cap)
+            cx->dirty[cx->dirty_n] = s >> 6;
+        cx->dirty_n++;
     }
-    return cx->epoch;
+    *w |= bit;
+    return false;
 }
 
 /* ------------------------------------------------------------------ search */
@@ -174,13 +213,22 @@ static bool cand_grow(hnsw_ctx *cx)
     return true;
 }
 
+/* The first lines of slot's vector: a walk reads vectors in random order, so
+ * the hardware prefetchers only help past the first few lines. */
+static inline void prefetch_vec(const hnsw *h, uint32_t slot)
+{
+    const char *v = hnsw_vec(h, slot);
+    size_t n = NDL_MIN(h->base.arena->rec_bytes, (size_t)HNSW_PREFETCH_BYTES);
+    for (size_t off = 0; off < n; off += 64)
+        __builtin_prefetch(v + off);
+}
+
 uint32_t hnsw_search_level(const hnsw *h, hnsw_ctx *cx, const void *query, const dist_slot *eps,
                            uint32_t neps, uint32_t ef, uint32_t level, const index_query *q,
                            uint32_t self, uint64_t *visited)
 {
-    uint16_t ep = ctx_new_epoch(cx);
-    uint16_t *mark = cx->mark;
-    uint32_t cap = cx->mark_cap;
+    seen_clear(cx);
+    uint32_t cap = cx->seen_cap;
     uint32_t maxlinks = level ? h->m : h->m0;
     dheap cand, res;
     dheap_init(&cand, cx->cand, cx->cand_cap);
@@ -189,9 +237,8 @@ uint32_t hnsw_search_level(const hnsw *h, hnsw_ctx *cx, const void *query, const
 
     for (uint32_t i = 0; i < neps; i++) {
         uint32_t s = eps[i].slot;
-        if (s >= cap || mark[s] == ep)
+        if (s >= cap || seen_test_set(cx, s))
             continue;
-        mark[s] = ep;
         if (cand.n == cand.cap && !cand_grow(cx))
             break;
         cand.v = cx->cand;
@@ -210,22 +257,25 @@ uint32_t hnsw_search_level(const hnsw *h, hnsw_ctx *cx, const void *query, const
         if (c.dist > bound)
             break;
         minheap_pop(&cand);
+        /* The next node to expand is likely the new top: fetch its links
+         * while this one's neighbours are measured. */
+        if (cand.n)
+            __builtin_prefetch(hnsw_links(h, cand.v[0].slot, level));
         const uint32_t *w = hnsw_links(h, c.slot, level);
         uint32_t cnt = NDL_MIN(hnsw_count_get(w), maxlinks);
         uint32_t nt = 0;
         for (uint32_t i = 1; i <= cnt; i++) {
             uint32_t s = hnsw_link_get(w, i);
-            if (s >= cap || mark[s] == ep)
+            if (s >= cap || seen_test_set(cx, s))
                 continue;
-            mark[s] = ep;
             todo[nt++] = s;
         }
-        if (nt)
-            __builtin_prefetch(hnsw_vec(h, todo[0]));
+        for (uint32_t i = 0; i < NDL_MIN(nt, (uint32_t)HNSW_PREFETCH_AHEAD); i++)
+            prefetch_vec(h, todo[i]);
         for (uint32_t i = 0; i < nt; i++) {
             uint32_t s = todo[i];
-            if (i + 1 < nt)
-                __builtin_prefetch(hnsw_vec(h, todo[i + 1]));
+            if (i + HNSW_PREFETCH_AHEAD < nt)
+                prefetch_vec(h, todo[i + HNSW_PREFETCH_AHEAD]);
             float d = hnsw_dist(h, query, s);
             if (d >= bound)
                 continue;
@@ -236,6 +286,8 @@ uint32_t hnsw_search_level(const hnsw *h, hnsw_ctx *cx, const void *query, const
                 cand.cap = cx->cand_cap;
             }
             minheap_push(&cand, d, s);
+            if (cand.v[0].slot == s) /* the new next to expand */
+                __builtin_prefetch(hnsw_links(h, s, level));
             if (accepts(h, q, s, self)) {
                 maxheap_offer(&res, d, s);
                 if (res.n == ef)

@@ -33,11 +33,16 @@ typedef struct hnsw_chunk {
     uint8_t *removed;      /* per node: 1 once deleted (still navigable) */
 } hnsw_chunk;
 
-/* Per-search scratch: visited marks (epoch-tagged) and the two heaps. */
+/* Per-search scratch: the visited set and the two heaps. The visited set is
+ * one bit per slot, so a 100k-node graph's set (12 KB) stays in L1/L2 while
+ * vectors stream through the caches; it is cleared word by word from the
+ * list of words a walk dirtied, or whole once that list overflows. */
 typedef struct hnsw_ctx {
-    uint16_t *mark;
-    uint32_t mark_cap;
-    uint16_t epoch;
+    uint64_t *seen;          /* seen_cap bits */
+    uint32_t seen_cap;       /* slots, a multiple of 64 */
+    uint32_t *dirty;         /* words of seen that are not zero */
+    uint32_t dirty_n;        /* may exceed dirty_cap: then clear all */
+    uint32_t dirty_cap;
     dist_slot *cand;
     uint32_t cand_cap;
     dist_slot *res;

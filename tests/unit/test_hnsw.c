@@ -1611,7 +1611,7 @@ static void test_hnsw_insert_nomem(void **state)
     const hnsw *h = (const hnsw *)f.ix;
     /* the first insert (chunk creation), the first node with upper levels,
      * a plain node, and the first insert after the arena outgrew the pooled
-     * scratch's visited marks (the scratch must grow) */
+     * scratch's visited set (the scratch must grow) */
     uint32_t upper_slot = UINT32_MAX;
     for (uint32_t s = 1; s < n && upper_slot == UINT32_MAX; s++)
         if (hnsw_random_level(h, s) > 0)
@@ -1622,7 +1622,7 @@ static void test_hnsw_insert_nomem(void **state)
     long total_fails = 0;
     for (size_t pi = 0; pi < NDL_ARRAY_LEN(probes); pi++) {
         hfx_insert_range(&f, next, probes[pi]);
-        if (probes[pi] == n / 2) /* more slots than the pooled scratch marks */
+        if (probes[pi] == n / 2) /* more slots than the pooled scratch's visited set covers */
             hfx_append_all(&f, data + (size_t)(n / 2) * f.sp.vec_bytes, n - n / 2);
         ndl_status rc = NDL_NOMEM;
         long fails = 0;
@@ -1788,28 +1788,51 @@ static void test_hnsw_multi_chunk(void **state)
 
 /* ---- scratch reuse */
 
-/* One pooled scratch serves more than 2^16 searches: its visited-mark epoch
- * wraps around and results must not change. */
-static void test_hnsw_epoch_wraparound(void **state)
+/* A pooled scratch's visited set is empty at the start of every walk, both
+ * when it is cleared word by word (a small walk) and whole (a walk that
+ * dirtied more words than the list holds): searches in a mixed order, after
+ * walks of every size, give exactly what each gives as the first search of a
+ * fresh clone of the graph (whose scratch is new). */
+static void test_hnsw_visited_set_cleared(void **state)
 {
     (void)state;
-    const uint32_t n = 200;
+    const uint32_t n = 20000;
     hfx f;
-    hfx_init(&f, NDL_METRIC_L2, 8, 4, 16, 61);
+    hfx_init(&f, NDL_METRIC_L2, 8, 8, 40, 61);
     char *data, *queries;
     make_data(&f.sp, n, 8, 0, 6161, &data, &queries);
     hfx_build(&f, data, n);
-    index_query q = {.k = 3, .ef = 8};
-    index_hit first[8][3], hits[3];
-    size_t nfirst[8];
+    const hnsw *h = (const hnsw *)f.ix;
+    const uint32_t efs[] = {3, 10, 3000};
+    index_hit first[8][3][3], hits[3];
+    size_t nfirst[8][3];
     for (size_t i = 0; i < 8; i++)
-        nfirst[i] = f.ix->m->search(f.ix, queries + i * f.sp.vec_bytes, &q, first[i], NULL);
-    for (uint32_t it = 0; it < 70000; it++) {
-        size_t i = it & 7;
+        for (size_t e = 0; e < 3; e++) {
+            index_query q = {.k = 3, .ef = efs[e]};
+            vindex *fresh;
+            assert_int_equal(f.ix->m->clone(f.ix, &fresh, NULL), NDL_OK);
+            nfirst[i][e] = fresh->m->search(fresh, queries + i * f.sp.vec_bytes, &q, first[i][e],
+                                            NULL);
+            fresh->m->destroy(fresh);
+        }
+    uint32_t by_word = 0, whole = 0;
+    for (uint32_t it = 0; it < 500; it++) {
+        size_t i = (it * 5) & 7, e = (it * 7 + it / 8) % 3;
+        index_query q = {.k = 3, .ef = efs[e]};
         size_t nh = f.ix->m->search(f.ix, queries + i * f.sp.vec_bytes, &q, hits, NULL);
-        if (nh != nfirst[i] || memcmp(hits, first[i], nh * sizeof *hits) != 0)
-            fail_msg("search %u differs from the first results", it);
+        if (nh != nfirst[i][e] || memcmp(hits, first[i][e], nh * sizeof *hits) != 0)
+            fail_msg("search %u (query %zu, ef %u) differs from the first results", it, i,
+                     efs[e]);
+        /* how the next walk will clear what this one left (one pooled scratch) */
+        assert_non_null(h->pool);
+        assert_null(h->pool->next);
+        if (h->pool->dirty_n > h->pool->dirty_cap)
+            whole++;
+        else
+            by_word++;
     }
+    assert_true(by_word > 0);
+    assert_true(whole > 0);
     free(data);
     free(queries);
     hfx_destroy(&f);
@@ -1840,7 +1863,7 @@ int main(void)
         cmocka_unit_test(test_hnsw_load_rejects_upper_link_to_lower_node),
         cmocka_unit_test(test_hnsw_insert_nomem),
         cmocka_unit_test(test_hnsw_multi_chunk),
-        cmocka_unit_test(test_hnsw_epoch_wraparound),
+        cmocka_unit_test(test_hnsw_visited_set_cleared),
     };
     /* HNSW_TEST_FILTER=pattern runs the matching tests only (e.g. to repeat
      * the threaded ones) */
