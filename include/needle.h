@@ -178,7 +178,8 @@ typedef struct ndl_db_options {
     int read_only;          /* default 0. Every database, read-only too, runs one
                                background thread: it checkpoints (not when
                                read-only) and tunes collections' default search
-                               ef (ndl_collection_info.search_ef, in memory) */
+                               ef (ndl_collection_info.search_ef; saved
+                               with the collection when not read-only) */
     ndl_fsync fsync;        /* default NDL_FSYNC_ALWAYS */
     uint64_t checkpoint_wal_bytes; /* checkpoint a collection (on the background
                                       thread) once its log exceeds this
@@ -323,7 +324,8 @@ typedef struct ndl_collection_info {
      * queries: the background thread measures the recall@10 of a sample
      * of the queries searched with the default ef against exact search,
      * and makes the smallest ef reaching 0.95 the default (64..1024).
-     * 0 for flat collections. */
+     * The last tuning is saved with the collection (a writable database)
+     * and holds again after reopen. 0 for flat collections. */
     uint32_t search_ef;
     float search_ef_recall;      /* that sample's recall@10 at search_ef; -1 until tuned */
     uint32_t search_ef_queries;  /* queries in that sample; 0 until tuned */

@@ -535,6 +535,8 @@ ndl_status coll_load(ndl_db *db, const char *name, ndl_collection **out, ndl_err
         coll_free(c);
         return rc;
     }
+    if (c->ann)
+        tuner_load(c);
     coll_verifier_start(c);
     *out = c;
     return NDL_OK;

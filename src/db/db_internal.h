@@ -243,8 +243,11 @@ void tuner_destroy(ef_tuner *t);
  * background thread for a tuning when one is due. */
 void tuner_offer(ndl_collection *c, const float *queries, size_t nq);
 bool tuner_pending(ndl_collection *c);
-/* Tune now (the background thread, for a pending tuner). */
+/* Tune now (the background thread, for a pending tuner); saves the result
+ * when the database is writable. */
 void tuner_run(ndl_collection *c);
+/* The saved tuning of an opened HNSW collection, if any (else untuned). */
+void tuner_load(ndl_collection *c);
 void tuner_info(ndl_collection *c, ndl_collection_info *out);
 /* checkpointer.c: also wakes the background thread for tunings */
 void db_background_request(ndl_db *db);

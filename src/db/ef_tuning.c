@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "db/db_internal.h"
+#include "storage/sfile.h"
 #include "util/alloc.h"
 
 #define TUNE_SAMPLE 256                 /* queries kept */
@@ -27,6 +28,15 @@
 #define TUNE_MIN 100                    /* queries before the first tuning */
 #define TUNE_AGAIN_AFTER 1000000        /* queries between tunings (drift) */
 #define TUNE_K 10
+
+/* The last tuning survives reopen in DATA/<name>/tuning, an sfile of kind
+ * "TUNE", version 1: u32 ef, u32 recall in millionths, u32 sample queries,
+ * u64 live points at the tuning. The background thread rewrites it after
+ * each tuning of a writable database. It is only a head start: a missing or
+ * damaged file means the collection learns again from its first queries. */
+#define TUNE_FILE "tuning"
+#define TUNE_KIND SFILE_KIND('T', 'U', 'N', 'E')
+#define TUNE_VERSION 1
 
 static const uint32_t ladder[] = {NDL_HNSW_EF_DEFAULT, 96, 128, 192, 256, 384, 512, 768,
                                   TUNE_EF_MAX};
@@ -123,6 +133,9 @@ static double recall_of(const ndl_results *truth, const ndl_results *got, size_t
     return den ? (double)hit / (double)den : 1.0;
 }
 
+static void tuner_save(ndl_collection *c, uint32_t ef, double recall, uint32_t queries,
+                       uint64_t live);
+
 /* Measure recall on a copy of the sample at rising ef and publish the
  * first ef that reaches the target. Runs on the background thread; the
  * searches it makes give an explicit ef, so they are not offered back. */
@@ -172,6 +185,52 @@ void tuner_run(ndl_collection *c)
         t->live_at = live;
         t->offered_at = offered;
     }
+    pthread_mutex_unlock(&t->lock);
+    if (ef && !c->db->read_only)
+        tuner_save(c, ef, recall, nq, live);
+}
+
+/* Best effort: a tuning that is not saved is learned again after reopen. */
+static void tuner_save(ndl_collection *c, uint32_t ef, double recall, uint32_t queries,
+                       uint64_t live)
+{
+    char *path = db_path_join(c->dir, TUNE_FILE);
+    sfile_writer *w = NULL;
+    if (path && sfile_create(path, TUNE_KIND, TUNE_VERSION, &w, NULL) == NDL_OK) {
+        if (sfile_put_u32(w, ef, NULL) || sfile_put_u32(w, (uint32_t)(recall * 1e6 + 0.5), NULL) ||
+            sfile_put_u32(w, queries, NULL) || sfile_put_u64(w, live, NULL))
+            sfile_abort(w);
+        else
+            sfile_commit(w, NULL);
+    }
+    ndl_free(path);
+}
+
+void tuner_load(ndl_collection *c)
+{
+    ef_tuner *t = &c->tuner;
+    char *path = db_path_join(c->dir, TUNE_FILE);
+    sfile_map map;
+    if (!path || sfile_map_open(path, TUNE_KIND, TUNE_VERSION, 1, &map, NULL) != NDL_OK) {
+        ndl_free(path);
+        return;
+    }
+    ndl_free(path);
+    sfile_cursor cur;
+    sfile_cursor_init(&cur, &map);
+    uint32_t ef = sfile_get_u32(&cur), millionths = sfile_get_u32(&cur);
+    uint32_t queries = sfile_get_u32(&cur);
+    uint64_t live = sfile_get_u64(&cur);
+    bool ok = !cur.overrun && ef >= NDL_HNSW_EF_DEFAULT && ef <= TUNE_EF_MAX &&
+              millionths <= 1000000 && queries >= 1 && queries <= TUNE_SAMPLE;
+    sfile_map_close(&map);
+    if (!ok)
+        return;
+    pthread_mutex_lock(&t->lock);
+    atomic_store(&t->ef, ef);
+    t->recall = (float)millionths / 1e6f;
+    t->queries = queries;
+    t->live_at = live;
     pthread_mutex_unlock(&t->lock);
 }
 

@@ -267,6 +267,36 @@ def wait_acked(ws, batches, limit=60):
         time.sleep(0.02)
 
 
+def test_learned_ef_survives_restart(tmp_path):
+    """The default ef learned from the queries (HTTP.md, collection info) is
+    saved with the collection: after SIGTERM and a restart, info shows the
+    same tuning before any query and searches run with it; check passes."""
+    data = tmp_path / "data"
+    x = clustered(3000, 12, seed=51)
+    q = clustered(150, 12, seed=52, spread=2.0)
+    with serve(data) as s:
+        ok(s.request("PUT", "/v1/collections/t", {"dimension": 12, "metric": "l2",
+                                                  "index": {"type": "hnsw", "m": 4,
+                                                            "ef_construction": 8}}), 201)
+        ok(s.request("POST", "/v1/collections/t/points",
+                     {"points": [{"id": i, "vector": vec(v)} for i, v in enumerate(x)]}))
+        for v in q:
+            ok(s.request("POST", "/v1/collections/t/search", {"vector": vec(v), "k": 10}))
+        for _ in range(600):
+            tuned = ok(s.request("GET", "/v1/collections/t"))["search"]
+            if tuned["sample_queries"]:
+                break
+            time.sleep(0.1)
+        assert tuned["sample_queries"] >= 100
+    check_ok(data)
+    assert (data / "t" / "tuning").exists()
+    with serve(data) as s:
+        assert ok(s.request("GET", "/v1/collections/t"))["search"] == tuned
+        r = ok(s.request("POST", "/v1/collections/t/search",
+                         {"vector": vec(q[0]), "k": 10, "explain": True}))
+        assert r["explain"]["ef"] == tuned["ef"]
+
+
 def test_kill_9_loses_no_acknowledged_write(tmp_path):
     data = tmp_path / "data"
     with serve(data) as s:

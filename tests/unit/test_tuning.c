@@ -5,9 +5,9 @@
  * queries of the same kind reach the recall an untuned default misses;
  * one whose queries are like its points keeps the floor; searches with an
  * explicit ef or exact ones teach nothing; explain and info report the
- * ef; flat collections have none. Also bitmap_from_words (the fast path
- * from bit words to a CRoaring bitmap that broad numeric ranges take)
- * against roaring_bitmap_add_many.
+ * ef; flat collections have none; the learned ef survives reopen. Also
+ * bitmap_from_words (the fast path from bit words to a CRoaring bitmap
+ * that broad numeric ranges take) against roaring_bitmap_add_many.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -60,6 +60,14 @@ static ndl_db *open_db(void)
 }
 
 
+
+/* Room for n vectors of DIM floats. */
+static float *vectors(size_t n)
+{
+    float *v = malloc(n * DIM * sizeof *v);
+    assert_non_null(v);
+    return v;
+}
 
 static float gauss(void)
 {
@@ -194,10 +202,7 @@ static void test_hard_queries_raise_ef(void **state)
 {
     (void)state;
     ndl_db *db = open_db();
-    float *points = malloc((size_t)N * DIM * sizeof *points);
-    float *q = malloc(600 * DIM * sizeof *q);
-    assert_non_null(points);
-    assert_non_null(q);
+    float *points = vectors(N), *q = vectors(600);
     ndl_collection *c = make(db, "hard", NDL_INDEX_HNSW, 8, 40, points);
     far_queries(points, q, 600);
 
@@ -261,10 +266,7 @@ static void test_easy_queries_keep_floor(void **state)
 {
     (void)state;
     ndl_db *db = open_db();
-    float *points = malloc((size_t)N * DIM * sizeof *points);
-    float *q = malloc(300 * DIM * sizeof *q);
-    assert_non_null(points);
-    assert_non_null(q);
+    float *points = vectors(N), *q = vectors(300);
     ndl_collection *c = make(db, "easy", NDL_INDEX_HNSW, 16, 200, points);
     near_queries(points, q, 300);
     search_all(c, q, 150, 0, 0);
@@ -293,10 +295,7 @@ static void test_read_only_learns(void **state)
 {
     (void)state;
     ndl_db *db = open_db();
-    float *points = malloc((size_t)N * DIM * sizeof *points);
-    float *q = malloc(120 * DIM * sizeof *q);
-    assert_non_null(points);
-    assert_non_null(q);
+    float *points = vectors(N), *q = vectors(120);
     ndl_collection *c = make(db, "ro", NDL_INDEX_HNSW, 16, 100, points);
     assert_int_equal(ndl_collection_close(c, NULL), NDL_OK);
     assert_int_equal(ndl_db_close(db, NULL), NDL_OK);
@@ -313,6 +312,91 @@ static void test_read_only_learns(void **state)
     assert_true(in.search_ef >= NDL_HNSW_EF_DEFAULT);
     assert_int_equal(ndl_collection_close(c, NULL), NDL_OK);
     assert_int_equal(ndl_db_close(db, NULL), NDL_OK);
+    char path[300]; /* a read-only database learns but writes nothing */
+    snprintf(path, sizeof path, "%s/ro/tuning", tmpdir);
+    FILE *f = fopen(path, "rb");
+    assert_null(f);
+    free(points);
+    free(q);
+}
+
+static ndl_collection *reopen(ndl_db **db, int read_only, const char *name)
+{
+    ndl_db_options o;
+    ndl_db_options_init(&o);
+    o.fsync = NDL_FSYNC_NONE;
+    o.read_only = read_only;
+    ndl_collection *c;
+    ndl_error e;
+    if (ndl_db_open(tmpdir, &o, db, &e) != NDL_OK || ndl_collection_open(*db, name, &c, &e) != NDL_OK)
+        fail_msg("reopen: %s", e.msg);
+    return c;
+}
+
+static void close_all(ndl_db *db, ndl_collection *c)
+{
+    assert_int_equal(ndl_collection_close(c, NULL), NDL_OK);
+    assert_int_equal(ndl_db_close(db, NULL), NDL_OK);
+}
+
+static void assert_same_tuning(const ndl_collection_info *a, const ndl_collection_info *b)
+{
+    assert_int_equal(a->search_ef, b->search_ef);
+    assert_int_equal(a->search_ef_queries, b->search_ef_queries);
+    assert_true(fabsf(a->search_ef_recall - b->search_ef_recall) < 1e-5f);
+}
+
+/* The learned ef survives close and reopen (DATA/<name>/tuning), read-only
+ * opens included; a damaged tuning file only means learning again. */
+static void test_learned_ef_survives_reopen(void **state)
+{
+    (void)state;
+    ndl_db *db = open_db();
+    float *points = vectors(N), *q = vectors(300);
+    ndl_collection *c = make(db, "keep", NDL_INDEX_HNSW, 8, 40, points);
+    far_queries(points, q, 300);
+    search_all(c, q, 120, 0, 0);
+    ndl_collection_info was = wait_tuned(c, 100);
+    assert_true(was.search_ef > NDL_HNSW_EF_DEFAULT);
+    close_all(db, c);
+    char path[300];
+    snprintf(path, sizeof path, "%s/keep/tuning", tmpdir);
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    fclose(f);
+
+    /* reopened, before any query: the learned default, and searches use it */
+    c = reopen(&db, 0, "keep");
+    ndl_collection_info in = info_of(c);
+    assert_same_tuning(&in, &was);
+    uint32_t used = 0;
+    recall_default(c, q + 200 * DIM, 1, 0, &used);
+    assert_int_equal(used, was.search_ef);
+    close_all(db, c);
+    c = reopen(&db, 1, "keep");
+    in = info_of(c);
+    assert_same_tuning(&in, &was);
+    close_all(db, c);
+
+    /* one flipped data byte: opens untuned, learns again, saves again */
+    assert_non_null(f = fopen(path, "r+b"));
+    assert_int_equal(fseek(f, 64, SEEK_SET), 0);
+    int ch = fgetc(f);
+    assert_int_equal(fseek(f, 64, SEEK_SET), 0);
+    fputc(ch ^ 0x40, f);
+    fclose(f);
+    c = reopen(&db, 0, "keep");
+    in = info_of(c);
+    assert_int_equal(in.search_ef, NDL_HNSW_EF_DEFAULT);
+    assert_int_equal(in.search_ef_queries, 0);
+    search_all(c, q + 120 * DIM, 120, 0, 0);
+    was = wait_tuned(c, 100);
+    assert_true(was.search_ef > NDL_HNSW_EF_DEFAULT);
+    close_all(db, c);
+    c = reopen(&db, 0, "keep");
+    in = info_of(c);
+    assert_same_tuning(&in, &was);
+    close_all(db, c);
     free(points);
     free(q);
 }
@@ -375,6 +459,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hard_queries_raise_ef, setup, teardown),
         cmocka_unit_test_setup_teardown(test_easy_queries_keep_floor, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_only_learns, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_learned_ef_survives_reopen, setup, teardown),
         cmocka_unit_test(test_bitmap_from_words),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
