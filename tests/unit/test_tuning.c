@@ -326,7 +326,7 @@ static ndl_collection *reopen(ndl_db **db, int read_only, const char *name)
     ndl_db_options_init(&o);
     o.fsync = NDL_FSYNC_NONE;
     o.read_only = read_only;
-    ndl_collection *c;
+    ndl_collection *c = NULL;
     ndl_error e;
     if (ndl_db_open(tmpdir, &o, db, &e) != NDL_OK || ndl_collection_open(*db, name, &c, &e) != NDL_OK)
         fail_msg("reopen: %s", e.msg);
