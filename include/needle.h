@@ -407,9 +407,10 @@ NDL_API ndl_status ndl_collection_verify(ndl_collection *c, ndl_error *err);
  * and gets continue (they see the collection before or after, never a mix);
  * writes continue too, waiting only for a snapshot at the start and, at
  * the end, for what they wrote meanwhile to be added to the copy and, when
- * the collection has payload indexes, for those to be rebuilt on the new
- * slots (one read of every live payload; filters check payloads until it
- * is done, and until the next open if it runs out of memory). Needs
+ * the collection has payload indexes, for those to be renumbered for the
+ * new slots (a pass over their entries; if memory runs out for that, they
+ * are rebuilt from the payloads instead, and filters check payloads until
+ * that is done, or until the next open if it fails too). Needs
  * extra memory while it runs: a copy of the graph (dead nodes included)
  * and the new vectors, ids and graph. Returns NDL_OK, NDL_NOMEM (nothing
  * changed), NDL_READ_ONLY, NDL_CORRUPT (the vectors mapped at open are

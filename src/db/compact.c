@@ -251,8 +251,12 @@ static void swap_bytes(void *a, void *b, size_t n)
     memcpy(b, tmp, n);
 }
 
-/* Step 3, the swap (write_lock held). */
-static void swap_in(ndl_collection *c, compacted *n, const uint32_t *remap, uint32_t slots)
+/* Step 3, the swap (write_lock held). *fields: the payload indexes
+ * renumbered for the new slots (coll_fields_remapped), swapped in too and
+ * *fields then holds the old ones; NULL: filters check payloads until the
+ * indexes are rebuilt. */
+static void swap_in(ndl_collection *c, compacted *n, const uint32_t *remap, uint32_t slots,
+                    field_index ***fields)
 {
     /* readers hold swap_lock for a whole read; map_lock too keeps the
      * payload readers (get, search results) out */
@@ -263,7 +267,13 @@ static void swap_in(ndl_collection *c, compacted *n, const uint32_t *remap, uint
     swap_bytes(&c->ids, &n->ids, sizeof c->ids);
     swap_bytes(&c->payloads, &n->payloads, sizeof c->payloads);
     swap_bytes(&c->hidden, &n->hidden, sizeof c->hidden);
-    c->fields_built = false; /* their slots are the old ones: filters check payloads until rebuilt */
+    if (*fields) {
+        field_index **old = c->fields;
+        c->fields = *fields;
+        *fields = old;
+    } else {
+        c->fields_built = false; /* their slots are the old ones */
+    }
     if (n->ann) {
         vindex *old = c->ann;
         c->ann = n->ann;
@@ -361,13 +371,18 @@ ndl_status coll_compact(ndl_collection *c, ndl_error *err)
     atomic_store(&last_takes[1], mark[2] - mark[1]);
     atomic_store(&last_takes[2], st.taken - mark[2]);
     if (rc == NDL_OK) {
-        swap_in(c, &n, st.remap, st.taken);
+        /* the payload indexes on the new slots: renumbered, a pass over
+         * their entries (writes wait for it, not for a parse of every
+         * payload); if that fails, rebuilt from the payloads after the swap
+         * (on failure again filters check payloads until the next open) */
+        field_index **fields = coll_fields_remapped(c, st.remap, st.taken);
+        bool remapped = fields != NULL;
+        swap_in(c, &n, st.remap, st.taken, &fields);
+        coll_fields_list_free(fields, c->nfields); /* the old ones */
         vectors_seal_retire(&c->seal); /* its records are unmapped below */
         c->dirty = true;
-        /* the payload indexes again, on the new slots (writes wait; on
-         * failure filters go on checking payloads until the next open) */
         ndl_error ignored;
-        if (c->nfields)
+        if (c->nfields && !remapped)
             coll_fields_build(c, &ignored);
     }
     pthread_mutex_unlock(&c->write_lock);

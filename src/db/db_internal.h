@@ -208,6 +208,11 @@ ndl_status coll_fields_add_parsed(ndl_collection *c, uint32_t slot, const json_t
 void coll_fields_remove_parsed(ndl_collection *c, uint32_t slot, const json_t *p);
 ndl_status coll_fields_build(ndl_collection *c, ndl_error *err);
 void coll_fields_free(ndl_collection *c);
+/* Compaction (write_lock held): the built indexes renumbered by remap (see
+ * field_index_remapped), to be swapped in with the new slots; NULL when
+ * they are not built or memory ran out (then: coll_fields_build after). */
+field_index **coll_fields_remapped(ndl_collection *c, const uint32_t *remap, uint32_t slots);
+void coll_fields_list_free(field_index **f, size_t n);
 ndl_status coll_field_prepare(ndl_collection *c, const char *name, field_type t,
                               field_index **out, ndl_error *err);
 ndl_status coll_field_install(ndl_collection *c, field_index *fi, ndl_error *err);

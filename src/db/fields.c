@@ -145,7 +145,7 @@ static ndl_status build(ndl_collection *c, field_index *const *like, size_t n, f
     return NDL_OK;
 }
 
-static void free_list(field_index **f, size_t n)
+void coll_fields_list_free(field_index **f, size_t n)
 {
     for (size_t i = 0; f && i < n; i++)
         field_index_free(f[i]);
@@ -163,13 +163,26 @@ ndl_status coll_fields_build(ndl_collection *c, ndl_error *err)
     c->fields = f;
     c->fields_built = true;
     pthread_rwlock_unlock(&c->map_lock);
-    free_list(old, c->nfields);
+    coll_fields_list_free(old, c->nfields);
     return NDL_OK;
+}
+
+field_index **coll_fields_remapped(ndl_collection *c, const uint32_t *remap, uint32_t slots)
+{
+    if (!c->fields_built || !c->nfields)
+        return NULL;
+    field_index **f = ndl_calloc(c->nfields, sizeof *f);
+    for (size_t i = 0; f && i < c->nfields; i++)
+        if (field_index_remapped(c->fields[i], remap, slots, &f[i], NULL) != NDL_OK) {
+            coll_fields_list_free(f, c->nfields);
+            return NULL;
+        }
+    return f;
 }
 
 void coll_fields_free(ndl_collection *c)
 {
-    free_list(c->fields, c->nfields);
+    coll_fields_list_free(c->fields, c->nfields);
     c->fields = NULL;
     c->nfields = 0;
 }

@@ -338,6 +338,103 @@ void field_index_free(field_index *fi)
     ndl_free(fi);
 }
 
+/* ---------------------------------------------------------------- renumbering */
+
+typedef struct remap_ctx {
+    const uint32_t *remap;
+    uint32_t slots;
+    roaring_bitmap_t *out;
+    uint32_t n;
+    uint32_t buf[1024];
+} remap_ctx;
+
+static bool remap_value(uint32_t slot, void *arg)
+{
+    remap_ctx *r = arg;
+    if (slot >= r->slots || r->remap[slot] == UINT32_MAX)
+        return true;
+    r->buf[r->n++] = r->remap[slot];
+    if (r->n == NDL_ARRAY_LEN(r->buf)) {
+        roaring_bitmap_add_many(r->out, r->n, r->buf);
+        r->n = 0;
+    }
+    return true;
+}
+
+/* Adds the renumbered slots of from to out (sorted, since remap keeps
+ * order: whole runs go to CRoaring at once). */
+static void remap_into(const roaring_bitmap_t *from, roaring_bitmap_t *out, remap_ctx *r)
+{
+    r->out = out;
+    r->n = 0;
+    roaring_iterate(from, remap_value, r);
+    if (r->n)
+        roaring_bitmap_add_many(out, r->n, r->buf);
+}
+
+/* The kept entries of from, renumbered, in to (empty); sorted as from is. */
+static bool remap_run(const num_run *from, num_run *to, const remap_ctx *r)
+{
+    if (!from->n)
+        return true;
+    if (!(to->e = ndl_malloc(from->n * sizeof *to->e)))
+        return false;
+    to->cap = from->n;
+    for (size_t i = 0; i < from->n; i++) {
+        num_entry x = from->e[i];
+        if (x.dead || x.slot >= r->slots || r->remap[x.slot] == UINT32_MAX)
+            continue;
+        x.slot = r->remap[x.slot];
+        to->e[to->n++] = x;
+    }
+    return true;
+}
+
+ndl_status field_index_remapped(const field_index *fi, const uint32_t *remap, uint32_t slots,
+                                field_index **out, ndl_error *err)
+{
+    field_index *n;
+    ndl_status rc = field_index_create(fi->name, fi->type, &n, err);
+    if (rc != NDL_OK)
+        return rc;
+    remap_ctx *r = ndl_malloc(sizeof *r);
+    bool ok = r != NULL;
+    if (ok) {
+        r->remap = remap;
+        r->slots = slots;
+        remap_into(fi->present, n->present, r);
+        remap_into(fi->nullish, n->nullish, r);
+        remap_into(fi->multi, n->multi, r);
+        remap_into(fi->bools[0], n->bools[0], r);
+        remap_into(fi->bools[1], n->bools[1], r);
+        ok = remap_run(&fi->main, &n->main, r) && remap_run(&fi->delta, &n->delta, r);
+    }
+    for (size_t i = 0; ok && i < fi->keys.cap; i++) {
+        const dict_entry *e = &fi->keys.e[i];
+        if (!e->key)
+            continue;
+        roaring_bitmap_t *b = roaring_bitmap_create();
+        if (!b) {
+            ok = false;
+            break;
+        }
+        remap_into(e->slots, b, r);
+        if (!roaring_bitmap_is_empty(b)) { /* a value no kept slot holds goes */
+            roaring_bitmap_t *into = dict_get(&n->keys, e->key, e->len);
+            ok = into && roaring_bitmap_overwrite(into, b);
+        }
+        roaring_bitmap_free(b);
+    }
+    ndl_free(r);
+    if (!ok) {
+        field_index_free(n);
+        return ndl_err(err, NDL_NOMEM, "out of memory renumbering the index of field '%s'",
+                       fi->name);
+    }
+    *out = n;
+    return NDL_OK;
+}
+
 size_t field_index_memory_bytes(const field_index *fi)
 {
     size_t m = sizeof *fi + dict_memory(&fi->keys) +

@@ -85,6 +85,15 @@ void field_index_remove(field_index *fi, uint32_t slot, const json_t *payload);
 
 size_t field_index_memory_bytes(const field_index *fi);
 
+/* A copy of fi with its slots renumbered after a compaction: slot s becomes
+ * remap[s], or is dropped when remap[s] is UINT32_MAX or s >= slots. remap
+ * must keep order (s < t, both kept: remap[s] < remap[t]). Answers as an
+ * index built from the kept slots' payloads at their new slots would, at
+ * the cost of a pass over the entries instead of a parse of every payload.
+ * NDL_NOMEM: nothing made. */
+ndl_status field_index_remapped(const field_index *fi, const uint32_t *remap, uint32_t slots,
+                                field_index **out, ndl_error *err);
+
 /* The slots (among 0..slots-1) that a leaf node on this field's path
  * (CMP other than NE, IN, EXISTS, TEXT) may match, as a new bitmap the
  * caller frees; *exact tells whether they all do. NULL (and *exact false)

@@ -39,6 +39,8 @@
  *   field refuses strings that are not ISO-8601 dates;
  * - field_index_remove then field_index_add (a payload changed in place)
  *   answers as if only the new payload had ever been added;
+ * - field_index_remapped (compaction renumbering slots, dropping some)
+ *   answers exactly as indexes built afresh from the kept payloads;
  * - over 10,000 numbers per field, so that the sorted delta (4096 entries)
  *   merges into the main run, with removals from both;
  * - a randomized property test (fixed seeds): random payloads whose indexed
@@ -1433,6 +1435,119 @@ static void test_many_numbers(void **state)
     world_free(&w);
 }
 
+/* ---------------------------------------------------------------- renumbering */
+
+/* What a compaction makes of w: remap drops about a third of the slots
+ * (keeping order); moved gets w's indexes through field_index_remapped and
+ * the kept payloads at their new slots, fresh indexes built from those
+ * payloads alone. */
+static void remap_world(const world *w, world *moved, world *fresh)
+{
+    uint32_t *remap = malloc((size_t)NDL_MAX(w->slots, 1) * sizeof *remap);
+    assert_non_null(remap);
+    memset(moved, 0, sizeof *moved);
+    memset(fresh, 0, sizeof *fresh);
+    for (size_t i = 0; i < w->nfields; i++) {
+        char decl[300];
+        snprintf(decl, sizeof decl, "%s:%s", field_index_name(w->fields[i]),
+                 field_type_name(field_index_type(w->fields[i])));
+        world_fields(fresh, decl);
+    }
+    uint32_t next = 0;
+    for (uint32_t s = 0; s < w->slots; s++) {
+        remap[s] = rnd_below(3) == 0 ? UINT32_MAX : next++;
+        if (remap[s] == UINT32_MAX)
+            continue;
+        json_t *p = w->payloads[s];
+        world_add(fresh, p ? json_incref(p) : NULL);
+        world_store(moved, p ? json_incref(p) : NULL);
+    }
+    moved->nfields = w->nfields;
+    for (size_t i = 0; i < w->nfields; i++) {
+        ndl_error err = {0};
+        assert_int_equal(field_index_remapped(w->fields[i], remap, w->slots, &moved->fields[i], &err),
+                         NDL_OK);
+        assert_string_equal(field_index_name(moved->fields[i]), field_index_name(w->fields[i]));
+        assert_int_equal(field_index_type(moved->fields[i]), field_index_type(w->fields[i]));
+    }
+    free(remap);
+}
+
+/* The renumbered indexes answer spec exactly as the fresh ones do (same
+ * candidates, same exactness), and keep the contract. */
+static void same_answers(const world *moved, const world *fresh, const json_t *spec)
+{
+    filter *f = compile(spec);
+    bool ea = false, eb = false;
+    roaring_bitmap_t *a = filter_candidates(f, moved->fields, moved->nfields, moved->slots, &ea);
+    roaring_bitmap_t *b = filter_candidates(f, fresh->fields, fresh->nfields, fresh->slots, &eb);
+    char buf[1024];
+    if (ea != eb || !a != !b || (a && !roaring_bitmap_equals(a, b)))
+        fail_msg("filter %s: the renumbered indexes answer %s%llu candidates, exact %d; built "
+                 "afresh %s%llu, exact %d",
+                 show(spec, buf, sizeof buf), a ? "" : "all ",
+                 a ? (unsigned long long)roaring_bitmap_get_cardinality(a) : 0ull, ea,
+                 b ? "" : "all ", b ? (unsigned long long)roaring_bitmap_get_cardinality(b) : 0ull,
+                 eb);
+    bitmap_free(a);
+    bitmap_free(b);
+    filter_free(f);
+    check_contract(moved, spec, NULL, 0);
+}
+
+/* field_index_remapped against indexes built afresh, on random payloads
+ * changed in place (removals from bitmaps and dictionaries), every
+ * operator. */
+static void test_remap_random(void **state)
+{
+    (void)state;
+    rng_state = 0xa54ff53a5f1d36f1ull;
+    init_pools();
+    world w = {0}, moved, fresh;
+    random_world(&w, 600);
+    for (uint32_t s = 0; s < w.slots; s++)
+        if (rnd_below(3) == 0)
+            world_replace(&w, s, rnd_below(4) ? rand_payload() : NULL);
+    remap_world(&w, &moved, &fresh);
+    assert_true(moved.slots > 300 && moved.slots < 500);
+    for (int i = 0; i < 1500; i++) {
+        json_t *spec = rand_filter(0, i % 3 == 2);
+        same_answers(&moved, &fresh, spec);
+        json_decref(spec);
+    }
+    world_free(&w);
+    world_free(&moved);
+    world_free(&fresh);
+}
+
+/* The sorted numeric runs: merged main runs with dead entries (values
+ * changed in place) and a delta, renumbered. */
+static void test_remap_numbers(void **state)
+{
+    (void)state;
+    rng_state = 0x510e527fade682d1ull;
+    world w = {0}, moved, fresh;
+    world_fields(&w, "n:int x:float d:date");
+    for (int i = 0; i < 12000; i++)
+        world_add(&w, rand_number_payload());
+    for (int i = 0; i < 3000; i++)
+        world_replace(&w, (uint32_t)rnd_below(12000), rnd_below(5) ? rand_number_payload() : NULL);
+    /* removals alone (no adds, so no merge): entries marked dead in the
+     * main run, which the renumbering must drop */
+    for (int i = 0; i < 1000; i++)
+        world_replace(&w, (uint32_t)rnd_below(8000), NULL);
+    remap_world(&w, &moved, &fresh);
+    for (int i = 0; i < 150; i++) {
+        bool want_exact;
+        json_t *spec = rand_number_filter(&moved, &want_exact);
+        same_answers(&moved, &fresh, spec);
+        json_decref(spec);
+    }
+    world_free(&w);
+    world_free(&moved);
+    world_free(&fresh);
+}
+
 /* ---------------------------------------------------------------- many keys */
 
 /* Thousands of keywords and words: the dictionaries grow (and rehash) many
@@ -1656,6 +1771,8 @@ int main(void)
         cmocka_unit_test(test_replace_cases),
         cmocka_unit_test(test_random_contract),
         cmocka_unit_test(test_random_replace),
+        cmocka_unit_test(test_remap_random),
+        cmocka_unit_test(test_remap_numbers),
         cmocka_unit_test(test_many_numbers),
         cmocka_unit_test(test_many_keys),
         cmocka_unit_test(test_oom_create),
