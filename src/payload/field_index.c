@@ -42,7 +42,7 @@ ndl_status field_name_check(const char *name, ndl_error *err)
         return ndl_err(err, NDL_INVALID, "a field name has 1..%d bytes (got %zu)", FIELD_NAME_MAX, len);
     if (name[0] == '$')
         return ndl_err(err, NDL_INVALID, "field name '%s' starts with '$' (operators do)", name);
-    if (name[0] == '.' || name[len - 1] == '.' || strstr(name, ".."))
+    if (path_has_empty_part(name))
         return ndl_err(err, NDL_INVALID, "field name '%s' has an empty part between dots", name);
     return NDL_OK;
 }
@@ -259,7 +259,7 @@ static bool run_merge(num_run *main, num_run *delta)
 
 struct field_index {
     char *name;
-    char **parts;
+    const char **parts; /* into name's buffer, after the name */
     uint32_t nparts;
     field_type type;
     roaring_bitmap_t *present; /* some end holds a value (null counts) */
@@ -283,14 +283,11 @@ ndl_status field_index_create(const char *name, field_type t, field_index **out,
         return ndl_err(err, NDL_INVALID, "field '%s': unknown type %d", name, (int)t);
     field_index *fi = ndl_calloc(1, sizeof *fi);
     size_t len = strlen(name);
-    uint32_t nparts = 1;
-    for (size_t i = 0; i < len; i++)
-        nparts += name[i] == '.';
     if (fi) {
         fi->type = t;
-        fi->nparts = nparts;
-        fi->name = ndl_malloc(len + 1);
-        fi->parts = ndl_calloc(nparts, sizeof *fi->parts);
+        fi->nparts = path_part_count(name);
+        fi->name = ndl_malloc(2 * len + 2); /* the name, then its parts */
+        fi->parts = ndl_calloc(fi->nparts, sizeof *fi->parts);
         fi->present = roaring_bitmap_create();
         fi->nullish = roaring_bitmap_create();
         fi->multi = roaring_bitmap_create();
@@ -303,18 +300,7 @@ ndl_status field_index_create(const char *name, field_type t, field_index **out,
         return ndl_err(err, NDL_NOMEM, "out of memory for the index of field '%s'", name);
     }
     memcpy(fi->name, name, len + 1);
-    const char *s = name;
-    for (uint32_t p = 0; p < nparts; p++) {
-        const char *dot = strchr(s, '.');
-        size_t n = dot ? (size_t)(dot - s) : strlen(s);
-        if (!(fi->parts[p] = ndl_malloc(n + 1))) {
-            field_index_free(fi);
-            return ndl_err(err, NDL_NOMEM, "out of memory for the index of field '%s'", name);
-        }
-        memcpy(fi->parts[p], s, n);
-        fi->parts[p][n] = '\0';
-        s += n + 1;
-    }
+    path_split(name, fi->name + len + 1, fi->parts);
     *out = fi;
     return NDL_OK;
 }
@@ -323,8 +309,6 @@ void field_index_free(field_index *fi)
 {
     if (!fi)
         return;
-    for (uint32_t p = 0; fi->parts && p < fi->nparts; p++)
-        ndl_free(fi->parts[p]);
     ndl_free(fi->parts);
     ndl_free(fi->name);
     bitmap_free(fi->present);
@@ -514,7 +498,7 @@ static bool check_end(void *ctx, const json_t *end)
 ndl_status field_index_check(const field_index *fi, const json_t *payload, ndl_error *err)
 {
     check_ctx c = {fi, NULL};
-    if (!path_walk(payload, (const char *const *)fi->parts, fi->nparts, check_end, &c))
+    if (!path_walk(payload, fi->parts, fi->nparts, check_end, &c))
         return NDL_OK;
     if (fi->type == FIELD_DATE && json_is_string(c.bad))
         return ndl_err(err, NDL_INVALID,
@@ -636,7 +620,7 @@ static bool add_end(void *ctx, const json_t *end)
 ndl_status field_index_add(field_index *fi, uint32_t slot, const json_t *payload, ndl_error *err)
 {
     add_ctx c = {.fi = fi, .slot = slot};
-    path_walk(payload, (const char *const *)fi->parts, fi->nparts, add_end, &c);
+    path_walk(payload, fi->parts, fi->nparts, add_end, &c);
     if (c.ends > 1)
         put_bitmap(&c, fi->multi);
     if (c.failed)
@@ -647,7 +631,7 @@ ndl_status field_index_add(field_index *fi, uint32_t slot, const json_t *payload
 void field_index_remove(field_index *fi, uint32_t slot, const json_t *payload)
 {
     add_ctx c = {.fi = fi, .slot = slot, .remove = true};
-    path_walk(payload, (const char *const *)fi->parts, fi->nparts, add_end, &c);
+    path_walk(payload, fi->parts, fi->nparts, add_end, &c);
     roaring_bitmap_remove(fi->multi, slot);
 }
 

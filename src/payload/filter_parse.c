@@ -8,6 +8,7 @@
 #include "payload/filter.h"
 #include "payload/json_load.h"
 #include "payload/json_print.h"
+#include "payload/path.h"
 #include "payload/tokens.h"
 #include "util/alloc.h"
 
@@ -374,29 +375,21 @@ static ndl_status parse_filter(parser *p, const json_t *spec, const place *at, u
 static ndl_status parse_path(parser *p, const char *key, const place *at, filter_path *out)
 {
     char buf[KEY_SHOWN + 4];
-    size_t len = strlen(key), n = 1;
+    size_t len = strlen(key);
+    uint32_t n = path_part_count(key);
     if (len == 0)
         return bad(p, at, "a field name is empty");
-    for (size_t i = 0; i < len; i++)
-        n += key[i] == '.';
-    if (key[0] == '.' || key[len - 1] == '.' || strstr(key, ".."))
+    if (path_has_empty_part(key))
         return bad(p, at, "field '%s' has an empty part between dots", shown(key, buf));
     char *copy = take(p->f, 2 * len + 2);
     const char **parts = take(p->f, n * sizeof *parts);
     if (!copy || !parts)
         return nomem(p);
     memcpy(copy, key, len + 1);
-    char *split = copy + len + 1;
-    memcpy(split, key, len + 1);
-    parts[0] = split;
-    for (size_t i = 0, k = 1; i < len; i++)
-        if (split[i] == '.') {
-            split[i] = '\0';
-            parts[k++] = split + i + 1;
-        }
+    path_split(key, copy + len + 1, parts);
     out->dotted = copy;
     out->parts = parts;
-    out->nparts = (uint32_t)n;
+    out->nparts = n;
     return NDL_OK;
 }
 

@@ -22,4 +22,13 @@ typedef bool (*path_visit)(void *ctx, const json_t *end);
 bool path_walk(const json_t *v, const char *const *parts, uint32_t nparts, path_visit visit,
                void *ctx);
 
+/* A dotted name's parts, as filters and field indexes both take them. */
+/* true if dotted (not empty) starts or ends with a dot or holds "..". */
+bool path_has_empty_part(const char *dotted);
+/* 1 + the dots of dotted. */
+uint32_t path_part_count(const char *dotted);
+/* Copies dotted into buf (strlen + 1 bytes), ends each part at its dot and
+ * points parts[0 .. path_part_count(dotted)) at them. */
+void path_split(const char *dotted, char *buf, const char **parts);
+
 #endif
