@@ -5,7 +5,8 @@
  * queries of the same kind reach the recall an untuned default misses;
  * one whose queries are like its points keeps the floor; searches with an
  * explicit ef or exact ones teach nothing; explain and info report the
- * ef; flat collections have none; the learned ef survives reopen. Also
+ * ef; flat collections have none; the learned ef survives reopen; a
+ * collection that grows by more than a fifth is tuned again. Also
  * bitmap_from_words (the fast path from bit words to a CRoaring bitmap
  * that broad numeric ranges take) against roaring_bitmap_add_many.
  */
@@ -24,6 +25,7 @@
 
 #include "needle.h"
 #include "payload/bitmap_words.h"
+#include "storage/sfile.h"
 #include "test_rand.h"
 
 #define DIM 24
@@ -401,6 +403,73 @@ static void test_learned_ef_survives_reopen(void **state)
     free(q);
 }
 
+/* The live count the saved tuning of collection `name` was made at (the
+ * file ef_tuning.c writes: u32 ef, recall, queries, then u64 live), or 0
+ * when there is none. */
+static uint64_t tuned_live(const char *name)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/%s/tuning", tmpdir, name);
+    sfile_map m;
+    if (sfile_map_open(path, SFILE_KIND('T', 'U', 'N', 'E'), 1, 1, &m, NULL) != NDL_OK)
+        return 0;
+    sfile_cursor cur;
+    sfile_cursor_init(&cur, &m);
+    for (int i = 0; i < 3; i++)
+        sfile_get_u32(&cur);
+    uint64_t live = sfile_get_u64(&cur);
+    sfile_map_close(&m);
+    return live;
+}
+
+static void add_points(ndl_collection *c, const float *points, uint64_t first, size_t n)
+{
+    ndl_id *ids = calloc(n, sizeof *ids);
+    assert_non_null(ids);
+    for (size_t i = 0; i < n; i++)
+        ids[i].num = first + i;
+    ndl_error e;
+    if (ndl_collection_upsert(c, n, ids, points, NULL, &e) != NDL_OK)
+        fail_msg("upsert: %s", e.msg);
+    free(ids);
+}
+
+/* A collection that grows by more than a fifth is tuned again at its next
+ * default search (the sample is full, so only the growth can ask); growth
+ * below a fifth is not a reason. */
+static void test_retunes_when_live_count_moves(void **state)
+{
+    (void)state;
+    ndl_db *db = open_db();
+    float *points = vectors(N), *q = vectors(300);
+    ndl_collection *c = make(db, "grow", NDL_INDEX_HNSW, 8, 40, points);
+    far_queries(points, q, 300);
+    search_all(c, q, 300, 0, 0); /* fills the sample */
+    wait_tuned(c, 100);
+    search_all(c, q, 1, 0, 0); /* asks for the full sample's tuning, unless it ran */
+    wait_tuned(c, 256);
+    for (int i = 0; i < 600 && tuned_live("grow") != N; i++)
+        nanosleep(&(struct timespec){0, 100000000}, NULL);
+    assert_int_equal(tuned_live("grow"), N);
+
+    add_points(c, points, N, N / 10); /* +10%: no tuning */
+    search_all(c, q, 20, 0, 0);
+    nanosleep(&(struct timespec){0, 500000000}, NULL);
+    assert_int_equal(tuned_live("grow"), N);
+
+    add_points(c, points + (size_t)(N / 10) * DIM, N + N / 10, N / 5); /* +30% in all */
+    uint64_t live = N + N / 10 + N / 5;
+    search_all(c, q, 1, 0, 0);
+    for (int i = 0; i < 600 && tuned_live("grow") != live; i++)
+        nanosleep(&(struct timespec){0, 100000000}, NULL);
+    assert_int_equal(tuned_live("grow"), live);
+    assert_int_equal(info_of(c).search_ef_queries, 256);
+    assert_int_equal(ndl_collection_close(c, NULL), NDL_OK);
+    assert_int_equal(ndl_db_close(db, NULL), NDL_OK);
+    free(points);
+    free(q);
+}
+
 /* bitmap_from_words against add_many, on patterns that take each kind of
  * container: empty chunks, sparse (array) and dense (bitset) ones, the
  * 4,096 / 4,097 boundary, and a last chunk cut short. */
@@ -460,6 +529,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_easy_queries_keep_floor, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_only_learns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_learned_ef_survives_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retunes_when_live_count_moves, setup, teardown),
         cmocka_unit_test(test_bitmap_from_words),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
