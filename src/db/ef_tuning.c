@@ -13,8 +13,8 @@
  * queries -- the database's background thread measures the sample's
  * recall@10 against exact search at rising ef and makes the smallest ef
  * that reaches TUNE_TARGET_RECALL the default: never below
- * NDL_HNSW_EF_DEFAULT (a tuning never makes
- * searches worse than an untuned collection), never above TUNE_EF_MAX.
+ * NDL_HNSW_EF_DEFAULT (a tuning never makes searches worse than an untuned
+ * collection), never above TUNE_EF_MAX.
  */
 #include <stdlib.h>
 #include <string.h>
