@@ -137,10 +137,12 @@ ndl_status coll_checkpoint(ndl_collection *c, ndl_error *err);
 void coll_free(ndl_collection *c);
 ndl_status coll_check_config(const ndl_collection_config *cfg, ndl_error *err);
 
-/* write.c: apply a validated mutation (live or replayed); write_lock held */
+/* write.c: apply a validated mutation (live or replayed); write_lock held.
+ * trees: NULL, or per point the payload already parsed (NULL: none), so the
+ * payload indexes need not parse the text again. */
 ndl_status coll_apply_upsert(ndl_collection *c, size_t n, const ndl_id *ids, const float *vectors,
-                             const log_text *payloads, const ndl_write_options *opts,
-                             ndl_error *err);
+                             const log_text *payloads, json_t *const *trees,
+                             const ndl_write_options *opts, ndl_error *err);
 ndl_status coll_apply_payload(ndl_collection *c, ndl_id id, log_text payload, ndl_error *err);
 ndl_status coll_apply_delete(ndl_collection *c, size_t n, const ndl_id *ids, size_t *deleted,
                              ndl_error *err);
@@ -192,15 +194,16 @@ ndl_status coll_delete_chosen(ndl_collection *c, coll_chooser choose, void *ctx,
                               size_t *deleted, ndl_error *err);
 
 /* fields.c: payload indexes. check: a payload text against every indexed
- * field's type (write_lock held). parse: a payload text as the indexes
- * read it (*out NULL when none are kept up to date; json_decref it), done
- * before map_lock is taken; add/remove_parsed: a slot's values from that
- * (map_lock held exclusive). build: every index anew from the live
- * payloads. prepare
- * (write_lock held): a new field's index, filled when the others are;
- * *out NULL when it exists already with that type. install: publish it.
- * logged (write.c): prepare, log LOG_FIELD, install. */
+ * field's type (write_lock held; check_parsed: the same, parsed). parse: a
+ * payload text as the indexes read it (*out NULL when none are kept up to
+ * date; json_decref it), done before map_lock is taken; add/remove_parsed:
+ * a slot's values from that (map_lock held exclusive). build: every index
+ * anew from the live payloads. prepare (write_lock held): a new field's
+ * index, filled when the others are; *out NULL when it exists already with
+ * that type. install: publish it. logged (write.c): prepare, log
+ * LOG_FIELD, install. */
 ndl_status coll_fields_check(ndl_collection *c, const char *text, size_t len, ndl_error *err);
+ndl_status coll_fields_check_parsed(ndl_collection *c, const json_t *p, ndl_error *err);
 ndl_status coll_fields_parse(ndl_collection *c, const char *text, size_t len, json_t **out,
                              ndl_error *err);
 ndl_status coll_fields_add_parsed(ndl_collection *c, uint32_t slot, const json_t *p,

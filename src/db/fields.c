@@ -56,6 +56,14 @@ static bool parse(const char *text, size_t len, json_t **out)
     return *out != NULL;
 }
 
+ndl_status coll_fields_check_parsed(ndl_collection *c, const json_t *p, ndl_error *err)
+{
+    ndl_status rc = NDL_OK;
+    for (size_t i = 0; p && rc == NDL_OK && i < c->nfields; i++)
+        rc = field_index_check(c->fields[i], p, err);
+    return rc;
+}
+
 ndl_status coll_fields_check(ndl_collection *c, const char *text, size_t len, ndl_error *err)
 {
     if (!c->nfields || !text)
@@ -63,9 +71,7 @@ ndl_status coll_fields_check(ndl_collection *c, const char *text, size_t len, nd
     json_t *p;
     if (!parse(text, len, &p))
         return ndl_err(err, NDL_NOMEM, "out of memory reading a payload");
-    ndl_status rc = NDL_OK;
-    for (size_t i = 0; rc == NDL_OK && i < c->nfields; i++)
-        rc = field_index_check(c->fields[i], p, err);
+    ndl_status rc = coll_fields_check_parsed(c, p, err);
     json_decref(p);
     return rc;
 }

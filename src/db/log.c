@@ -66,7 +66,7 @@ static ndl_status apply_record(void *ctx, uint64_t lsn, uint32_t type, const voi
     if (type == LOG_UPSERT || type == LOG_UPSERT_P) {
         rc = log_decode_upsert(data, len, type, c->space.dim, &b, &e);
         if (rc == NDL_OK)
-            rc = coll_apply_upsert(c, b.n, b.ids, b.vectors, b.payloads, &r->opts, &e);
+            rc = coll_apply_upsert(c, b.n, b.ids, b.vectors, b.payloads, NULL, &r->opts, &e);
     } else if (type == LOG_DELETE) {
         size_t deleted;
         rc = log_decode_delete(data, len, &b, &e);

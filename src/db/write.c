@@ -194,8 +194,8 @@ static ndl_status publish(ndl_collection *c, size_t n, const ndl_id *ids, const 
  * the same batch on the same state gives the same slots and graph links
  * (with one index thread). Caller holds write_lock. */
 ndl_status coll_apply_upsert(ndl_collection *c, size_t n, const ndl_id *ids, const float *vectors,
-                             const log_text *payloads, const ndl_write_options *opts,
-                             ndl_error *err)
+                             const log_text *payloads, json_t *const *trees,
+                             const ndl_write_options *opts, ndl_error *err)
 {
     ndl_status rc = NDL_OK;
     uint8_t *skip = ndl_malloc(n);
@@ -221,7 +221,10 @@ ndl_status coll_apply_upsert(ndl_collection *c, size_t n, const ndl_id *ids, con
             if (skip[i])
                 continue;
             log_text t = payloads ? payloads[i] : (log_text){NULL, 0};
-            rc = coll_fields_parse(c, t.p, t.len, &parsed[k++], err);
+            if (trees) /* parsed when the text was made canonical */
+                parsed[k++] = trees[i] ? json_incref(trees[i]) : NULL;
+            else
+                rc = coll_fields_parse(c, t.p, t.len, &parsed[k++], err);
         }
     }
     if (rc == NDL_OK)
@@ -305,6 +308,7 @@ typedef struct mutation {
     const ndl_id *ids;
     const float *vectors;
     const log_text *payloads;
+    json_t *const *trees;       /* LOG_UPSERT_P: payloads parsed, or NULL */
     const ndl_write_options *opts;
     size_t deleted;             /* out: LOG_DELETE */
 } mutation;
@@ -313,7 +317,8 @@ static ndl_status apply(ndl_collection *c, mutation *m, ndl_error *err)
 {
     switch (m->type) {
     case LOG_UPSERT_P:
-        return coll_apply_upsert(c, m->n, m->ids, m->vectors, m->payloads, m->opts, err);
+        return coll_apply_upsert(c, m->n, m->ids, m->vectors, m->payloads, m->trees, m->opts,
+                                 err);
     case LOG_DELETE:
         return coll_apply_delete(c, m->n, m->ids, &m->deleted, err);
     default:
@@ -356,7 +361,8 @@ static ndl_status check_fields(ndl_collection *c, const mutation *m, ndl_error *
         return NDL_OK;
     for (size_t i = 0; i < m->n; i++) {
         ndl_error e;
-        if (coll_fields_check(c, m->payloads[i].p, m->payloads[i].len, &e) != NDL_OK)
+        if ((m->trees ? coll_fields_check_parsed(c, m->trees[i], &e)
+                      : coll_fields_check(c, m->payloads[i].p, m->payloads[i].len, &e)) != NDL_OK)
             return m->type == LOG_PAYLOAD ? ndl_err(err, e.status, "%s", e.msg)
                                           : ndl_err(err, e.status, "point %zu: %s", i, e.msg);
     }
@@ -391,25 +397,31 @@ static ndl_status check_ids(size_t n, const ndl_id *ids, const char *what, ndl_e
 }
 
 /* Canonical texts of the batch's payloads (texts[i].p NULL for none), each
- * checked against the limit; the caller frees them with free_texts. */
+ * checked against the limit; when the collection has payload indexes, also
+ * the parsed objects (*trees), so that checking and indexing them parses
+ * nothing again. The caller frees both with free_payloads. */
 static ndl_status prepare_payloads(ndl_collection *c, size_t n, const char *const *payloads,
-                                   log_text **out, ndl_error *err)
+                                   log_text **out, json_t ***trees, ndl_error *err)
 {
     *out = NULL;
+    *trees = NULL;
     if (!payloads)
         return NDL_OK;
-    log_text *t = ndl_calloc(n ? n : 1, sizeof *t);
-    if (!t)
+    pthread_rwlock_rdlock(&c->map_lock); /* guards nfields */
+    bool indexed = c->nfields > 0;
+    pthread_rwlock_unlock(&c->map_lock);
+    log_text *t = *out = ndl_calloc(n ? n : 1, sizeof *t);
+    if (!t || (indexed && !(*trees = ndl_calloc(n ? n : 1, sizeof **trees))))
         return ndl_err(err, NDL_NOMEM, "out of memory for %zu payloads", n);
-    *out = t;
     for (size_t i = 0; i < n; i++) {
         if (!payloads[i])
             continue;
         char *canon;
         size_t len;
         ndl_error e;
-        ndl_status rc = payload_prepare(payloads[i], strlen(payloads[i]),
-                                        c->db->max_payload_bytes, &canon, &len, &e);
+        ndl_status rc = payload_prepare_tree(payloads[i], strlen(payloads[i]),
+                                             c->db->max_payload_bytes, &canon, &len,
+                                             *trees ? &(*trees)[i] : NULL, &e);
         if (rc != NDL_OK)
             return ndl_err(err, rc, "point %zu: %s", i, e.msg);
         t[i] = (log_text){canon, (uint32_t)len};
@@ -417,11 +429,14 @@ static ndl_status prepare_payloads(ndl_collection *c, size_t n, const char *cons
     return NDL_OK;
 }
 
-static void free_texts(log_text *t, size_t n)
+static void free_payloads(log_text *t, json_t **trees, size_t n)
 {
     for (size_t i = 0; t && i < n; i++)
         ndl_free((void *)t[i].p);
+    for (size_t i = 0; trees && i < n; i++)
+        json_decref(trees[i]);
     ndl_free(t);
+    ndl_free(trees);
 }
 
 NDL_API ndl_status ndl_collection_upsert_points(ndl_collection *c, size_t n, const ndl_id *ids,
@@ -445,19 +460,20 @@ NDL_API ndl_status ndl_collection_upsert_points(ndl_collection *c, size_t n, con
         if ((rc = codec_check(&c->space, vectors + i * c->space.dim, "vector", i, err)) != NDL_OK)
             return rc;
     log_text *texts = NULL;
+    json_t **trees = NULL;
     log_buf head = {0};
-    rc = prepare_payloads(c, n, payloads, &texts, err);
+    rc = prepare_payloads(c, n, payloads, &texts, &trees, err);
     if (rc == NDL_OK)
         rc = log_encode_upsert_head(&head, n, ids, c->space.dim, texts, err);
     if (rc == NDL_OK) {
         mutation m = {.type = LOG_UPSERT_P,
                       .parts = {{head.p, head.len}, {vectors, n * c->space.dim * sizeof(float)}},
                       .nparts = 2, .n = n, .ids = ids, .vectors = vectors, .payloads = texts,
-                      .opts = opts};
+                      .trees = trees, .opts = opts};
         rc = logged_write(c, &m, err);
     }
     log_buf_free(&head);
-    free_texts(texts, n);
+    free_payloads(texts, trees, n);
     return rc;
 }
 

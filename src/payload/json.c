@@ -149,6 +149,14 @@ ndl_status payload_canonical(const char *json, size_t len, char **out, size_t *o
 ndl_status payload_prepare(const char *json, size_t len, size_t max_bytes, char **out, size_t *out_len,
                            ndl_error *err)
 {
+    return payload_prepare_tree(json, len, max_bytes, out, out_len, NULL, err);
+}
+
+ndl_status payload_prepare_tree(const char *json, size_t len, size_t max_bytes, char **out,
+                                size_t *out_len, json_t **tree, ndl_error *err)
+{
+    if (tree)
+        *tree = NULL;
     ndl_status s = check_size("payload", len, max_bytes, err);
     if (s != NDL_OK)
         return s;
@@ -157,7 +165,10 @@ ndl_status payload_prepare(const char *json, size_t len, size_t max_bytes, char 
     if (s != NDL_OK)
         return s;
     s = print_checked("canonical payload", v, len, max_bytes, out, out_len, err);
-    json_decref(v);
+    if (s == NDL_OK && tree)
+        *tree = v;
+    else
+        json_decref(v);
     return s;
 }
 

@@ -35,6 +35,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "needle.h"
 
 #define PAYLOAD_MAX_DEPTH 64
@@ -59,6 +61,11 @@ ndl_status payload_canonical(const char *json, size_t len, char **out, size_t *o
  * longer, e.g. 1e5 -> 100000.0). */
 ndl_status payload_prepare(const char *json, size_t len, size_t max_bytes, char **out, size_t *out_len,
                            ndl_error *err);
+/* payload_prepare that also hands over the parsed object (*tree, the
+ * caller's reference; it reads as the canonical text would), for payload
+ * indexes to use instead of parsing the text again. */
+ndl_status payload_prepare_tree(const char *json, size_t len, size_t max_bytes, char **out,
+                                size_t *out_len, json_t **tree, ndl_error *err);
 
 /* Top-level merge (Qdrant set_payload semantics): start from the stored
  * object, then every key of the patch replaces the stored key of that name
