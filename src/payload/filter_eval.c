@@ -121,31 +121,45 @@ static bool present_end(const filter_node *n, const json_t *end)
     return end != NULL;
 }
 
-static bool string_has_token(const json_t *v, const filter_token *q)
+/* Query tokens a pass over a string's words checks at once. */
+#define TEXT_CHUNK 64
+
+/* Marks in found[] the query tokens q[0..nq) that are among the words of v
+ * (if a string), reading its words once; returns how many it newly marked. */
+static uint32_t mark_tokens(const json_t *v, const filter_token *q, uint32_t nq, bool *found,
+                            uint32_t left)
 {
     if (!json_is_string(v))
-        return false;
+        return 0;
     const char *s = json_string_value(v);
     size_t len = json_string_length(v);
+    uint32_t marked = 0;
     token_span t;
-    for (size_t pos = 0; token_next(s, len, &pos, &t);)
-        if (token_equal_folded(s + t.start, t.len, q->text, q->len))
-            return true;
-    return false;
+    for (size_t pos = 0; marked < left && token_next(s, len, &pos, &t);)
+        for (uint32_t k = 0; k < nq; k++)
+            if (!found[k] && token_equal_folded(s + t.start, t.len, q[k].text, q[k].len)) {
+                found[k] = true;
+                marked++;
+            }
+    return marked;
 }
 
 /* Every query token is among the words of the string, or of the strings
- * of the array, end. */
+ * of the array, end: each string's words are read once per TEXT_CHUNK
+ * query tokens (it was once per token). */
 static bool text_end(const filter_node *n, const json_t *end)
 {
     if (!json_is_string(end) && !json_is_array(end))
         return false;
-    for (uint32_t k = 0; k < n->u.text.count; k++) {
-        const filter_token *q = &n->u.text.tokens[k];
-        bool found = string_has_token(end, q);
-        for (size_t e = 0, len = json_array_size(end); !found && e < len; e++)
-            found = string_has_token(json_array_get(end, e), q);
-        if (!found)
+    for (uint32_t first = 0; first < n->u.text.count; first += TEXT_CHUNK) {
+        const filter_token *q = n->u.text.tokens + first;
+        uint32_t nq = n->u.text.count - first < TEXT_CHUNK ? n->u.text.count - first : TEXT_CHUNK;
+        bool found[TEXT_CHUNK] = {false};
+        uint32_t left = nq;
+        left -= mark_tokens(end, q, nq, found, left);
+        for (size_t e = 0, len = json_array_size(end); left && e < len; e++)
+            left -= mark_tokens(json_array_get(end, e), q, nq, found, left);
+        if (left)
             return false;
     }
     return true;

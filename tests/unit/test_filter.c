@@ -486,6 +486,43 @@ static void test_filter_in_exists_text(void **state)
     check_cases("{\"t\":\"un caf\xc3\xa9, merci\"}", utf8, NDL_ARRAY_LEN(utf8));
 }
 
+/* $text with more query words than one pass over a string's words checks
+ * (64): all of them, in any order and case, across the strings of an
+ * array; one missing word, in any group, fails. */
+static void test_filter_text_many_words(void **state)
+{
+    (void)state;
+    enum { WORDS = 150 };
+    char all[WORDS * 8], half1[WORDS * 8], half2[WORDS * 8];
+    size_t na = 0, n1 = 0, n2 = 0;
+    for (int i = 0; i < WORDS; i++) {
+        na += (size_t)snprintf(all + na, sizeof all - na, "%sw%d", i ? " " : "", i);
+        if (i < WORDS / 2)
+            n1 += (size_t)snprintf(half1 + n1, sizeof half1 - n1, "%sw%d", i ? " " : "", i);
+        else
+            n2 += (size_t)snprintf(half2 + n2, sizeof half2 - n2, "%sw%d", n2 ? " " : "", i);
+    }
+    char payload[WORDS * 32];
+    snprintf(payload, sizeof payload, "{\"t\":\"%s\",\"a\":[\"%s\",\"%s\"]}", all, half1, half2);
+    /* the query lists words 149..0: 140 is in its first group of 64, 70
+     * in the second, 10 in the third */
+    static const int missings[] = {-1, 140, 70, 10};
+    for (size_t m = 0; m < NDL_ARRAY_LEN(missings); m++) {
+        int missing = missings[m];
+        char query[WORDS * 8];
+        size_t nq = 0;
+        for (int i = WORDS - 1; i >= 0; i--) /* reversed, every third upper case */
+            nq += (size_t)snprintf(query + nq, sizeof query - nq, "%s%s%d", nq ? " " : "",
+                                   i == missing ? "nope" : i % 3 ? "w" : "W", i);
+        for (int field = 0; field < 2; field++) {
+            char text[WORDS * 10];
+            snprintf(text, sizeof text, "{\"%s\":{\"$text\":\"%s\"}}", field ? "a" : "t", query);
+            match_case c = {text, missing < 0};
+            check_cases(payload, &c, 1);
+        }
+    }
+}
+
 static void test_filter_logic(void **state)
 {
     (void)state;
@@ -1453,6 +1490,7 @@ int main(void)
         cmocka_unit_test(test_filter_arrays_and_paths),
         cmocka_unit_test(test_filter_ranges_and_dates),
         cmocka_unit_test(test_filter_in_exists_text),
+        cmocka_unit_test(test_filter_text_many_words),
         cmocka_unit_test(test_filter_logic),
         cmocka_unit_test(test_filter_match_text),
         cmocka_unit_test(test_filter_tree_layout),
