@@ -86,10 +86,11 @@ static void *write_loop(void *arg)
     writer *w = arg;
     float v[DIM];
     char text[128];
+    uint64_t rng = 0x9e3779b97f4a7c15u; /* its own: rand() is the main thread's */
     const char *p[1] = {text};
     while (!atomic_load(&w->stop)) {
         for (int j = 0; j < DIM; j++)
-            v[j] = (float)rand() / (float)RAND_MAX;
+            v[j] = (float)(bench_xorshift(&rng) >> 40) / (float)(1u << 24);
         payload_of(w->next_id, text, sizeof text);
         ndl_id id = ndl_id_u64(w->next_id++);
         ndl_error e;

@@ -34,9 +34,10 @@ typedef struct hnsw_chunk {
 } hnsw_chunk;
 
 /* Per-search scratch: the visited set and the two heaps. The visited set is
- * one bit per slot, so a 100k-node graph's set (12 KB) stays in L1/L2 while
- * vectors stream through the caches; it is cleared word by word from the
- * list of words a walk dirtied, or whole once that list overflows. */
+ * one bit per slot, so a 100k-node graph's set (19 KB with its room to
+ * grow) stays in L1/L2 while vectors stream through the caches; it is
+ * cleared word by word from the list of words a walk dirtied, or whole once
+ * that list overflows. */
 typedef struct hnsw_ctx {
     uint64_t *seen;          /* seen_cap bits */
     uint32_t seen_cap;       /* slots, a multiple of 64 */

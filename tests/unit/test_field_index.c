@@ -1495,6 +1495,36 @@ static void same_answers(const world *moved, const world *fresh, const json_t *s
     check_contract(moved, spec, NULL, 0);
 }
 
+/* remap_world of w, then count filters from make (given the renumbered
+ * world and the filter's number) answered alike; frees all three worlds. */
+static void remap_and_compare(world *w, int count, json_t *(*make)(const world *moved, int i))
+{
+    world moved, fresh;
+    remap_world(w, &moved, &fresh);
+    assert_true(moved.slots > w->slots / 2 && moved.slots < w->slots * 5 / 6);
+    for (int i = 0; i < count; i++) {
+        json_t *spec = make(&moved, i);
+        same_answers(&moved, &fresh, spec);
+        json_decref(spec);
+    }
+    world_free(w);
+    world_free(&moved);
+    world_free(&fresh);
+}
+
+static json_t *any_filter(const world *moved, int i)
+{
+    (void)moved;
+    return rand_filter(0, i % 3 == 2);
+}
+
+static json_t *number_filter(const world *moved, int i)
+{
+    (void)i;
+    bool want_exact;
+    return rand_number_filter(moved, &want_exact);
+}
+
 /* field_index_remapped against indexes built afresh, on random payloads
  * changed in place (removals from bitmaps and dictionaries), every
  * operator. */
@@ -1503,21 +1533,12 @@ static void test_remap_random(void **state)
     (void)state;
     rng_state = 0xa54ff53a5f1d36f1ull;
     init_pools();
-    world w = {0}, moved, fresh;
+    world w = {0};
     random_world(&w, 600);
     for (uint32_t s = 0; s < w.slots; s++)
         if (rnd_below(3) == 0)
             world_replace(&w, s, rnd_below(4) ? rand_payload() : NULL);
-    remap_world(&w, &moved, &fresh);
-    assert_true(moved.slots > 300 && moved.slots < 500);
-    for (int i = 0; i < 1500; i++) {
-        json_t *spec = rand_filter(0, i % 3 == 2);
-        same_answers(&moved, &fresh, spec);
-        json_decref(spec);
-    }
-    world_free(&w);
-    world_free(&moved);
-    world_free(&fresh);
+    remap_and_compare(&w, 1500, any_filter);
 }
 
 /* The sorted numeric runs: merged main runs with dead entries (values
@@ -1526,26 +1547,17 @@ static void test_remap_numbers(void **state)
 {
     (void)state;
     rng_state = 0x510e527fade682d1ull;
-    world w = {0}, moved, fresh;
+    world w = {0};
     world_fields(&w, "n:int x:float d:date");
     for (int i = 0; i < 12000; i++)
         world_add(&w, rand_number_payload());
     for (int i = 0; i < 3000; i++)
         world_replace(&w, (uint32_t)rnd_below(12000), rnd_below(5) ? rand_number_payload() : NULL);
     /* removals alone (no adds, so no merge): entries marked dead in the
-     * main run, which the renumbering must drop */
+     * main run, which answers skip and the renumbering drops */
     for (int i = 0; i < 1000; i++)
         world_replace(&w, (uint32_t)rnd_below(8000), NULL);
-    remap_world(&w, &moved, &fresh);
-    for (int i = 0; i < 150; i++) {
-        bool want_exact;
-        json_t *spec = rand_number_filter(&moved, &want_exact);
-        same_answers(&moved, &fresh, spec);
-        json_decref(spec);
-    }
-    world_free(&w);
-    world_free(&moved);
-    world_free(&fresh);
+    remap_and_compare(&w, 150, number_filter);
 }
 
 /* ---------------------------------------------------------------- many keys */

@@ -78,6 +78,19 @@ static float gauss(void)
     return (float)(sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2));
 }
 
+/* Upserts points[0..n) as ids first, first + 1, ... */
+static void add_points(ndl_collection *c, const float *points, uint64_t first, size_t n)
+{
+    ndl_id *ids = calloc(n, sizeof *ids);
+    assert_non_null(ids);
+    for (size_t i = 0; i < n; i++)
+        ids[i].num = first + i;
+    ndl_error e;
+    if (ndl_collection_upsert(c, n, ids, points, NULL, &e) != NDL_OK)
+        fail_msg("upsert: %s", e.msg);
+    free(ids);
+}
+
 /* N points in 60 tight clusters, in a collection with a sparse graph (m,
  * ef_construction small) so that the walk can miss. */
 static ndl_collection *make(ndl_db *db, const char *name, ndl_index_type index, uint32_t m,
@@ -97,16 +110,10 @@ static ndl_collection *make(ndl_db *db, const char *name, ndl_index_type index, 
     for (int i = 0; i < 60; i++)
         for (int j = 0; j < DIM; j++)
             centers[i][j] = 4 * gauss();
-    ndl_id *ids = calloc(N, sizeof *ids);
-    assert_non_null(ids);
-    for (uint64_t i = 0; i < N; i++) {
-        ids[i].num = i;
+    for (uint64_t i = 0; i < N; i++)
         for (int j = 0; j < DIM; j++)
             points[i * DIM + j] = centers[i % 60][j] + 0.3f * gauss();
-    }
-    if (ndl_collection_upsert(c, N, ids, points, NULL, &e) != NDL_OK)
-        fail_msg("upsert: %s", e.msg);
-    free(ids);
+    add_points(c, points, 0, N);
     return c;
 }
 
@@ -349,7 +356,8 @@ static void assert_same_tuning(const ndl_collection_info *a, const ndl_collectio
 }
 
 /* The learned ef survives close and reopen (DATA/<name>/tuning), read-only
- * opens included; a damaged tuning file only means learning again. */
+ * opens included; a damaged tuning file, or one whose values are out of
+ * range, only means learning again. */
 static void test_learned_ef_survives_reopen(void **state)
 {
     (void)state;
@@ -399,6 +407,23 @@ static void test_learned_ef_survives_reopen(void **state)
     in = info_of(c);
     assert_same_tuning(&in, &was);
     close_all(db, c);
+
+    /* checksums right, values not: ef above the ceiling, then a recall
+     * above 1, then no queries -- each opens untuned */
+    static const uint32_t bad[][3] = {{5000, 950000, 256}, {256, 1000001, 256}, {256, 950000, 0}};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        sfile_writer *w;
+        assert_int_equal(sfile_create(path, SFILE_KIND('T', 'U', 'N', 'E'), 1, &w, NULL), NDL_OK);
+        for (int k = 0; k < 3; k++)
+            assert_int_equal(sfile_put_u32(w, bad[i][k], NULL), NDL_OK);
+        assert_int_equal(sfile_put_u64(w, N, NULL), NDL_OK);
+        assert_int_equal(sfile_commit(w, NULL), NDL_OK);
+        c = reopen(&db, 1, "keep"); /* read-only: the file stays as written */
+        in = info_of(c);
+        assert_int_equal(in.search_ef, NDL_HNSW_EF_DEFAULT);
+        assert_int_equal(in.search_ef_queries, 0);
+        close_all(db, c);
+    }
     free(points);
     free(q);
 }
@@ -420,18 +445,6 @@ static uint64_t tuned_live(const char *name)
     uint64_t live = sfile_get_u64(&cur);
     sfile_map_close(&m);
     return live;
-}
-
-static void add_points(ndl_collection *c, const float *points, uint64_t first, size_t n)
-{
-    ndl_id *ids = calloc(n, sizeof *ids);
-    assert_non_null(ids);
-    for (size_t i = 0; i < n; i++)
-        ids[i].num = first + i;
-    ndl_error e;
-    if (ndl_collection_upsert(c, n, ids, points, NULL, &e) != NDL_OK)
-        fail_msg("upsert: %s", e.msg);
-    free(ids);
 }
 
 /* A collection that grows by more than a fifth is tuned again at its next
